@@ -1,0 +1,3 @@
+from spark_ls.cli import main
+
+raise SystemExit(main())
