@@ -1,0 +1,25 @@
+"""Shared fixtures. ``model_endpoint``: a started fake model endpoint (tests/model_endpoint.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from model_endpoint import ModelEndpoint  # noqa: E402
+
+TEST_API_KEY = "sk-test-0123456789abcdefSECRET"
+
+
+@pytest.fixture
+def model_endpoint() -> Iterator[ModelEndpoint]:
+    """A fake model endpoint on loopback requiring ``TEST_API_KEY``; stopped after the test."""
+    endpoint = ModelEndpoint(api_key=TEST_API_KEY).start()
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()
