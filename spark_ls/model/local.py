@@ -1,0 +1,259 @@
+"""The embedded local model: llama.cpp (via ``xllamacpp``) running in this process.
+
+Used when no endpoint is configured. One request runs at a time (a 1.5B model on two cores has
+no room for more); requests queue on a lock. Decoding is greedy so an edit is reproducible.
+
+Cancellation: cancelling the task awaiting :meth:`LocalModel.complete` raises ``CancelledError``
+in it at once. The worker thread notices at the next streamed token (tens of milliseconds),
+tells llama.cpp to stop, and only then releases the lock for the next request; whatever it had
+generated is discarded. If llama.cpp is still evaluating the prompt (no token streamed yet) the
+stop takes effect when the first token arrives, so the lock can stay held for the rest of the
+prompt evaluation (a few seconds for a large prompt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from spark_ls.config import Settings
+from spark_ls.model.types import ModelError, ModelReply, ModelRequest
+from spark_ls.model.weights import INSTALL_COMMAND, QWEN_CODER_1_5B, ensure_weights
+
+DEFAULT_MAX_OUTPUT_TOKENS = 768
+# libgomp (llama.cpp's thread pool here) spins idle threads by default, which starves the editor
+# and the language server on a 2-core machine; read once when libgomp loads, so set before import.
+_OMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+class LocalModel:
+    """In-process chat model. API: ``start()``, ``complete(req, on_delta)``, ``close()``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        custom = settings.local_model_path
+        model_id = Path(custom).stem if custom else QWEN_CODER_1_5B.display_name
+        self.name = f"{model_id} (local)"
+        self.model_path: Path | None = None
+        self._server: Any = None  # xllamacpp.Server once loaded
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-ls-local")
+        self._start_lock = asyncio.Lock()
+        self._request_lock = asyncio.Lock()
+        self._closed = False
+        self._stats: dict[str, Any] = {
+            "requests": 0,
+            "cancelled": 0,
+            "errors": 0,
+            "prepare_seconds": None,
+            "load_seconds": None,
+            "output_tokens": 0,
+        }
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return dict(self._stats)
+
+    async def start(self) -> None:
+        """Assemble/verify the weights (first run only) and load the model, off the event loop."""
+        async with self._start_lock:
+            if self._closed:
+                raise ModelError("unavailable", "the local model has been closed")
+            if self._server is not None:
+                return
+            loop = asyncio.get_running_loop()
+            began = time.perf_counter()
+            path = await loop.run_in_executor(self._executor, ensure_weights, self._settings.local_model_path)
+            self._stats["prepare_seconds"] = round(time.perf_counter() - began, 3)
+            began = time.perf_counter()
+            self._server = await loop.run_in_executor(self._executor, self._load, path)
+            self._stats["load_seconds"] = round(time.perf_counter() - began, 3)
+            self.model_path = path
+
+    def _load(self, path: Path) -> Any:
+        for name, value in _OMP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        try:
+            import xllamacpp
+        except ImportError:
+            raise ModelError(
+                "unavailable", f"The embedded model runtime (xllamacpp) is not installed. Install it with: {INSTALL_COMMAND}"
+            ) from None
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = self._settings.local_ctx
+        params.n_parallel = 1
+        params.cpuparams.n_threads = self._settings.local_threads
+        params.cpuparams_batch.n_threads = self._settings.local_threads
+        params.verbosity = 1  # errors only; llama.cpp logs to stderr, never to the LSP's stdout
+        params.offline = True  # never fetch anything
+        # xllamacpp also serves HTTP on a loopback port we do not use; a random key and no CORS
+        # keep other local processes and web pages from driving the model.
+        params.api_keys = [secrets.token_hex(24)]
+        params.cors_origins = ""
+        params.ui = False
+        try:
+            return xllamacpp.Server(params)
+        except Exception as exc:  # the runtime raises RuntimeError with no detail for a bad file
+            raise ModelError("unavailable", f"could not load the local model {str(path)!r}: {exc}") from None
+
+    async def complete(self, req: ModelRequest, on_delta: Callable[[str], None] | None = None) -> ModelReply:
+        """Run one chat completion; stream text deltas to ``on_delta`` on the event loop."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        body = self._request_body(req)
+        stop = threading.Event()
+
+        def deliver(text: str) -> None:
+            if on_delta is not None and not stop.is_set():
+                on_delta(text)
+
+        def emit(text: str) -> None:  # worker thread -> event loop
+            loop.call_soon_threadsafe(deliver, text)
+
+        await self._request_lock.acquire()
+        self._stats["requests"] += 1
+        try:
+            work = loop.run_in_executor(self._executor, _generate, self._server, body, emit, stop)
+        except BaseException:
+            self._request_lock.release()
+            raise
+        # The lock is released when the worker is truly done, not when the caller stops waiting,
+        # so a cancelled generation never overlaps the next one.
+        work.add_done_callback(lambda done: (_consume(done), self._request_lock.release()))
+        try:
+            outcome = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            stop.set()
+            self._stats["cancelled"] += 1
+            raise
+        except ModelError:
+            self._stats["errors"] += 1
+            raise
+        self._stats["output_tokens"] += outcome.usage.get("output_tokens", 0)
+        return ModelReply(text=outcome.text, model=self.name, response_id=None, usage=outcome.usage)
+
+    def _request_body(self, req: ModelRequest) -> dict[str, Any]:
+        messages = []
+        if req.instructions:
+            messages.append({"role": "system", "content": req.instructions})
+        messages.append({"role": "user", "content": req.input})
+        return {
+            "messages": messages,
+            "max_tokens": req.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
+            # Greedy: the same request gives the same edit.
+            "temperature": 0,
+            "top_k": 1,
+            "seed": 0,
+            "repeat_penalty": 1.0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+
+    async def close(self) -> None:
+        """Stop accepting requests and free the model once any running generation ends."""
+        async with self._start_lock:
+            if self._closed:
+                return
+            self._closed = True
+            server, self._server = self._server, None
+        if server is not None:
+            # Dropping the last reference runs the runtime's destructor (joins its loop thread);
+            # do it on the worker so it queues behind any generation still finishing.
+            holder = [server]
+            del server  # the holder must be the last reference for the release to happen there
+            await asyncio.get_running_loop().run_in_executor(self._executor, _release, holder)
+        self._executor.shutdown(wait=False)
+
+
+class _Outcome:
+    __slots__ = ("text", "usage")
+
+    def __init__(self, text: str, usage: dict[str, Any]) -> None:
+        self.text = text
+        self.usage = usage
+
+
+def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], stop: threading.Event) -> _Outcome:
+    """Runs on the worker thread. Returning True from the chunk callback makes llama.cpp stop."""
+    pieces: list[str] = []
+    final: dict[str, Any] = {}
+    failure: list[ModelError] = []
+
+    def on_chunk(chunk: Any) -> bool:
+        if stop.is_set():
+            return True
+        try:
+            if not isinstance(chunk, dict):
+                failure.append(ModelError("protocol", f"local model sent an unexpected chunk: {chunk!r:.200}"))
+                return True
+            if "error" in chunk:
+                failure.append(_error_from(chunk["error"]))
+                return True
+            for choice in chunk.get("choices") or ():
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    pieces.append(text)
+                    emit(text)
+                if choice.get("finish_reason"):
+                    final["finish_reason"] = choice["finish_reason"]
+            if chunk.get("usage"):
+                final["usage"] = chunk["usage"]
+                final["timings"] = chunk.get("timings") or {}
+            return False
+        except Exception as exc:  # the runtime swallows callback exceptions; keep ours
+            failure.append(ModelError("protocol", f"local model stream could not be read: {exc}"))
+            return True
+
+    try:
+        server.handle_chat_completions(body, on_chunk)
+    except Exception as exc:
+        raise ModelError("server", f"local model failed: {exc}") from None
+    if failure:
+        raise failure[0]
+    if stop.is_set():
+        return _Outcome("", {})
+    usage = final.get("usage") or {}
+    timings = final.get("timings") or {}
+    return _Outcome(
+        "".join(pieces),
+        {
+            "input_tokens": usage.get("prompt_tokens", 0),
+            "output_tokens": usage.get("completion_tokens", 0),
+            "total_tokens": usage.get("total_tokens", 0),
+            "cached_tokens": (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0),
+            "finish_reason": final.get("finish_reason"),
+            "prompt_ms": timings.get("prompt_ms"),
+            "generation_ms": timings.get("predicted_ms"),
+            "tokens_per_second": timings.get("predicted_per_second"),
+        },
+    )
+
+
+def _error_from(error: Any) -> ModelError:
+    if not isinstance(error, dict):
+        return ModelError("server", f"local model error: {error!r:.300}")
+    message = str(error.get("message") or "unknown error")
+    if error.get("type") == "exceed_context_size_error":
+        return ModelError(
+            "too_large",
+            f"the request is too large for the local model: {message} (raise local_ctx or select less code)",
+        )
+    if error.get("code") == 400 or error.get("type") == "invalid_request_error":
+        return ModelError("protocol", f"local model rejected the request: {message}")
+    return ModelError("server", f"local model error: {message}")
+
+
+def _consume(done: asyncio.Future[Any]) -> None:
+    # Mark a result/exception nobody awaits any more (cancelled caller) as retrieved.
+    if not done.cancelled():
+        done.exception()
+
+
+def _release(holder: list[Any]) -> None:
+    holder.clear()
