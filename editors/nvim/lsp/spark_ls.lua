@@ -1,0 +1,13 @@
+-- Neovim 0.11+: `vim.lsp.enable("spark_ls")` picks this file up from the runtimepath.
+-- Override any field with vim.lsp.config("spark_ls", { init_options = { model = "..." } }).
+-- (require("spark_ls").setup({...}) also feeds its options to vim.lsp.config.)
+local spark = require("spark_ls")
+local config = spark.client_config(spark.options)
+return {
+  cmd = config.cmd,
+  cmd_env = config.cmd_env,
+  filetypes = config.filetypes,
+  root_markers = config.root_markers,
+  init_options = config.init_options,
+  on_attach = config.on_attach,
+}

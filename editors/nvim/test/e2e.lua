@@ -1,0 +1,252 @@
+-- Headless end-to-end driver for spark-ls in a real Neovim (used by tests/test_nvim_e2e.py).
+--
+--   SPARK_E2E_CONFIG=plan.json nvim --headless --clean \
+--     --cmd "set rtp^=editors/nvim" -c "luafile editors/nvim/test/e2e.lua"
+--
+-- plan.json:
+--   { "result": "/tmp/out.json",               -- written before Neovim exits
+--     "setup": { cmd = [...], model = ..., base_url = ..., init_options = {...} },
+--     "timeout_ms": 60000,
+--     "steps": [
+--       { "kind": "code_action", "file": "/abs/x.py", "cursor": [row1, col0], "title": "Fix bug in f" },
+--       { "kind": "spark_edit",  "file": "/abs/x.py", "cursor": [row1, col0], "instruction": "...",
+--         "visual": [line1, line2] }                 -- optional: a linewise selection
+--     ] }
+--
+-- Each step opens the file, waits for spark-ls to attach, does what a user does (the code-action
+-- menu picked by title, or :SparkEdit answering vim.ui.input), waits for the buffer to change,
+-- then :write. Everything observed goes into the result file; Neovim exits 0 when every step
+-- succeeded, 1 otherwise.
+
+local result = { steps = {}, ok = false }
+local plan
+
+local function write_result()
+  if not plan or not plan.result then
+    return
+  end
+  local ok_msgs, msgs = pcall(vim.api.nvim_exec2, "messages", { output = true })
+  result.messages = ok_msgs and msgs.output or ""
+  result.lsp_log = (vim.lsp.log and vim.lsp.log.get_filename) and vim.lsp.log.get_filename() or vim.lsp.get_log_path()
+  result.nvim_version = tostring(vim.version())
+  local fh = assert(io.open(plan.result, "w"))
+  fh:write(vim.json.encode(result))
+  fh:close()
+end
+
+local function buffer_text(bufnr)
+  return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "\n")
+end
+
+local function wait_attached(bufnr, timeout)
+  local spark = require("spark_ls")
+  local client
+  local ok = vim.wait(timeout, function()
+    client = spark.get_client(bufnr)
+    return client ~= nil and client.initialized == true
+  end, 20)
+  if not ok then
+    error("spark-ls did not attach to buffer " .. bufnr .. " within " .. timeout .. " ms")
+  end
+  return client
+end
+
+local function request_sync(client, bufnr, method, params, timeout)
+  local response
+  local function handler(err, res)
+    response = { err = err, result = res }
+  end
+  if vim.fn.has("nvim-0.11") == 1 then
+    client:request(method, params, handler, bufnr)
+  else
+    client.request(method, params, handler, bufnr)
+  end
+  if not vim.wait(timeout, function()
+    return response ~= nil
+  end, 20) then
+    error(method .. ": no response within " .. timeout .. " ms")
+  end
+  if response.err then
+    error(method .. ": " .. vim.inspect(response.err))
+  end
+  return response.result
+end
+
+local function open(step)
+  vim.cmd.edit(vim.fn.fnameescape(step.file))
+  local bufnr = vim.api.nvim_get_current_buf()
+  if step.cursor then
+    vim.api.nvim_win_set_cursor(0, { step.cursor[1], step.cursor[2] })
+  end
+  return bufnr
+end
+
+local function wait_changed(bufnr, before, timeout, what)
+  local ok = vim.wait(timeout, function()
+    return buffer_text(bufnr) ~= before
+  end, 20)
+  if not ok then
+    error(what .. ": the buffer did not change within " .. timeout .. " ms")
+  end
+  -- Let a multi-part edit finish before writing (applyEdit is one message, but be safe).
+  vim.wait(50)
+end
+
+local steps = {}
+
+-- The code-action menu, as a user uses it: list actions at the cursor (spark-ls's diagnostics
+-- for this line are passed along by vim.lsp.buf.code_action), pick one by title, let Neovim
+-- resolve it (codeAction/resolve) and apply the workspace edit.
+function steps.code_action(step, out, timeout)
+  local bufnr = open(step)
+  local client = wait_attached(bufnr, timeout)
+  out.client = client.name
+  out.resolve_provider = vim.tbl_get(client.server_capabilities, "codeActionProvider", "resolveProvider") or false
+  -- What the menu would show (recorded for diagnosis and checked by the test).
+  local params = vim.lsp.util.make_range_params(0, client.offset_encoding)
+  params.context = { diagnostics = {}, triggerKind = 1 }
+  if step.wait_diagnostic then
+    local ok = vim.wait(timeout, function()
+      return #vim.diagnostic.get(bufnr) > 0
+    end, 20)
+    out.diagnostics = vim.tbl_map(function(d)
+      return { lnum = d.lnum, message = d.message, source = d.source }
+    end, vim.diagnostic.get(bufnr))
+    if not ok then
+      error("no diagnostics published within " .. timeout .. " ms")
+    end
+  end
+  local lnum = vim.api.nvim_win_get_cursor(0)[1] - 1
+  for _, d in ipairs(vim.diagnostic.get(bufnr, { lnum = lnum })) do
+    if d.user_data and d.user_data.lsp then
+      table.insert(params.context.diagnostics, d.user_data.lsp)
+    end
+  end
+  local actions = request_sync(client, bufnr, "textDocument/codeAction", params, timeout) or {}
+  out.titles = vim.tbl_map(function(a)
+    return a.title
+  end, actions)
+  out.kinds = vim.tbl_map(function(a)
+    return a.kind or vim.NIL
+  end, actions)
+
+  local before = buffer_text(bufnr)
+  local title = step.title
+  local picked = {}
+  -- vim.ui.select is what vim.lsp.buf.code_action shows; answer it like a user would.
+  local real_select = vim.ui.select
+  vim.ui.select = function(items, opts, on_choice)
+    for _, item in ipairs(items) do
+      table.insert(picked, item.action.title)
+    end
+    for _, item in ipairs(items) do
+      if item.action.title == title then
+        return on_choice(item)
+      end
+    end
+    on_choice(nil)
+  end
+  local ok, err = pcall(vim.lsp.buf.code_action, {})
+  if not ok then
+    vim.ui.select = real_select
+    error(err)
+  end
+  local changed_ok, changed_err = pcall(wait_changed, bufnr, before, timeout, "code action " .. title)
+  vim.ui.select = real_select
+  out.menu = picked
+  if not vim.tbl_contains(picked, title) then
+    error("the code-action menu had no " .. vim.inspect(title) .. "; it had " .. vim.inspect(picked))
+  end
+  if not changed_ok then
+    error(changed_err)
+  end
+  vim.cmd.write()
+  out.text = buffer_text(bufnr)
+end
+
+-- :SparkEdit with vim.ui.input answered by the driver.
+function steps.spark_edit(step, out, timeout)
+  local bufnr = open(step)
+  wait_attached(bufnr, timeout)
+  out.command_exists = vim.fn.exists(":SparkEdit") == 2
+  local before = buffer_text(bufnr)
+  local prompts = {}
+  local real_input = vim.ui.input
+  vim.ui.input = function(opts, on_confirm)
+    table.insert(prompts, opts.prompt or "")
+    on_confirm(step.instruction)
+  end
+  local ok, err
+  if step.visual then
+    -- A linewise visual selection, then `:` (which inserts '<,'>) and SparkEdit.
+    vim.api.nvim_win_set_cursor(0, { step.visual[1], 0 })
+    vim.cmd("normal! V" .. (step.visual[2] - step.visual[1] > 0 and (step.visual[2] - step.visual[1]) .. "j" or "") .. "\27")
+    ok, err = pcall(vim.cmd, "'<,'>SparkEdit")
+  else
+    ok, err = pcall(vim.cmd, "SparkEdit")
+  end
+  vim.ui.input = real_input
+  out.prompts = prompts
+  if not ok then
+    error(err)
+  end
+  wait_changed(bufnr, before, timeout, ":SparkEdit")
+  vim.cmd.write()
+  out.text = buffer_text(bufnr)
+end
+
+local function main()
+  local path = assert(os.getenv("SPARK_E2E_CONFIG"), "SPARK_E2E_CONFIG is not set")
+  local fh = assert(io.open(path, "r"))
+  plan = vim.json.decode(fh:read("*a"))
+  fh:close()
+  if vim.lsp.log and vim.lsp.log.set_level then
+    vim.lsp.log.set_level(plan.log_level or "debug")
+  else
+    vim.lsp.set_log_level(plan.log_level or "debug")
+  end
+  local timeout = plan.timeout_ms or 60000
+
+  if plan.mode == "enable" then
+    -- The 0.11+ way: lsp/spark_ls.lua from the runtimepath, overridden with vim.lsp.config.
+    local setup = plan.setup or {}
+    vim.lsp.config("spark_ls", {
+      cmd = setup.cmd,
+      init_options = require("spark_ls").init_options(setup),
+    })
+    vim.lsp.enable("spark_ls")
+  else
+    require("spark_ls").setup(plan.setup or {})
+  end
+
+  for i, step in ipairs(plan.steps) do
+    local out = { kind = step.kind, file = step.file }
+    result.steps[i] = out
+    local ok, err = pcall(steps[step.kind], step, out, timeout)
+    out.ok = ok
+    if not ok then
+      out.error = tostring(err)
+      return false
+    end
+  end
+  return true
+end
+
+local ok, res = xpcall(main, debug.traceback)
+if not ok then
+  result.error = tostring(res)
+end
+result.ok = ok and res == true
+pcall(write_result)
+-- Stop the server cleanly (shutdown + exit), then leave.
+for _, client in ipairs(vim.lsp.get_clients()) do
+  if vim.fn.has("nvim-0.11") == 1 then
+    client:stop()
+  else
+    client.stop()
+  end
+end
+vim.wait(3000, function()
+  return #vim.lsp.get_clients() == 0
+end, 20)
+vim.cmd(result.ok and "qall!" or "cquit! 1")
