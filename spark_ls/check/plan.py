@@ -1,0 +1,201 @@
+"""Turn files, actions and diagnostics into units of work (targets), and shard them.
+
+A target's *group* is the scope it works on: the outermost function or method around it, else
+the innermost class, else the exact lines (module-level code). Scope actions run once per
+outermost function/method (a nested function is covered by its parent). Every target is run
+against the original file; `runner` merges the results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from spark_ls.check.findings import Finding
+from spark_ls.check.report import Target
+
+FUNCTION_KINDS = frozenset({"function", "method"})
+SCOPE_KINDS = ("function", "method", "class")
+FIX_DIAGNOSTIC = "fix-diagnostic"
+
+
+@dataclass(frozen=True)
+class ActionChoice:
+    """An action as `check` needs it: what to run on each selected scope."""
+
+    id: str
+    title: str
+    instruction: str | None = None  # --instruction text (a one-off action)
+
+
+@dataclass(frozen=True)
+class ScopeSpan:
+    kind: str
+    name: str
+    start_line: int
+    end_line: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}:{self.start_line + 1}"
+
+    def contains(self, start_line: int, end_line: int) -> bool:
+        return self.start_line <= start_line and end_line <= self.end_line
+
+    def intersects(self, start_line: int, end_line: int) -> bool:
+        return self.start_line <= end_line and start_line <= self.end_line
+
+
+def scope_spans(scopes: Sequence[Any]) -> list[ScopeSpan]:
+    """`picker.Scope` objects (anything with kind/name/start_line/end_line) as plain spans."""
+    return [ScopeSpan(str(s.kind), str(s.name), int(s.start_line), int(s.end_line)) for s in scopes]
+
+
+def outermost(spans: Sequence[ScopeSpan]) -> list[ScopeSpan]:
+    """Spans not nested inside another span of the list, in document order."""
+    ordered = sorted(spans, key=lambda s: (s.start_line, -s.end_line))
+    kept: list[ScopeSpan] = []
+    for span in ordered:
+        if kept and kept[-1].contains(span.start_line, span.end_line):
+            continue
+        kept.append(span)
+    return kept
+
+
+def group_for(spans: Sequence[ScopeSpan], start_line: int, end_line: int) -> tuple[str, ScopeSpan | None]:
+    functions = outermost([s for s in spans if s.kind in FUNCTION_KINDS])
+    for function in functions:
+        if function.contains(start_line, end_line):
+            return function.key, function
+    classes = [s for s in spans if s.kind == "class" and s.contains(start_line, end_line)]
+    if classes:
+        innermost = max(classes, key=lambda s: s.start_line)
+        return innermost.key, innermost
+    return f"lines:{start_line + 1}-{end_line + 1}", None
+
+
+def touched_scopes(spans: Sequence[ScopeSpan], changed: Sequence[tuple[int, int]]) -> list[ScopeSpan]:
+    """The scopes a change touched: each function it intersects; for changed lines outside every
+    function, the innermost class around them. Nested results are folded into their parent."""
+    functions = outermost([s for s in spans if s.kind in FUNCTION_KINDS])
+    classes = [s for s in spans if s.kind == "class"]
+    picked: set[ScopeSpan] = set()
+    for start, end in changed:
+        hit = [f for f in functions if f.intersects(start, end)]
+        picked.update(hit)
+        for line in _uncovered_lines(start, end, hit):
+            around = [c for c in classes if c.contains(line, line)]
+            if around:
+                picked.add(max(around, key=lambda c: c.start_line))
+    return outermost(list(picked))
+
+
+def _uncovered_lines(start: int, end: int, covers: Sequence[ScopeSpan]) -> list[int]:
+    # Only the boundaries of uncovered runs matter for finding the class around them, and a
+    # changed range can be huge (an untracked file), so walk the gaps instead of every line.
+    lines: list[int] = []
+    cursor = start
+    for cover in sorted(covers, key=lambda c: c.start_line):
+        if cover.start_line > cursor:
+            lines += [cursor, min(cover.start_line - 1, end)]
+        cursor = max(cursor, cover.end_line + 1)
+    if cursor <= end:
+        lines += [cursor, min(end, cursor + 10_000)]
+    return lines
+
+
+def _intersects_any(start: int, end: int, changed: Sequence[tuple[int, int]] | None) -> bool:
+    return changed is None or any(s <= end and start <= e for s, e in changed)
+
+
+@dataclass(frozen=True)
+class SyntaxFinding:
+    start_line: int
+    end_line: int
+    message: str
+
+
+def plan_targets(
+    rel_path: str,
+    spans: Sequence[ScopeSpan],
+    *,
+    actions: Sequence[ActionChoice],
+    findings: Sequence[Finding] = (),
+    syntax_problems: Sequence[SyntaxFinding] = (),
+    changed: Sequence[tuple[int, int]] | None = None,
+    line_count: int | None = None,
+) -> list[Target]:
+    """All targets for one file, in a fixed order (by scope position, then action order)."""
+    raw: list[tuple[tuple[int, int, int], Target]] = []
+    if actions:
+        scopes = (
+            outermost([s for s in spans if s.kind in FUNCTION_KINDS]) if changed is None
+            else touched_scopes(spans, changed)
+        )
+        for scope in scopes:
+            for index, action in enumerate(actions):
+                target = Target(
+                    rel_path=rel_path, action_id=action.id, title=action.title,
+                    start_line=scope.start_line, end_line=scope.end_line, group=scope.key,
+                    scope_kind=scope.kind, scope_name=scope.name, instruction=action.instruction,
+                )
+                raw.append(((scope.start_line, 0, index), target))
+    # Syntax errors in one scope are usually one mistake seen several times: one request each group.
+    syntax_by_group: dict[str, list[SyntaxFinding]] = {}
+    for problem in syntax_problems:
+        if _intersects_any(problem.start_line, problem.end_line, changed):
+            key, _ = group_for(spans, problem.start_line, problem.end_line)
+            syntax_by_group.setdefault(key, []).append(problem)
+    for key, problems in syntax_by_group.items():
+        start = min(p.start_line for p in problems)
+        end = max(p.end_line for p in problems)
+        _, scope = group_for(spans, problems[0].start_line, problems[0].end_line)
+        message = "; ".join(f"line {p.start_line + 1}: {p.message}" for p in problems)
+        raw.append(((start, 1, 0), Target(
+            rel_path=rel_path, action_id=FIX_DIAGNOSTIC, title="Fix syntax error",
+            start_line=start, end_line=end, group=key,
+            scope_kind=scope.kind if scope else None, scope_name=scope.name if scope else None,
+            message=f"syntax error: {message}", rule_id="syntax-error",
+        )))
+    for index, finding in enumerate(findings):
+        start, end = finding.start_line, finding.end_line
+        if line_count is not None:
+            end = min(end, max(line_count - 1, 0))
+            start = min(start, end)
+        if not _intersects_any(start, end, changed):
+            continue
+        key, scope = group_for(spans, start, end)
+        raw.append(((start, 2, index), Target(
+            rel_path=rel_path, action_id=FIX_DIAGNOSTIC, title=f"Fix {finding.rule_id}",
+            start_line=start, end_line=end, group=key,
+            scope_kind=scope.kind if scope else None, scope_name=scope.name if scope else None,
+            message=finding.message, rule_id=finding.rule_id,
+        )))
+    raw.sort(key=lambda item: item[0])
+    return [_with_order(target, order) for order, (_, target) in enumerate(raw)]
+
+
+def _with_order(target: Target, order: int) -> Target:
+    from dataclasses import replace
+
+    return replace(target, order=order)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` with 1 <= I <= N (1-based, as CI matrix indexes usually are)."""
+    try:
+        index_text, count_text = text.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise ValueError(f"--shard must look like I/N (e.g. 2/4), not {text!r}") from None
+    if count < 1 or not 1 <= index <= count:
+        raise ValueError(f"--shard {text}: need 1 <= I <= N")
+    return index, count
+
+
+def shard_of(rel_path: str, group: str, count: int) -> int:
+    """1-based shard of a scope: a hash of its path and scope only, so it never depends on which
+    other files were listed or in what order."""
+    digest = hashlib.sha256(f"{rel_path}\0{group}".encode("utf-8", errors="surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
