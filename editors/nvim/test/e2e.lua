@@ -9,6 +9,7 @@
 --     "timeout_ms": 60000,
 --     "steps": [
 --       { "kind": "code_action", "file": "/abs/x.py", "cursor": [row1, col0], "title": "Fix bug in f" },
+--       -- or "title_prefix": "Fix: " (first match), "wait_diagnostic": true (wait for diagnostics first)
 --       { "kind": "spark_edit",  "file": "/abs/x.py", "cursor": [row1, col0], "instruction": "...",
 --         "visual": [line1, line2] }                 -- optional: a linewise selection
 --     ] }
@@ -115,6 +116,11 @@ function steps.code_action(step, out, timeout)
     if not ok then
       error("no diagnostics published within " .. timeout .. " ms")
     end
+    -- Put the cursor on the first diagnostic, as ]d would.
+    local first = vim.diagnostic.get(bufnr)[1]
+    vim.api.nvim_win_set_cursor(0, { first.lnum + 1, first.col })
+    params = vim.lsp.util.make_range_params(0, client.offset_encoding)
+    params.context = { diagnostics = {}, triggerKind = 1 }
   end
   local lnum = vim.api.nvim_win_get_cursor(0)[1] - 1
   for _, d in ipairs(vim.diagnostic.get(bufnr, { lnum = lnum })) do
@@ -132,6 +138,18 @@ function steps.code_action(step, out, timeout)
 
   local before = buffer_text(bufnr)
   local title = step.title
+  if not title and step.title_prefix then
+    for _, t in ipairs(out.titles) do
+      if vim.startswith(t, step.title_prefix) then
+        title = t
+        break
+      end
+    end
+    if not title then
+      error("no code action starting with " .. vim.inspect(step.title_prefix) .. "; got " .. vim.inspect(out.titles))
+    end
+  end
+  out.picked = title
   local picked = {}
   -- vim.ui.select is what vim.lsp.buf.code_action shows; answer it like a user would.
   local real_select = vim.ui.select
