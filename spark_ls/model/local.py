@@ -97,10 +97,19 @@ class LocalModel:
         params.api_keys = [secrets.token_hex(24)]
         params.cors_origins = ""
         params.ui = False
+        params.endpoint_metrics = True  # read in-process by runtime_metrics(); the HTTP side is key-locked
         try:
             return xllamacpp.Server(params)
         except Exception as exc:  # the runtime raises RuntimeError with no detail for a bad file
             raise ModelError("unavailable", f"could not load the local model {str(path)!r}: {exc}") from None
+
+    async def runtime_metrics(self) -> dict[str, float]:
+        """llama.cpp's own counters (e.g. ``n_decode_total``, ``tokens_predicted_total``); {} if not loaded."""
+        server = self._server
+        if server is None:
+            return {}
+        text = await asyncio.get_running_loop().run_in_executor(None, server.handle_metrics)
+        return _parse_prometheus(text)
 
     async def complete(self, req: ModelRequest, on_delta: Callable[[str], None] | None = None) -> ModelReply:
         """Run one chat completion; stream text deltas to ``on_delta`` on the event loop."""
@@ -257,3 +266,16 @@ def _consume(done: asyncio.Future[Any]) -> None:
 
 def _release(holder: list[Any]) -> None:
     holder.clear()
+
+
+def _parse_prometheus(text: str) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            metrics[name.removeprefix("llamacpp:")] = float(value)
+        except ValueError:
+            continue
+    return metrics
