@@ -1,0 +1,245 @@
+"""Run the planned work concurrently and combine the results per file.
+
+Combining several actions on one file: every target runs against the *original* text, so each
+proposal is a self-contained change (a valid SARIF fix on its own) and scopes run in parallel.
+The file's combined result applies the proposals' edits in plan order (document position, then
+the order of --action); a proposal whose edits overlap an already accepted one is withdrawn and
+reported as a conflict ("run again after applying"). Identical edits (two actions adding the same
+import) are applied once. Output order never depends on completion order, so --jobs does not
+change the output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol, Sequence
+
+from spark_ls.check.files import DecodedText, SourceFile, match_line_endings
+from spark_ls.check.report import CheckReport, FileResult, Proposal, Refusal, Target, TextEdit
+from spark_ls.model.types import ModelError
+
+# A ModelError of these kinds will fail every other request the same way: stop early.
+FATAL_MODEL_ERRORS = frozenset({"auth", "config", "retired", "pinned", "unavailable"})
+
+
+class Refused(Exception):
+    """A reply spark-ls would not apply (wraps diffs.PatchRefused for the runner)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class PreparedFile:
+    source: SourceFile
+    original: DecodedText
+    snapshot: Any  # spark_ls.context.Snapshot of the original text
+    targets: list[Target] = field(default_factory=list)
+    language: str | None = None
+
+
+# The unit of work: (file, target) -> the whole new text of the file (== original: no change).
+# Raises Refused / diffs.PatchRefused (reply not applied) or ModelError.
+Work = Callable[[PreparedFile, Target], Awaitable[str]]
+
+
+class ProgressSink(Protocol):
+    def begin(self, files: int, actions: int) -> None: ...
+    def action_done(self, target: Target, outcome: str) -> None: ...
+    def file_done(self, rel_path: str) -> None: ...
+    def tokens(self, count: int) -> None: ...
+    def log(self, message: str) -> None: ...
+    def end(self) -> None: ...
+
+
+class SilentProgress:
+    def begin(self, files: int, actions: int) -> None: ...
+    def action_done(self, target: Target, outcome: str) -> None: ...
+    def file_done(self, rel_path: str) -> None: ...
+    def tokens(self, count: int) -> None: ...
+    def log(self, message: str) -> None: ...
+    def end(self) -> None: ...
+
+
+def _refusal_types() -> tuple[type[BaseException], ...]:
+    try:
+        from spark_ls.diffs import PatchRefused
+    except ImportError:  # diffs not importable: only the runner's own type
+        return (Refused,)
+    return (Refused, PatchRefused)
+
+
+async def execute(
+    prepared: Sequence[PreparedFile],
+    work: Work,
+    *,
+    jobs: int,
+    report: CheckReport,
+    progress: ProgressSink | None = None,
+) -> None:
+    """Run every target of every file with at most ``jobs`` in flight; fill ``report.files``."""
+    progress = progress or SilentProgress()
+    refusal_types = _refusal_types()
+    limit = asyncio.Semaphore(max(1, jobs))
+    stop = asyncio.Event()
+    outcomes: dict[tuple[str, int], Proposal | Refusal | None] = {}
+    remaining = {pf.source.rel_path: len(pf.targets) for pf in prepared}
+    progress.begin(len(prepared), sum(remaining.values()))
+    for pf in prepared:
+        if not pf.targets:
+            progress.file_done(pf.source.rel_path)
+
+    async def one(pf: PreparedFile, target: Target) -> None:
+        key = (pf.source.rel_path, target.order)
+        outcome = "skipped"
+        try:
+            async with limit:
+                if stop.is_set():
+                    outcomes[key] = Refusal(target, "model-error", "not run: an earlier model error stopped the check")
+                    return
+                report.requests += 1
+                try:
+                    new_text = await work(pf, target)
+                except refusal_types as exc:
+                    reason = getattr(exc, "reason", None) or str(exc)
+                    outcomes[key] = Refusal(target, "refused", reason)
+                    outcome = "refused"
+                    progress.log(f"refused {target.label}: {reason}")
+                    return
+                except ModelError as exc:
+                    outcomes[key] = Refusal(target, "model-error", exc.message)
+                    report.errors.append(f"{target.label}: model error ({exc.kind}): {exc.message}")
+                    outcome = "error"
+                    progress.log(f"model error {target.label}: {exc.message}")
+                    if exc.kind in FATAL_MODEL_ERRORS:
+                        stop.set()
+                    return
+            proposal = make_proposal(pf, target, new_text)
+            outcomes[key] = proposal
+            outcome = "proposal" if proposal else "no change"
+        finally:
+            progress.action_done(target, outcome)
+            remaining[pf.source.rel_path] -= 1
+            if remaining[pf.source.rel_path] == 0:
+                progress.file_done(pf.source.rel_path)
+
+    tasks = [asyncio.create_task(one(pf, t)) for pf in prepared for t in pf.targets]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+    for pf in prepared:
+        result = FileResult(source=pf.source, original=pf.original, language=pf.language)
+        found = [outcomes.get((pf.source.rel_path, t.order)) for t in pf.targets]
+        proposals = [o for o in found if isinstance(o, Proposal)]
+        result.refusals = [o for o in found if isinstance(o, Refusal)]
+        merged, accepted, conflicts = merge_proposals(pf.original.text, proposals)
+        result.proposals = accepted
+        result.refusals += conflicts
+        result.refusals.sort(key=lambda r: r.target.order)
+        result.new_text = merged if accepted else None
+        report.files.append(result)
+    report.files.sort(key=lambda f: f.source.rel_path)
+
+
+def make_proposal(pf: PreparedFile, target: Target, new_text: str) -> Proposal | None:
+    from spark_ls.diffs import minimal_edits
+
+    original = pf.original.text
+    new_text = match_line_endings(original, new_text)
+    if new_text == original:
+        return None
+    edits = [_text_edit(pf.snapshot, e.start, e.end, e.new_text) for e in minimal_edits(original, new_text)]
+    return Proposal(target=target, new_text=new_text, edits=edits, diff=file_diff(pf.original, new_text, target.rel_path))
+
+
+def file_diff(original: DecodedText, new_text: str, rel_path: str) -> str:
+    """A `git apply`-able diff of one file. A BOM is part of the first line on disk, so it is
+    part of the diff's first line too, or the patch would not apply."""
+    from spark_ls.diffs import unified_diff
+
+    bom = "\ufeff" if original.has_bom else ""
+    diff = unified_diff(bom + original.text, bom + new_text, rel_path)
+    return diff if not diff or diff.endswith("\n") else diff + "\n"
+
+
+def _text_edit(snapshot: Any, start: int, end: int, new_text: str) -> TextEdit:
+    start_line, start_column = _position(snapshot, start)
+    end_line, end_column = _position(snapshot, end)
+    return TextEdit(start_line, start_column, end_line, end_column, new_text, start, end)
+
+
+def _position(snapshot: Any, offset: int) -> tuple[int, int]:
+    # At the very end of a text ending in a newline, "the line after the last one" is the
+    # honest position; Snapshot.position_of clamps to the last line, which is also valid.
+    return tuple(snapshot.position_of(offset))  # type: ignore[return-value]
+
+
+def merge_proposals(original: str, proposals: Sequence[Proposal]) -> tuple[str, list[Proposal], list[Refusal]]:
+    """Apply proposals (sorted by plan order) whose edits do not overlap earlier accepted ones."""
+    accepted: list[Proposal] = []
+    conflicts: list[Refusal] = []
+    kept: list[tuple[TextEdit, Proposal]] = []
+    for proposal in sorted(proposals, key=lambda p: p.target.order):
+        clash = _first_clash(proposal.edits, kept)
+        if clash is not None:
+            other = clash.target
+            conflicts.append(Refusal(
+                proposal.target, "conflict",
+                f"overlaps the {other.action_id} proposal at line {other.start_line + 1}; run again after applying it",
+            ))
+            continue
+        accepted.append(proposal)
+        for edit in proposal.edits:
+            if not any(_same(edit, k) for k, _ in kept):
+                kept.append((edit, proposal))
+    text = original
+    for edit, _ in sorted(kept, key=lambda item: (item[0].start, item[0].end), reverse=True):
+        text = text[: edit.start] + edit.new_text + text[edit.end :]
+    return text, accepted, conflicts
+
+
+def _same(a: TextEdit, b: TextEdit) -> bool:
+    return (a.start, a.end, a.new_text) == (b.start, b.end, b.new_text)
+
+
+def _first_clash(edits: Sequence[TextEdit], kept: Sequence[tuple[TextEdit, Proposal]]) -> Proposal | None:
+    for edit in edits:
+        for other, owner in kept:
+            if _same(edit, other):
+                continue
+            overlap = edit.start < other.end and other.start < edit.end
+            both_insert_here = edit.start == edit.end == other.start == other.end
+            if overlap or both_insert_here:
+                return owner
+    return None
+
+
+class CountingSession:
+    """Wraps a ModelSession to count requests' tokens for the progress display and summary."""
+
+    def __init__(self, inner: Any, report: CheckReport, progress: ProgressSink) -> None:
+        self._inner = inner
+        self._report = report
+        self._progress = progress
+
+    async def complete(self, request: Any, **kwargs: Any) -> Any:
+        reply = await self._inner.complete(request, **kwargs)
+        usage = getattr(reply, "usage", None) or {}
+        used_in = int(usage.get("input_tokens") or usage.get("prompt_tokens") or 0)
+        used_out = int(usage.get("output_tokens") or usage.get("completion_tokens") or 0)
+        self._report.input_tokens += used_in
+        self._report.output_tokens += used_out
+        self._progress.tokens(used_in + used_out)
+        return reply
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def monotonic() -> float:
+    return time.perf_counter()
