@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 import tree_sitter
 
-from spark_ls.context.document import Snapshot
+from spark_ls.context.document import Snapshot, split_lines
 
 SCOPE_KINDS = ("function", "method", "class")
 FALLBACK_WINDOW_LINES = 30  # lines either side of the range when there is no tree or no scope
@@ -58,6 +58,7 @@ class Section:
     path: str = ""
     role: str = ""  # target | imports | class | definition | other
     elided: bool = False  # only the signature is shown; the body is left out
+    symbol: str = ""  # the name of the scope or definition shown, if any
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Context:
 class _ScopeNode:
     scope: Scope
     node: tree_sitter.Node
+    receiver: str | None = None  # the type a method belongs to when not nested in it (Go)
 
 
 @dataclass
@@ -155,6 +157,7 @@ def _kind_node(captures: dict[str, list[tree_sitter.Node]], prefix: str) -> tupl
 
 def _find_scopes(snap: Snapshot) -> list[_ScopeNode]:
     raw: dict[int, tuple[str, str, tree_sitter.Node]] = {}
+    receivers: dict[int, str] = {}
     for captures in _matches(snap, "scopes"):
         found = _kind_node(captures, "scope.")
         if found is None:
@@ -163,6 +166,8 @@ def _find_scopes(snap: Snapshot) -> list[_ScopeNode]:
         names = captures.get("name")
         name = _node_text(snap, names[0]) if names else _ANONYMOUS
         raw.setdefault(node.id, (kind, name, node))
+        if captures.get("receiver"):
+            receivers[node.id] = _node_text(snap, captures["receiver"][0])
     # A definition matched both bare and wrapped (decorators, export) is kept once, wrapped.
     for node_id, (kind, name, node) in list(raw.items()):
         parent = node.parent
@@ -180,7 +185,8 @@ def _find_scopes(snap: Snapshot) -> list[_ScopeNode]:
         qualname = f"{stack[-1][2]}.{name}" if stack else name
         start, end = snap.node_span(node)
         start_line, end_line = snap.span_lines(start, end)
-        result.append(_ScopeNode(Scope(kind, name, start_line, end_line, start, end, qualname), node))
+        result.append(_ScopeNode(Scope(kind, name, start_line, end_line, start, end, qualname), node,
+                                 receivers.get(node.id)))
         stack.append((node.end_byte, kind, qualname))
     return result
 
@@ -437,16 +443,14 @@ def _file_header(path: str) -> str:
 
 def _render_section(section: Section, width: int) -> str:
     out = [f"[{section.title}]\n"]
-    for number, line in enumerate(split_text_lines(section.text), start=section.start_line + 1):
+    for number, line in enumerate(_bare_lines(section.text), start=section.start_line + 1):
         out.append(f"{number:>{width}} | {line}\n")
     if section.elided:
         out.append(f"{'':>{width}} | ...\n")
     return "".join(out)
 
 
-def split_text_lines(text: str) -> list[str]:
-    from spark_ls.context.document import split_lines
-
+def _bare_lines(text: str) -> list[str]:
     return [line.rstrip("\r\n") for line in split_lines(text)]
 
 
@@ -493,8 +497,8 @@ def _window(snap: Snapshot, lo_limit: int, hi_limit: int, start_line: int, end_l
 
 
 def _section(snap: Snapshot, path: str, title: str, start_line: int, end_line: int, role: str,
-             elided: bool = False) -> Section:
-    return Section(title, start_line, end_line, snap.line_text(start_line, end_line), path, role, elided)
+             elided: bool = False, symbol: str = "") -> Section:
+    return Section(title, start_line, end_line, snap.line_text(start_line, end_line), path, role, elided, symbol)
 
 
 def _definition_sections(snap: Snapshot, path: str, definition: _Definition, role: str,
@@ -504,10 +508,12 @@ def _definition_sections(snap: Snapshot, path: str, definition: _Definition, rol
     options: list[Section] = []
     length = definition.end_line - definition.start_line + 1
     if length <= SMALL_DEFINITION_LINES:
-        options.append(_section(snap, path, title, definition.start_line, definition.end_line, role))
+        options.append(_section(snap, path, title, definition.start_line, definition.end_line, role,
+                                symbol=definition.name))
     if definition.signature_end_line < definition.end_line or not options:
         options.append(_section(snap, path, f"{title} (signature)", definition.start_line,
-                                definition.signature_end_line, role, elided=definition.signature_end_line < definition.end_line))
+                                definition.signature_end_line, role,
+                                elided=definition.signature_end_line < definition.end_line, symbol=definition.name))
     return options
 
 
@@ -530,12 +536,12 @@ def _class_sections(snap: Snapshot, path: str, scope_node: _ScopeNode) -> list[S
             lines.update(range(first, last + 1))
     runs: list[tuple[int, int]] = []
     for line in sorted(lines):
-        if runs and line == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], line)
+        if runs and all(not snap.lines[gap].strip() for gap in range(runs[-1][1] + 1, line)):
+            runs[-1] = (runs[-1][0], line)  # only blank lines in between: keep one section
         else:
             runs.append((line, line))
     title = f"{scope.kind} {scope.qualname or scope.name}: header and fields"
-    return [_section(snap, path, title, a, b, "class") for a, b in runs]
+    return [_section(snap, path, title, a, b, "class", symbol=scope.name) for a, b in runs]
 
 
 def pick_context(
@@ -575,12 +581,13 @@ def pick_context(
     room = budget.limit_chars - len(_file_header(path))
     if snap.line_count == 0:
         region = (0, 0)
-        target_section = Section(title, 0, 0, "", path, "target")
+        target_section = Section(title, 0, 0, "", path, "target", symbol=target.qualname if target else "")
     else:
         region = _window(snap, lo_limit, hi_limit, start_line, end_line, room, width, len(f"[{title}]\n"))
         if region != (lo_limit, hi_limit) and target is not None:
             title += " (partly)"
-        target_section = _section(snap, path, title, region[0], region[1], "target")
+        target_section = _section(snap, path, title, region[0], region[1], "target",
+                                  symbol=target.qualname if target else "")
     sections.append(target_section)
     budget.take(target_section, width)
     covered: set[int] = set(range(region[0], region[1] + 1))
@@ -626,6 +633,13 @@ def pick_context(
                 try_add([section], width, covered)
         else:
             try_add(class_sections[:1], width, covered)
+
+    # 3b) The type itself when methods live apart from it (Rust impl blocks, Go receivers).
+    owner = enclosing_class.scope.name if enclosing_class else (target_node.receiver if target_node else None)
+    if owner:
+        for definition in _definitions(snap):
+            if definition.name == owner and definition.kind not in ("function", "method"):
+                try_add(_definition_sections(snap, path, definition, "class", ""), width, covered)
 
     # 4) Same-file definitions the target references.
     names = _referenced_names(snap, region[0], region[1])

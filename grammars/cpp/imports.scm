@@ -1,0 +1,2 @@
+(preproc_include) @import
+(translation_unit (using_declaration) @import)

@@ -1,0 +1,2 @@
+(program (import_declaration) @import)
+(program (package_declaration) @import.anchor)

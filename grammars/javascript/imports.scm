@@ -1,0 +1,13 @@
+(program (import_statement) @import)
+; CommonJS: const x = require("x")
+(program
+  (lexical_declaration (variable_declarator value: (call_expression function: (identifier) @_require)))
+  @import
+  (#eq? @_require "require"))
+(program
+  (variable_declaration (variable_declarator value: (call_expression function: (identifier) @_require)))
+  @import
+  (#eq? @_require "require"))
+; "use strict" and a #! line come first
+(program (expression_statement (string)) @import.anchor)
+(program (hash_bang_line) @import.anchor)
