@@ -1,0 +1,204 @@
+"""Run one action: context -> prompt -> model -> placed, confined, verified edits.
+
+The pipeline is split so the LSP layer can re-place a reply on newer text: :func:`prepare`
+(pure, no model), the model call, then :func:`finish` (pure). :func:`run_action` chains them.
+Nothing here returns a partial edit: ``finish`` either returns the whole result or raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from spark_ls.actions.catalog import ActionSpec
+from spark_ls.config import Settings
+from spark_ls.context.document import SourceDocument
+from spark_ls.context.picker import Scope, enclosing_scope, pick_context
+from spark_ls.diffs import Edit, PatchRefused, apply_reply, minimal_edits, unified_diff
+from spark_ls.model import prompts
+from spark_ls.model.types import ModelReply, ModelRequest
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    action: ActionSpec
+    path: str
+    snapshot: object  # spark_ls.context.document.Snapshot
+    start_line: int
+    end_line: int
+    diagnostic_message: str | None = None
+    instruction: str | None = None  # free text (edit with instruction / --instruction)
+    others: Sequence[tuple[str, object]] = ()
+    # For "file" actions (source.fixAll): the (line, message) problems to fix, in order.
+    problems: Sequence[tuple[int, str]] = ()
+
+
+@dataclass(frozen=True)
+class PreparedAction:
+    request: ModelRequest
+    mode: str  # "diff" | "scope"
+    allowed: tuple[tuple[int, int], ...]
+    scope: tuple[int, int]
+    target: Scope | None
+    path: str
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    old_text: str
+    new_text: str
+    edits: list[Edit]
+    diff: str
+    model: str = ""
+    usage: dict = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return self.old_text != self.new_text
+
+
+def describe_target(req: ActionRequest) -> dict[str, object]:
+    """Placeholder values for titles and instructions."""
+    snapshot = req.snapshot
+    scope = enclosing_scope(snapshot, req.start_line, req.end_line)
+    return {
+        "name": scope.name if scope else "this code",
+        "kind": scope.kind if scope else "code",
+        "message": req.diagnostic_message,
+        "line": req.start_line + 1,
+        "language": snapshot.language.name if snapshot.language else "text",
+        "selection_lines": f"{req.start_line + 1}-{req.end_line + 1}",
+    }
+
+
+def task_text(req: ActionRequest) -> str:
+    values = describe_target(req)
+    task = req.action.format_instruction(**values)
+    if req.instruction:
+        task = req.instruction if req.action.id == "instruction" else f"{task}\n{req.instruction}"
+    return task
+
+
+def prepare(req: ActionRequest, model: str, edit_format: str, settings: Settings) -> PreparedAction:
+    snapshot = req.snapshot
+    context = pick_context(
+        snapshot,
+        req.start_line,
+        req.end_line,
+        path=req.path,
+        budget_tokens=settings.context_budget,
+        others=req.others,
+    )
+    allowed = [context.region]
+    if req.action.allow_imports and context.import_region is not None:
+        allowed.append(context.import_region)
+    language = snapshot.language.name if snapshot.language else None
+    task = task_text(req)
+    if edit_format == "diff":
+        instructions, user_input = prompts.build_diff_prompt(
+            model, path=req.path, language=language, task=task, context=context.prompt, region=context.region
+        )
+    else:
+        first, last = context.region
+        source = "".join(snapshot.lines[first : last + 1])
+        target = context.target
+        instructions, user_input = prompts.build_scope_prompt(
+            model,
+            path=req.path,
+            language=language,
+            task=task,
+            kind=target.kind if target else "code",
+            name=target.name if target else f"lines {first + 1}-{last + 1}",
+            source=source,
+        )
+    return PreparedAction(
+        request=ModelRequest(instructions=instructions, input=user_input, conversation=req.path),
+        mode=edit_format,
+        allowed=tuple(allowed),
+        scope=context.region,
+        target=context.target,
+        path=req.path,
+    )
+
+
+def finish(prepared: PreparedAction, reply: ModelReply, snapshot: object) -> ActionResult:
+    """Turn a model reply into verified edits on ``snapshot``'s text, or raise PatchRefused."""
+    old = snapshot.text
+    new = apply_reply(
+        old,
+        reply.text,
+        path=prepared.path,
+        mode=prepared.mode,
+        allowed=prepared.allowed,
+        scope=prepared.scope,
+        language=snapshot.language,
+    )
+    return ActionResult(
+        old_text=old,
+        new_text=new,
+        edits=minimal_edits(old, new),
+        diff=unified_diff(old, new, prepared.path),
+        model=reply.model,
+        usage=dict(reply.usage),
+    )
+
+
+async def run_action(
+    req: ActionRequest,
+    session: object,
+    settings: Settings,
+    *,
+    on_delta: Callable[[str], None] | None = None,
+) -> ActionResult:
+    """Run ``req`` against ``session`` (a ModelSession). Raises PatchRefused or ModelError."""
+    if req.action.applies_to == "file":
+        return await _run_file_action(req, session, settings, on_delta=on_delta)
+    prepared = prepare(req, session.model, session.edit_format, settings)
+    reply = await session.complete(prepared.request, on_delta=on_delta)
+    return finish(prepared, reply, req.snapshot)
+
+
+async def _run_file_action(
+    req: ActionRequest, session: object, settings: Settings, *, on_delta: Callable[[str], None] | None
+) -> ActionResult:
+    """Fix each problem in turn on the evolving text; the result is one combined edit.
+
+    Problems are fixed bottom-up so that a fix never shifts the lines of the ones still to do.
+    """
+    original = req.snapshot
+    current = original
+    usage: dict = {}
+    model = ""
+    for line, message in sorted(req.problems, reverse=True):
+        step = ActionRequest(
+            action=req.action,
+            path=req.path,
+            snapshot=current,
+            start_line=min(line, len(current.lines) - 1) if current.lines else 0,
+            end_line=min(line, len(current.lines) - 1) if current.lines else 0,
+            diagnostic_message=message,
+            others=req.others,
+        )
+        prepared = prepare(step, session.model, session.edit_format, settings)
+        reply = await session.complete(prepared.request, on_delta=on_delta)
+        result = finish(prepared, reply, current)
+        model = result.model
+        for key, value in result.usage.items():
+            if isinstance(value, int):
+                usage[key] = usage.get(key, 0) + value
+        if result.changed:
+            current = SourceDocument(result.new_text, original.language).snapshot()
+    old, new = original.text, current.text
+    return ActionResult(old, new, minimal_edits(old, new), unified_diff(old, new, req.path), model, usage)
+
+
+__all__ = [
+    "ActionRequest",
+    "ActionResult",
+    "PatchRefused",
+    "PreparedAction",
+    "describe_target",
+    "finish",
+    "prepare",
+    "run_action",
+]

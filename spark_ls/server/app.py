@@ -1,0 +1,161 @@
+"""The spark-ls language server: capabilities, start-up (warm the model session), registration.
+
+One module per LSP method registers its handler here; handlers stay thin and call the libraries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lsprotocol import types
+from pygls.capabilities import ServerCapabilitiesBuilder
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from spark_ls import __version__
+from spark_ls.actions.catalog import ActionSpec, load_catalog
+from spark_ls.config import ConfigError, Settings, load_settings
+from spark_ls.server.documents import DocumentStore
+
+log = logging.getLogger("spark_ls.server")
+
+_SUPPORTED = (types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf16, types.PositionEncodingKind.Utf32)
+
+
+def _prefer_utf8(cls: type, client_capabilities: types.ClientCapabilities) -> str:
+    """UTF-8 when the client offers it (tree-sitter's own unit, no conversion), else UTF-16."""
+    offered = list((client_capabilities.general and client_capabilities.general.position_encodings) or [])
+    if types.PositionEncodingKind.Utf8 in offered:
+        return types.PositionEncodingKind.Utf8
+    if not offered or types.PositionEncodingKind.Utf16 in offered:
+        return types.PositionEncodingKind.Utf16
+    return next((e for e in offered if e in _SUPPORTED), types.PositionEncodingKind.Utf16)
+
+
+ServerCapabilitiesBuilder.choose_position_encoding = classmethod(_prefer_utf8)  # type: ignore[method-assign]
+
+
+class SparkLanguageServer(LanguageServer):
+    """Server state. Mutated only by notifications and start-up; requests read snapshots."""
+
+    def __init__(self, *, cli_overrides: dict[str, Any] | None = None) -> None:
+        super().__init__("spark-ls", __version__)
+        self.cli_overrides = dict(cli_overrides or {})
+        self.settings: Settings = load_settings(None, self.cli_overrides)
+        self.documents = DocumentStore()
+        self.catalog: list[ActionSpec] = load_catalog(self.settings)
+        self.session: Any = None  # spark_ls.model.session.ModelSession
+        self.session_ready: asyncio.Future[None] | None = None
+        self.session_problem: str | None = None  # why actions are disabled, if they are
+        self.encoding: str = types.PositionEncodingKind.Utf16
+        self.last_latency_ms: float | None = None
+        # Set by feature modules at registration.
+        self.diagnostics: Any = None
+        self.prefetcher: Any = None
+        self.running: Any = None
+
+    # -- client capabilities -------------------------------------------------------------
+    @property
+    def caps(self) -> types.ClientCapabilities:
+        return self.client_capabilities
+
+    def supports_resolve(self) -> bool:
+        code_action = self.caps.text_document and self.caps.text_document.code_action
+        resolve = code_action and code_action.resolve_support
+        return bool(resolve and "edit" in resolve.properties)
+
+    def supports_disabled(self) -> bool:
+        code_action = self.caps.text_document and self.caps.text_document.code_action
+        return bool(code_action and code_action.disabled_support)
+
+    def supports_llm_tag(self) -> bool:
+        code_action = self.caps.text_document and self.caps.text_document.code_action
+        tags = code_action and code_action.tag_support
+        return bool(tags and types.CodeActionTag.LlmGenerated in tags.value_set)
+
+    def supports_progress(self) -> bool:
+        return bool(self.caps.window and self.caps.window.work_done_progress)
+
+    # -- user-facing messages --------------------------------------------------------------
+    def notify_user(self, level: str, message: str) -> None:
+        kind = {
+            "error": types.MessageType.Error,
+            "warning": types.MessageType.Warning,
+            "info": types.MessageType.Info,
+        }.get(level, types.MessageType.Log)
+        self.window_show_message(types.ShowMessageParams(type=kind, message=f"spark-ls: {message}"))
+
+    def send_status(self, state: str) -> None:
+        model = getattr(self.session, "model", self.settings.model) if self.session else self.settings.model
+        self.protocol.notify(
+            "spark/status", {"state": state, "model": model, "latencyMs": self.last_latency_ms}
+        )
+
+    # -- model session -----------------------------------------------------------------------
+    def configure(self, params: types.InitializeParams) -> None:
+        root = None
+        if params.workspace_folders:
+            root = to_fs_path(params.workspace_folders[0].uri)
+        elif params.root_uri:
+            root = to_fs_path(params.root_uri)
+        elif params.root_path:
+            root = params.root_path
+        options = params.initialization_options if isinstance(params.initialization_options, dict) else {}
+        try:
+            self.settings = load_settings(root, {**options, **self.cli_overrides})
+            self.catalog = load_catalog(self.settings)
+        except ConfigError as exc:
+            self.session_problem = f"configuration error: {exc}"
+            log.error("%s", self.session_problem)
+
+    async def start_session(self) -> None:
+        """Open and warm the model session now, so the first action pays no handshake."""
+        from spark_ls.model.session import open_session
+
+        loop = asyncio.get_running_loop()
+        self.session_ready = loop.create_future()
+        try:
+            self.session = open_session(self.settings, notify=self.notify_user)
+            if self.settings.uses_local_model:
+                self.notify_user(
+                    "info",
+                    "no model endpoint configured (OPENAI_BASE_URL / OPENAI_API_KEY); using the embedded local model",
+                )
+            await self.session.start()
+            self.send_status("ready")
+        except Exception as exc:  # noqa: BLE001 - any start-up failure becomes a clear message
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            self.session_problem = message
+            log.error("model session failed to start: %s", message)
+            self.notify_user("error", f"model session unavailable: {message}")
+            self.send_status("error")
+        finally:
+            if not self.session_ready.done():
+                self.session_ready.set_result(None)
+
+    async def ready_session(self) -> Any:
+        from spark_ls.model.types import ModelError
+
+        if self.session_ready is not None:
+            await asyncio.shield(self.session_ready)
+        if self.session is None:
+            raise ModelError("unavailable", self.session_problem or "the model session is not running")
+        return self.session
+
+
+def create_server(cli_overrides: dict[str, Any] | None = None) -> SparkLanguageServer:
+    from spark_ls.server import (
+        code_action,
+        code_action_resolve,
+        diagnostics,
+        execute_command,
+        lifecycle,
+        text_sync,
+    )
+
+    server = SparkLanguageServer(cli_overrides=cli_overrides)
+    for module in (lifecycle, text_sync, diagnostics, code_action, code_action_resolve, execute_command):
+        module.register(server)
+    return server

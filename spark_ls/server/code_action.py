@@ -1,0 +1,157 @@
+"""textDocument/codeAction: list actions instantly. No model call, no blocking work."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+
+from spark_ls.actions.catalog import ActionSpec, kind_allowed
+from spark_ls.actions.run import describe_target
+from spark_ls.context.picker import enclosing_scope, syntax_errors
+from spark_ls.server.app import SparkLanguageServer
+from spark_ls.server.convert import range_to_lines
+from spark_ls.server.documents import DocumentSnapshot
+from spark_ls.server.engine import action_data
+
+log = logging.getLogger("spark_ls.server")
+
+AUTOMATIC_LIMIT = 3  # lightbulb requests the editor makes on its own get only the most relevant
+MAX_DIAGNOSTIC_FIXES = 8
+OFFERED_KINDS = [
+    types.CodeActionKind.QuickFix,
+    types.CodeActionKind.RefactorRewrite,
+    types.CodeActionKind.RefactorExtract,
+    types.CodeActionKind.RefactorInline,
+    "source.fixAll.spark",
+]
+
+
+def _contains(rng: types.Range, pos: types.Position) -> bool:
+    return (rng.start.line, rng.start.character) <= (pos.line, pos.character) <= (rng.end.line, rng.end.character)
+
+
+def _intersects(a: types.Range, b: types.Range) -> bool:
+    return not (
+        (a.end.line, a.end.character) < (b.start.line, b.start.character)
+        or (b.end.line, b.end.character) < (a.start.line, a.start.character)
+    )
+
+
+class ActionLister:
+    """Decides which catalog entries apply at a range. Plain logic, unit-testable."""
+
+    def __init__(self, server: SparkLanguageServer) -> None:
+        self.server = server
+
+    def make(
+        self,
+        snap: DocumentSnapshot,
+        action: ActionSpec,
+        start_line: int,
+        end_line: int,
+        *,
+        message: str | None = None,
+        diagnostic: types.Diagnostic | None = None,
+        preferred: bool = False,
+    ) -> types.CodeAction:
+        from spark_ls.actions.run import ActionRequest
+
+        scope = enclosing_scope(snap.source, start_line, end_line)
+        values = describe_target(
+            ActionRequest(action, snap.path, snap.source, start_line, end_line, diagnostic_message=message)
+        )
+        title = action.format_title(**values)
+        data = action_data(snap, action, start_line, end_line, message=message, scope=scope)
+        code_action = types.CodeAction(
+            title=title,
+            kind=action.kind,
+            diagnostics=[diagnostic] if diagnostic else None,
+            is_preferred=preferred or None,
+            data=data,
+        )
+        if self.server.supports_llm_tag():
+            code_action.tags = [types.CodeActionTag.LlmGenerated]
+        if self.server.session_problem:
+            if not self.server.supports_disabled():
+                return None  # type: ignore[return-value]
+            code_action.disabled = types.CodeActionDisabled(reason=f"spark-ls: {self.server.session_problem}")
+        elif not self.server.supports_resolve():
+            # Clients without resolve support run a command; the server then sends applyEdit.
+            code_action.command = types.Command(title=title, command="spark.runAction", arguments=[data])
+        return code_action
+
+    def list(self, snap: DocumentSnapshot, params: types.CodeActionParams) -> list[types.CodeAction]:
+        only = params.context.only
+        language = snap.source.language.name if snap.source.language else None
+        start_line, end_line = range_to_lines(params.range)
+        cursor = params.range.start
+        found: list[types.CodeAction] = []
+        catalog = [a for a in self.server.catalog if a.supports(language) and kind_allowed(a.kind, only)]
+
+        # 1. One quick fix per diagnostic the client passed (any server's), preferred under the cursor.
+        for action in (a for a in catalog if a.applies_to == "diagnostic"):
+            for diagnostic in params.context.diagnostics[:MAX_DIAGNOSTIC_FIXES]:
+                if not _intersects(diagnostic.range, params.range):
+                    continue
+                d_start, d_end = range_to_lines(diagnostic.range)
+                found.append(
+                    self.make(
+                        snap, action, d_start, d_end, message=diagnostic.message.splitlines()[0][:200],
+                        diagnostic=diagnostic, preferred=_contains(diagnostic.range, cursor),
+                    )
+                )
+        # 2. Scope actions at the cursor ("Fix bug in f", refactors).
+        scope = enclosing_scope(snap.source, start_line, end_line)
+        if scope is not None:
+            scope_text = snap.text[scope.start : scope.end]
+            for action in (a for a in catalog if a.applies_to == "scope"):
+                if scope.kind in action.scope_kinds and action.matches_text(scope_text):
+                    found.append(self.make(snap, action, start_line, end_line))
+        # 3. Selection actions (extract function) when something is selected.
+        has_selection = params.range.start != params.range.end
+        if has_selection:
+            for action in (a for a in catalog if a.applies_to == "selection"):
+                found.append(self.make(snap, action, start_line, end_line))
+        # 4. File actions (source.fixAll.spark) when there is something to fix.
+        file_actions = [a for a in catalog if a.applies_to == "file"]
+        if file_actions and (only or params.context.trigger_kind != types.CodeActionTriggerKind.Automatic):
+            if syntax_errors(snap.source):
+                found.extend(self.make(snap, a, 0, 0) for a in file_actions)
+
+        found = [a for a in found if a is not None]
+        if params.context.trigger_kind == types.CodeActionTriggerKind.Automatic and not only:
+            found.sort(key=lambda a: (not a.is_preferred, a.kind != types.CodeActionKind.QuickFix))
+            found = found[:AUTOMATIC_LIMIT]
+        return found
+
+
+def register(server: SparkLanguageServer) -> None:
+    lister = ActionLister(server)
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=OFFERED_KINDS, resolve_provider=True),
+    )
+    def code_action(ls: SparkLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None:
+            return None
+        snap = doc.snapshot()
+        actions = lister.list(snap, params)
+        _maybe_prefetch(ls, params, actions)
+        return actions
+
+
+def _maybe_prefetch(ls: SparkLanguageServer, params: types.CodeActionParams, actions: list[Any]) -> None:
+    """An automatic request with a diagnostic at the cursor: start its preferred fix now."""
+    if not ls.settings.prefetch or ls.session_problem:
+        return
+    if params.context.trigger_kind != types.CodeActionTriggerKind.Automatic:
+        return
+    preferred = next(
+        (a for a in actions if a.is_preferred and a.kind == types.CodeActionKind.QuickFix and a.diagnostics), None
+    )
+    if preferred is not None:
+        ls.prefetcher.start(preferred.data)

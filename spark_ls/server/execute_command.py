@@ -1,0 +1,67 @@
+"""workspace/executeCommand: run an action for clients without resolve support, or with a
+free-text instruction, then ask the client to apply the edit (workspace/applyEdit).
+
+pygls does not cancel executeCommand on $/cancelRequest, so a run is cancelled through its
+progress (window/workDoneProgress/cancel) or when the document changes under it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+
+from spark_ls.server.app import SparkLanguageServer
+from spark_ls.server.convert import LineIndex, range_to_lines
+from spark_ls.server.engine import INSTRUCTION_ACTION, action_data, run_with_progress
+
+log = logging.getLogger("spark_ls.server")
+
+RUN_ACTION = "spark.runAction"
+EDIT_WITH_INSTRUCTION = "spark.editWithInstruction"
+
+
+async def _apply(ls: SparkLanguageServer, data: dict[str, Any], title: str) -> dict[str, Any]:
+    edit = await run_with_progress(ls, data, title)
+    if edit is None:
+        ls.notify_user("info", f"{title}: the model proposed no change")
+        return {"applied": False, "reason": "no change"}
+    result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=f"spark-ls: {title}"))
+    if not result.applied:
+        reason = result.failure_reason or "the editor did not apply the edit (the document probably changed)"
+        ls.notify_user("warning", f"{title}: {reason}")
+    return {"applied": bool(result.applied), "reason": result.failure_reason}
+
+
+def _range_from(arg: Any) -> types.Range:
+    if isinstance(arg, types.Range):
+        return arg
+    return types.Range(
+        start=types.Position(line=int(arg["start"]["line"]), character=int(arg["start"]["character"])),
+        end=types.Position(line=int(arg["end"]["line"]), character=int(arg["end"]["character"])),
+    )
+
+
+def register(server: SparkLanguageServer) -> None:
+    @server.command(RUN_ACTION)
+    async def run_action(ls: SparkLanguageServer, *args: Any) -> dict[str, Any]:
+        if not args or not isinstance(args[0], dict) or "uri" not in args[0]:
+            raise ValueError(f"{RUN_ACTION} takes one argument: the action data from textDocument/codeAction")
+        data = args[0]
+        return await _apply(ls, data, str(data.get("action")))
+
+    @server.command(EDIT_WITH_INSTRUCTION)
+    async def edit_with_instruction(ls: SparkLanguageServer, *args: Any) -> dict[str, Any]:
+        if len(args) < 3:
+            raise ValueError(f"{EDIT_WITH_INSTRUCTION} takes [uri, range, instruction]")
+        uri, rng, instruction = str(args[0]), _range_from(args[1]), str(args[2]).strip()
+        if not instruction:
+            return {"applied": False, "reason": "empty instruction"}
+        snap = ls.documents.snapshot(uri)
+        start_line, end_line = range_to_lines(rng)
+        from spark_ls.context.picker import enclosing_scope
+
+        scope = enclosing_scope(snap.source, start_line, end_line)
+        data = action_data(snap, INSTRUCTION_ACTION, start_line, end_line, scope=scope, instruction=instruction)
+        return await _apply(ls, data, f"Edit: {instruction[:60]}")
