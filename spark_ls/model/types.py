@@ -14,6 +14,10 @@ class ModelRequest:
     # previous_response_id so the unchanged file context is not sent again.
     conversation: str | None = None
     max_output_tokens: int | None = None
+    # Stable context (e.g. the file text) sent before ``input``. A request chained with
+    # previous_response_id omits it when it equals the previous turn's context; otherwise the
+    # full context is resent. Empty: everything is in ``input`` and requests are not chained.
+    context: str = ""
 
 
 @dataclass(frozen=True)
