@@ -9,6 +9,7 @@ against the original file; `runner` merges the results.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -22,11 +23,23 @@ FIX_DIAGNOSTIC = "fix-diagnostic"
 
 @dataclass(frozen=True)
 class ActionChoice:
-    """An action as `check` needs it: what to run on each selected scope."""
+    """An action as `check` needs it (built from a catalog ActionSpec, or from --instruction)."""
 
     id: str
-    title: str
+    title: str  # template: {name} {kind} {message} {line}
+    applies_to: str = "scope"  # scope | diagnostic | file
+    scope_kinds: tuple[str, ...] = ("function", "method")
     instruction: str | None = None  # --instruction text (a one-off action)
+    requires: re.Pattern[str] | None = None  # the scope's text must match
+
+    def format_title(self, **values: object) -> str:
+        present = {k: v for k, v in values.items() if v is not None}
+        return self.title.format_map(_KeepMissing(present))
+
+
+class _KeepMissing(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 @dataclass(frozen=True)
@@ -75,11 +88,22 @@ def group_for(spans: Sequence[ScopeSpan], start_line: int, end_line: int) -> tup
     return f"lines:{start_line + 1}-{end_line + 1}", None
 
 
-def touched_scopes(spans: Sequence[ScopeSpan], changed: Sequence[tuple[int, int]]) -> list[ScopeSpan]:
-    """The scopes a change touched: each function it intersects; for changed lines outside every
-    function, the innermost class around them. Nested results are folded into their parent."""
-    functions = outermost([s for s in spans if s.kind in FUNCTION_KINDS])
-    classes = [s for s in spans if s.kind == "class"]
+def candidate_scopes(spans: Sequence[ScopeSpan], kinds: Sequence[str]) -> list[ScopeSpan]:
+    """Scopes an action runs on: outermost functions/methods (a nested function is covered by
+    its parent's request) plus every class, when the action takes those kinds."""
+    functions = outermost([s for s in spans if s.kind in FUNCTION_KINDS and s.kind in kinds])
+    classes = [s for s in spans if s.kind == "class" and "class" in kinds]
+    return sorted(functions + classes, key=lambda s: (s.start_line, -s.end_line))
+
+
+def touched_scopes(
+    spans: Sequence[ScopeSpan], changed: Sequence[tuple[int, int]], kinds: Sequence[str] = SCOPE_KINDS
+) -> list[ScopeSpan]:
+    """The candidate scopes a change touched: each function it intersects; for changed lines
+    outside every function, the innermost class around them (when the action takes classes)."""
+    candidates = candidate_scopes(spans, kinds)
+    functions = [s for s in candidates if s.kind in FUNCTION_KINDS]
+    classes = [s for s in candidates if s.kind == "class"]
     picked: set[ScopeSpan] = set()
     for start, end in changed:
         hit = [f for f in functions if f.intersects(start, end)]
@@ -88,7 +112,7 @@ def touched_scopes(spans: Sequence[ScopeSpan], changed: Sequence[tuple[int, int]
             around = [c for c in classes if c.contains(line, line)]
             if around:
                 picked.add(max(around, key=lambda c: c.start_line))
-    return outermost(list(picked))
+    return sorted(picked, key=lambda s: (s.start_line, -s.end_line))
 
 
 def _uncovered_lines(start: int, end: int, covers: Sequence[ScopeSpan]) -> list[int]:
@@ -121,26 +145,45 @@ def plan_targets(
     spans: Sequence[ScopeSpan],
     *,
     actions: Sequence[ActionChoice],
+    diagnostic_action: ActionChoice | None = None,
     findings: Sequence[Finding] = (),
     syntax_problems: Sequence[SyntaxFinding] = (),
     changed: Sequence[tuple[int, int]] | None = None,
-    line_count: int | None = None,
+    lines: Sequence[str] = (),
 ) -> list[Target]:
-    """All targets for one file, in a fixed order (by scope position, then action order)."""
+    """All targets for one file, in a fixed order (by position, then the order of ``actions``).
+
+    ``actions`` are scope or file actions; findings and syntax problems are fixed with
+    ``diagnostic_action`` (none: they are ignored).
+    """
     raw: list[tuple[tuple[int, int, int], Target]] = []
-    if actions:
-        scopes = (
-            outermost([s for s in spans if s.kind in FUNCTION_KINDS]) if changed is None
-            else touched_scopes(spans, changed)
-        )
+    line_count = len(lines)
+    for index, action in enumerate(actions):
+        if action.applies_to == "file":
+            problems = tuple((p.start_line, p.message) for p in syntax_problems
+                             if _intersects_any(p.start_line, p.end_line, changed))
+            if problems or action.instruction:
+                raw.append(((0, 0, index), Target(
+                    rel_path=rel_path, action_id=action.id, title=action.format_title(name=rel_path, kind="file"),
+                    start_line=0, end_line=max(line_count - 1, 0), group="file",
+                    instruction=action.instruction, problems=problems,
+                )))
+            continue
+        scopes = (candidate_scopes(spans, action.scope_kinds) if changed is None
+                  else touched_scopes(spans, changed, action.scope_kinds))
         for scope in scopes:
-            for index, action in enumerate(actions):
-                target = Target(
-                    rel_path=rel_path, action_id=action.id, title=action.title,
-                    start_line=scope.start_line, end_line=scope.end_line, group=scope.key,
-                    scope_kind=scope.kind, scope_name=scope.name, instruction=action.instruction,
-                )
-                raw.append(((scope.start_line, 0, index), target))
+            if action.requires is not None and not action.requires.search(
+                "".join(lines[scope.start_line : scope.end_line + 1])
+            ):
+                continue
+            raw.append(((scope.start_line, 0, index), Target(
+                rel_path=rel_path, action_id=action.id,
+                title=action.format_title(name=scope.name, kind=scope.kind, line=scope.start_line + 1),
+                start_line=scope.start_line, end_line=scope.end_line, group=scope.key,
+                scope_kind=scope.kind, scope_name=scope.name, instruction=action.instruction,
+            )))
+    if diagnostic_action is None:
+        return _ordered(raw)
     # Syntax errors in one scope are usually one mistake seen several times: one request each group.
     syntax_by_group: dict[str, list[SyntaxFinding]] = {}
     for problem in syntax_problems:
@@ -153,25 +196,31 @@ def plan_targets(
         _, scope = group_for(spans, problems[0].start_line, problems[0].end_line)
         message = "; ".join(f"line {p.start_line + 1}: {p.message}" for p in problems)
         raw.append(((start, 1, 0), Target(
-            rel_path=rel_path, action_id=FIX_DIAGNOSTIC, title="Fix syntax error",
+            rel_path=rel_path, action_id=diagnostic_action.id,
+            title=diagnostic_action.format_title(message=problems[0].message, line=start + 1),
             start_line=start, end_line=end, group=key,
             scope_kind=scope.kind if scope else None, scope_name=scope.name if scope else None,
-            message=f"syntax error: {message}", rule_id="syntax-error",
+            message=message, rule_id="syntax-error", instruction=diagnostic_action.instruction,
         )))
     for index, finding in enumerate(findings):
         start, end = finding.start_line, finding.end_line
-        if line_count is not None:
-            end = min(end, max(line_count - 1, 0))
+        if line_count:
+            end = min(end, line_count - 1)
             start = min(start, end)
         if not _intersects_any(start, end, changed):
             continue
         key, scope = group_for(spans, start, end)
         raw.append(((start, 2, index), Target(
-            rel_path=rel_path, action_id=FIX_DIAGNOSTIC, title=f"Fix {finding.rule_id}",
+            rel_path=rel_path, action_id=diagnostic_action.id,
+            title=diagnostic_action.format_title(message=finding.message, line=start + 1),
             start_line=start, end_line=end, group=key,
             scope_kind=scope.kind if scope else None, scope_name=scope.name if scope else None,
-            message=finding.message, rule_id=finding.rule_id,
+            message=finding.message, rule_id=finding.rule_id, instruction=diagnostic_action.instruction,
         )))
+    return _ordered(raw)
+
+
+def _ordered(raw: list[tuple[tuple[int, int, int], Target]]) -> list[Target]:
     raw.sort(key=lambda item: item[0])
     return [_with_order(target, order) for order, (_, target) in enumerate(raw)]
 

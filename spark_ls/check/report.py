@@ -25,6 +25,7 @@ class Target:
     rule_id: str | None = None  # the finding's rule (imported diagnostics), else None
     instruction: str | None = None
     order: int = 0  # position in the file's plan: merge priority and output order
+    problems: tuple[tuple[int, str], ...] = ()  # file actions: (line, message) to fix
 
     @property
     def label(self) -> str:

@@ -1,0 +1,378 @@
+"""`spark-ls check`: the command line around the runner.
+
+Entry points for spark_ls/cli.py: :func:`add_check_arguments` and :func:`run_check`.
+Exit codes: 0 nothing proposed, 1 proposals made (written too with --fix), 2 errors (on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from spark_ls.check.files import (
+    CheckInputError,
+    SourceFile,
+    UnreadableFile,
+    changed_lines,
+    collect_files,
+    git_toplevel,
+    read_source,
+)
+from spark_ls.check.findings import Finding, load_findings
+from spark_ls.check.fixwrite import FixRefused, PendingWrite, write_atomically
+from spark_ls.check.formats import FORMATS, FORMATTERS
+from spark_ls.check.plan import (
+    ActionChoice,
+    SyntaxFinding,
+    parse_shard,
+    plan_targets,
+    scope_spans,
+    shard_of,
+)
+from spark_ls.check.progress import make_progress
+from spark_ls.check.report import CheckReport, Target
+from spark_ls.check.runner import CountingSession, PreparedFile, ProgressSink, execute
+from spark_ls.config import ConfigError, Settings, load_settings
+
+DEFAULT_ACTIONS = ("fix-bug",)
+DEFAULT_JOBS = 4
+INSTRUCTION_ACTION_ID = "instruction"  # actions.run treats this id's instruction as the whole task
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `spark-ls check` options to ``parser`` (the `check` subcommand's parser)."""
+    parser.add_argument("paths", nargs="*", default=["."], metavar="PATH",
+                        help="files and directories to check (default: .); inside a git work tree, "
+                             "git's file list is used, so .gitignore is respected")
+    what = parser.add_argument_group("what to run")
+    what.add_argument("--action", action="append", default=[], metavar="ID[,ID...]",
+                      help="actions to run on every function (default: fix-bug); any built-in or "
+                           "user-defined action id from [tool.spark-ls] actions")
+    what.add_argument("--instruction", metavar="TEXT",
+                      help="a one-off instruction to apply to every function")
+    what.add_argument("--language", action="append", default=[], metavar="NAME[,NAME...]",
+                      help="only files of these languages (e.g. python,go)")
+    what.add_argument("--changed-since", metavar="REF",
+                      help="only the functions/classes touched since the merge base with REF "
+                           "(git diff), e.g. origin/main")
+    what.add_argument("--diagnostics", action="append", default=[], metavar="FILE",
+                      help="propose a fix for each finding in FILE: SARIF 2.1.0, or ruff's "
+                           "`--output-format json`; without --action, only these are fixed")
+    what.add_argument("--no-syntax-errors", action="store_true",
+                      help="do not propose fixes for spark-ls's own syntax-error findings")
+    what.add_argument("--shard", metavar="I/N",
+                      help="run only shard I of N (stable hash of path and scope); the shards "
+                           "together make exactly the unsharded run")
+    out = parser.add_argument_group("output")
+    out.add_argument("--format", choices=FORMATS, default="diff",
+                     help="diff (a patch for `git apply`), sarif (2.1.0, with fixes), github "
+                          "(workflow annotations), json")
+    out.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    out.add_argument("--fix", action="store_true",
+                     help="apply the proposals to the files in place (atomically, file by file)")
+    out.add_argument("--quiet", "-q", action="store_true", help="no progress output; refusals and errors still shown")
+    running = parser.add_argument_group("running")
+    running.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, metavar="N",
+                       help=f"concurrent model requests (pooled connections; default {DEFAULT_JOBS})")
+    # --model, --base-url, --transport, --record, --replay, --edit-format, --fallback-models, --pin and
+    # --insecure come from spark_ls.cli.add_model_arguments, shared with `serve`.
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run `spark-ls check` with parsed ``args``; returns the exit code."""
+    return CheckCommand(args, stdout=sys.stdout, stderr=sys.stderr).run()
+
+
+class CheckCommand:
+    def __init__(self, args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> None:
+        self.args = args
+        self.stdout = stdout
+        self.stderr = stderr
+        self.secret: str | None = None
+
+    # ------------------------------------------------------------------ top level
+
+    def run(self) -> int:
+        try:
+            return asyncio.run(self._run())
+        except (CheckInputError, ConfigError, FixRefused) as exc:
+            self._error(str(exc))
+            return 2
+        except KeyboardInterrupt:
+            self._error("interrupted")
+            return 130
+
+    def _error(self, message: str) -> None:
+        print(f"spark-ls check: error: {self._scrub(message)}", file=self.stderr, flush=True)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.secret, "***") if self.secret else text
+
+    async def _run(self) -> int:
+        started = time.perf_counter()
+        args = self.args
+        if args.jobs < 1:
+            raise CheckInputError("--jobs must be at least 1")
+        shard = None
+        if args.shard:
+            try:
+                shard = parse_shard(args.shard)
+            except ValueError as exc:
+                raise CheckInputError(str(exc)) from None
+        root = _root_for(args.paths)
+        settings = self._settings(root)
+        self.secret = settings.api_key.reveal() if settings.api_key else None
+        specs, choices, diagnostic_choice = self._actions(settings)
+        findings = [f for path in args.diagnostics for f in load_findings(path, root=root)]
+        languages = [name.lower() for name in _split(args.language)]
+        _check_languages(languages)
+
+        report = CheckReport(root=str(root))
+        selection = collect_files(args.paths, root=root)
+        for path, reason in selection.skipped:
+            self._note(report, path, reason)
+        changed = None
+        if args.changed_since:
+            changed = changed_lines(args.changed_since, root, [f.rel_path for f in selection.files])
+        findings_by_path: dict[str, list[Finding]] = {}
+        for finding in findings:
+            findings_by_path.setdefault(finding.rel_path, []).append(finding)
+        unmatched = set(findings_by_path) - {f.rel_path for f in selection.files}
+        if unmatched:
+            count = sum(len(findings_by_path[p]) for p in unmatched)
+            print(f"spark-ls check: {count} imported finding(s) are in files outside the checked paths; ignored",
+                  file=self.stderr)
+
+        prepared = self._prepare(selection.files, report, specs, choices, diagnostic_choice,
+                                 findings_by_path, changed, languages, shard)
+        report.files_checked = len(prepared)
+        progress = make_progress(quiet=args.quiet, stream=self.stderr)
+        if any(pf.targets for pf in prepared):
+            await self._execute(prepared, specs, settings, report, progress)
+        else:
+            report.files = []
+        report.elapsed = time.perf_counter() - started
+
+        if args.fix and report.changed_files:
+            self._write_fixes(report, args.paths)
+        self._emit(report)
+        print(self._scrub(report.summary()), file=self.stderr, flush=True)
+        for error in report.errors:
+            self._error(error)
+        return report.exit_code()
+
+    # ------------------------------------------------------------------ setup
+
+    def _settings(self, root: Path) -> Settings:
+        overrides: dict[str, Any] = {"pool_size": self.args.jobs}
+        for name in ("model", "base_url", "transport", "record", "replay", "edit_format", "fallback_models"):
+            value = getattr(self.args, name, None)
+            if value:
+                overrides[name] = value
+        if getattr(self.args, "pin", False):
+            overrides["pin"] = True
+        if getattr(self.args, "insecure", False):
+            overrides["tls_verify"] = False
+        return load_settings(root, overrides)
+
+    def _actions(self, settings: Settings) -> tuple[dict[str, Any], list[ActionChoice], ActionChoice | None]:
+        from spark_ls.actions.catalog import ActionSpec, load_catalog
+
+        catalog = {spec.id: spec for spec in load_catalog(settings)}
+        requested = _split(self.args.action)
+        if not requested and not self.args.instruction and not self.args.diagnostics:
+            requested = list(DEFAULT_ACTIONS)
+        unknown = [a for a in requested if a not in catalog]
+        if unknown:
+            raise CheckInputError(
+                f"unknown action(s): {', '.join(unknown)}; available: {', '.join(sorted(catalog))}"
+            )
+        specs: dict[str, Any] = {}
+        choices: list[ActionChoice] = []
+        diagnostic_choice: ActionChoice | None = None
+        for action_id in dict.fromkeys(requested):
+            spec = catalog[action_id]
+            if spec.applies_to == "selection":
+                raise CheckInputError(f"action {action_id!r} needs an editor selection; it cannot run in check")
+            specs[action_id] = spec
+            choice = _choice(spec)
+            if spec.applies_to == "diagnostic":
+                diagnostic_choice = diagnostic_choice or choice
+            else:
+                choices.append(choice)
+        if self.args.instruction:
+            spec = ActionSpec(
+                id=INSTRUCTION_ACTION_ID, title="Apply instruction to {name}", kind="refactor.rewrite",
+                instruction=self.args.instruction, applies_to="scope", scope_kinds=("function", "method"),
+                allow_imports=True,
+            )
+            specs[spec.id] = spec
+            choices.append(ActionChoice(
+                id=spec.id, title=spec.title, applies_to="scope", scope_kinds=spec.scope_kinds,
+                instruction=self.args.instruction,
+            ))
+        if diagnostic_choice is None and "fix-diagnostic" in catalog and (
+            self.args.diagnostics or not self.args.no_syntax_errors
+        ):
+            specs["fix-diagnostic"] = catalog["fix-diagnostic"]
+            diagnostic_choice = _choice(catalog["fix-diagnostic"])
+        return specs, choices, diagnostic_choice
+
+    def _prepare(
+        self,
+        files: Sequence[SourceFile],
+        report: CheckReport,
+        specs: dict[str, Any],
+        choices: Sequence[ActionChoice],
+        diagnostic_choice: ActionChoice | None,
+        findings_by_path: dict[str, list[Finding]],
+        changed: dict[str, list[tuple[int, int]]] | None,
+        languages: Sequence[str],
+        shard: tuple[int, int] | None,
+    ) -> list[PreparedFile]:
+        from spark_ls.context import all_scopes, language_for, snapshot_of, syntax_errors
+
+        prepared: list[PreparedFile] = []
+        for source in files:
+            language = language_for(path=source.rel_path)
+            if language is None:
+                continue  # not a language spark-ls knows: silently out of scope, like a linter
+            if languages and language.name.lower() not in languages:
+                continue
+            if changed is not None and source.rel_path not in changed:
+                continue
+            try:
+                decoded = read_source(source.path)
+            except UnreadableFile as exc:
+                self._note(report, source.rel_path, str(exc))
+                continue
+            if language.parser() is None:
+                self._note(report, source.rel_path, f"the {language.name} grammar is not installed; skipped")
+                continue
+            snapshot = snapshot_of(decoded.text, language)
+            spans = scope_spans(all_scopes(snapshot))
+            problems = [] if self.args.no_syntax_errors else [
+                SyntaxFinding(p.start_line, p.end_line, p.message) for p in syntax_errors(snapshot)
+            ]
+            file_choices = [c for c in choices if specs[c.id].supports(language.name)]
+            diagnostic = diagnostic_choice if (
+                diagnostic_choice is not None and specs[diagnostic_choice.id].supports(language.name)
+            ) else None
+            targets = plan_targets(
+                source.rel_path, spans, actions=file_choices, diagnostic_action=diagnostic,
+                findings=findings_by_path.get(source.rel_path, ()), syntax_problems=problems,
+                changed=None if changed is None else changed[source.rel_path], lines=snapshot.lines,
+            )
+            if shard is not None:
+                index, count = shard
+                targets = [t for t in targets if shard_of(t.rel_path, t.group, count) == index]
+            prepared.append(PreparedFile(source=source, original=decoded, snapshot=snapshot,
+                                         targets=targets, language=language.name))
+        return prepared
+
+    def _note(self, report: CheckReport, path: str, reason: str) -> None:
+        report.skipped.append((path, reason))
+        print(f"spark-ls check: {path}: {reason}", file=self.stderr, flush=True)
+
+    # ------------------------------------------------------------------ running
+
+    async def _execute(
+        self,
+        prepared: Sequence[PreparedFile],
+        specs: dict[str, Any],
+        settings: Settings,
+        report: CheckReport,
+        progress: ProgressSink,
+    ) -> None:
+        from spark_ls.actions.run import ActionRequest, run_action
+        from spark_ls.model import open_session
+
+        session = open_session(settings, notify=lambda level, message: progress.log(f"{level}: {message}"))
+        counted = CountingSession(session, report, progress)
+
+        async def work(pf: PreparedFile, target: Target) -> str:
+            request = ActionRequest(
+                action=specs[target.action_id], path=target.rel_path, snapshot=pf.snapshot,
+                start_line=target.start_line, end_line=target.end_line,
+                diagnostic_message=target.message, instruction=target.instruction,
+                problems=target.problems,
+            )
+            result = await run_action(request, counted, settings)
+            return result.new_text
+
+        try:
+            await session.start()
+            report.model = session.model
+            await execute(prepared, work, jobs=self.args.jobs, report=report, progress=progress)
+        finally:
+            progress.end()
+            await session.close()
+
+    # ------------------------------------------------------------------ results
+
+    def _write_fixes(self, report: CheckReport, paths: Sequence[str]) -> None:
+        writes = [
+            PendingWrite(path=f.source.path, data=f.original.encode(f.new_text), expected=f.original.encode())
+            for f in report.changed_files
+            if f.new_text is not None
+        ]
+        roots = [Path(os.path.abspath(p)).resolve() for p in (paths or ["."])]
+        written = write_atomically(writes, roots=roots)
+        report.written = sorted(_relative(p, Path(report.root)) for p in written)
+        for path in report.written:
+            print(f"spark-ls check: fixed {path}", file=self.stderr, flush=True)
+
+    def _emit(self, report: CheckReport) -> None:
+        text = self._scrub(FORMATTERS[self.args.format](report))
+        if self.args.output:
+            try:
+                Path(self.args.output).write_text(text, encoding="utf-8", newline="")
+            except OSError as exc:
+                raise CheckInputError(f"--output {self.args.output}: {exc.strerror or exc}") from None
+        else:
+            self.stdout.write(text)
+            self.stdout.flush()
+
+
+def _choice(spec: Any) -> ActionChoice:
+    return ActionChoice(
+        id=spec.id, title=spec.title, applies_to=spec.applies_to,
+        scope_kinds=tuple(spec.scope_kinds), requires=getattr(spec, "_requires_re", None),
+    )
+
+
+def _split(values: Sequence[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _check_languages(names: Sequence[str]) -> None:
+    if not names:
+        return
+    from spark_ls.context import all_languages
+
+    known = {spec.name.lower() for spec in all_languages()}
+    unknown = [n for n in names if n.lower() not in known]
+    if unknown:
+        raise CheckInputError(f"unknown language(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
+def _root_for(paths: Sequence[str]) -> Path:
+    """Paths in reports are relative to the git work tree of the first path (what `git apply`
+    and code scanning expect), or to the current directory outside git."""
+    first = Path(paths[0]) if paths else Path(".")
+    directory = first if first.is_dir() else first.parent
+    if not directory.exists():
+        return Path.cwd().resolve()
+    return git_toplevel(directory.resolve()) or Path.cwd().resolve()
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
