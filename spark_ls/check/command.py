@@ -106,6 +106,13 @@ class CheckCommand:
         except KeyboardInterrupt:
             self._error("interrupted")
             return 130
+        except Exception as exc:  # a bug must still end with exit code 2 and a readable message
+            self._error(f"internal error: {type(exc).__name__}: {exc}")
+            if os.environ.get("SPARK_LS_DEBUG"):
+                import traceback
+
+                traceback.print_exc(file=self.stderr)
+            return 2
 
     def _error(self, message: str) -> None:
         print(f"spark-ls check: error: {self._scrub(message)}", file=self.stderr, flush=True)
