@@ -583,9 +583,11 @@ def pick_context(
         region = (0, 0)
         target_section = Section(title, 0, 0, "", path, "target", symbol=target.qualname if target else "")
     else:
-        region = _window(snap, lo_limit, hi_limit, start_line, end_line, room, width, len(f"[{title}]\n"))
-        if region != (lo_limit, hi_limit) and target is not None:
-            title += " (partly)"
+        partly = " (partly)" if target is not None else ""
+        # Reserve room for the " (partly)" mark before knowing whether the window is cut.
+        region = _window(snap, lo_limit, hi_limit, start_line, end_line, room, width, len(f"[{title}{partly}]\n"))
+        if region != (lo_limit, hi_limit):
+            title += partly
         target_section = _section(snap, path, title, region[0], region[1], "target",
                                   symbol=target.qualname if target else "")
     sections.append(target_section)
