@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import threading
 import time
@@ -42,6 +43,11 @@ from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFact
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request as WsRequest
 from websockets.server import ServerProtocol
+
+# The fake server's own protocol logger: websockets logs request headers at DEBUG, which would put
+# the client's key into caplog and hide leaks that matter (the client's).
+_server_log = logging.getLogger("model_endpoint.wire")
+_server_log.setLevel(logging.WARNING)
 
 DEFAULT_MODELS = ("gpt-5.3-codex-spark", "gpt-5.3-codex", "gpt-5-mini", "gpt-4.1")
 TERMINAL_EVENTS = ("response.completed", "response.failed", "response.incomplete")
@@ -361,7 +367,7 @@ class ModelEndpoint:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        protocol = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()], max_size=None)
+        protocol = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()], max_size=None, logger=_server_log)
         protocol.receive_data(head)
         requests = [e for e in protocol.events_received() if isinstance(e, WsRequest)]
 
@@ -541,6 +547,8 @@ class ModelEndpoint:
                 raise _Dropped()
             if ev.get("type") == "response.output_text.delta" and self.tokens_per_second:
                 await asyncio.sleep(1.0 / self.tokens_per_second)
+            if ev.get("type") in TERMINAL_EVENTS:
+                call.outcome = "completed"  # before the client can see it
             conn.send_event(ev)
             await asyncio.sleep(0)
         call.outcome = "completed"
@@ -681,6 +689,8 @@ class ModelEndpoint:
                 raise _Dropped()
             if ev.get("type") == "response.output_text.delta" and self.tokens_per_second:
                 await asyncio.sleep(1.0 / self.tokens_per_second)
+            if ev.get("type") in TERMINAL_EVENTS:
+                call.outcome = "completed"
             await _chunk(writer, f"event: {ev['type']}\ndata: {json.dumps(ev)}\n\n".encode())
         await _chunk(writer, b"")
         call.outcome = "completed"
@@ -744,6 +754,7 @@ class ModelEndpoint:
         if drop_at is not None:
             call.outcome = "dropped"
             raise _Dropped()
+        call.outcome = "completed"
         await _chunk(writer, chunk({}, "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
             obj = {

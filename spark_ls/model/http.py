@@ -124,18 +124,22 @@ class ResponsesHttpTransport(_HttpBase):
         body = {**responses_body(self.settings, model, req), "stream": True}
         reader = ResponseReader(model, on_delta, self.settings.max_reply_bytes, self._secret)
         response = await self._post_stream(body)
+        reply: ModelReply | None = None
         try:
             async for _event, data in sse_events(response):
-                reply = reader.feed(data)
-                if reply is not None:
-                    return reply
+                if reply is None:
+                    reply = reader.feed(data)
+                # Read to the end of the body even after response.completed, so the keep-alive
+                # connection goes back to the pool instead of being closed.
         except ConnectionLost as exc:
             raise ModelError("protocol", f"The model endpoint sent a malformed stream: {exc}.") from None
         except httpx.HTTPError as exc:
             raise ModelError("network", f"The model stream broke off: {type(exc).__name__}.") from None
         finally:
             await response.aclose()
-        raise ModelError("network", "The model stream ended before response.completed.")
+        if reply is None:
+            raise ModelError("network", "The model stream ended before response.completed.")
+        return reply
 
 
 class ChatHttpTransport(_HttpBase):
