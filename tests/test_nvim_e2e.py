@@ -10,10 +10,12 @@ LSP log (which holds the server's stderr).
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,14 +113,37 @@ def run_nvim(tmp_path: Path, plan: dict, timeout: float = 180) -> tuple[dict, st
     log = log_path.read_text(errors="replace") if log_path.exists() else "(no LSP log)"
     report = (
         f"nvim exit {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}\n"
-        f"--- driver result\n{json.dumps(result, indent=2)[-8000:]}\n--- LSP log (tail)\n{log[-12000:]}"
+        f"--- driver result\n{json.dumps(result, indent=2)[-8000:]}\n"
+        f"--- spark-ls stderr (from the LSP log)\n{server_stderr(log)[-12000:]}\n"
+        f"--- LSP log (tail, without stderr lines)\n{_without_stderr(log)[-12000:]}"
     )
     result["returncode"] = proc.returncode
     return result, report
 
 
+_STDERR_LINE = re.compile(r'"stderr"\t(.*)$')
+
+
 def server_cmd() -> list[str]:
-    return [sys.executable, "-m", "spark_ls", "serve"]
+    return [sys.executable, "-m", "spark_ls", "--log-level", "INFO", "serve"]
+
+
+def server_stderr(log: str) -> str:
+    """The server's stderr, reassembled from the LSP log (Neovim logs it chunk by chunk)."""
+    parts = []
+    for line in log.splitlines():
+        m = _STDERR_LINE.search(line)
+        if m:
+            raw = m.group(1)
+            try:
+                parts.append(str(ast.literal_eval(raw)))
+            except (ValueError, SyntaxError):
+                parts.append(raw)
+    return "".join(parts)
+
+
+def _without_stderr(log: str) -> str:
+    return "\n".join(line for line in log.splitlines() if not _STDERR_LINE.search(line))
 
 
 def workspace(tmp_path: Path) -> Path:

@@ -83,7 +83,7 @@ servers keep `eglot-confirm-server-initiated-edits' (eglot < 1.16) or
 (defvar eglot-confirm-server-edits)            ; eglot 1.16+
 
 (defun spark-ls--without-confirmation (fn server &rest args)
-  "Around advice: run FN on SERVER with ARGS, applying spark-ls's edits unconfirmed."
+  "Run FN on SERVER with ARGS; spark-ls's edits then apply unconfirmed."
   (if (or spark-ls-confirm-edits (not (spark-ls--server-p server)))
       (apply fn server args)
     (let ((eglot-confirm-server-initiated-edits nil)

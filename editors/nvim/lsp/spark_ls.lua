@@ -10,4 +10,5 @@ return {
   root_markers = config.root_markers,
   init_options = config.init_options,
   on_attach = config.on_attach,
+  on_exit = config.on_exit,
 }

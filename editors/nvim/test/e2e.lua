@@ -20,6 +20,7 @@
 -- succeeded, 1 otherwise.
 
 local result = { steps = {}, ok = false }
+local server_exits = {}
 local plan
 
 local function write_result()
@@ -30,6 +31,7 @@ local function write_result()
   result.messages = ok_msgs and msgs.output or ""
   result.lsp_log = (vim.lsp.log and vim.lsp.log.get_filename) and vim.lsp.log.get_filename() or vim.lsp.get_log_path()
   result.nvim_version = tostring(vim.version())
+  result.server_exits = server_exits
   local fh = assert(io.open(plan.result, "w"))
   fh:write(vim.json.encode(result))
   fh:close()
@@ -39,13 +41,20 @@ local function buffer_text(bufnr)
   return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "\n")
 end
 
+local function on_exit(code, signal, client_id)
+  table.insert(server_exits, { code = code, signal = signal, client_id = client_id })
+end
+
 local function wait_attached(bufnr, timeout)
   local spark = require("spark_ls")
   local client
   local ok = vim.wait(timeout, function()
     client = spark.get_client(bufnr)
-    return client ~= nil and client.initialized == true
+    return (client ~= nil and client.initialized == true) or #server_exits > 0
   end, 20)
+  if #server_exits > 0 then
+    error("spark-ls exited before attaching: " .. vim.inspect(server_exits) .. " (its stderr is in the LSP log)")
+  end
   if not ok then
     error("spark-ls did not attach to buffer " .. bufnr .. " within " .. timeout .. " ms")
   end
@@ -225,16 +234,18 @@ local function main()
   end
   local timeout = plan.timeout_ms or 60000
 
+  local setup = vim.deepcopy(plan.setup or {})
   if plan.mode == "enable" then
     -- The 0.11+ way: lsp/spark_ls.lua from the runtimepath, overridden with vim.lsp.config.
-    local setup = plan.setup or {}
     vim.lsp.config("spark_ls", {
       cmd = setup.cmd,
       init_options = require("spark_ls").init_options(setup),
+      on_exit = on_exit,
     })
     vim.lsp.enable("spark_ls")
   else
-    require("spark_ls").setup(plan.setup or {})
+    setup.on_exit = on_exit
+    require("spark_ls").setup(setup)
   end
 
   for i, step in ipairs(plan.steps) do

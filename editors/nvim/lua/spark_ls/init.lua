@@ -80,6 +80,7 @@ M.defaults = {
     actions = nil, -- e.g. "<leader>sa" (normal + visual): code actions from spark-ls only
   },
   on_attach = nil, -- function(client, bufnr)
+  on_exit = nil, -- function(code, signal, client_id)
 }
 
 M.options = vim.deepcopy(M.defaults)
@@ -146,6 +147,7 @@ function M.client_config(opts)
     filetypes = opts.filetypes,
     root_markers = opts.root_markers,
     init_options = M.init_options(opts),
+    on_exit = opts.on_exit,
     on_attach = function(client, bufnr)
       set_keymaps(bufnr, opts.keymaps)
       if opts.on_attach then
@@ -294,6 +296,8 @@ function M.edit(opts)
     client_request(client, "workspace/executeCommand", params, function(err, result)
       if err then
         notify(err.message or vim.inspect(err), vim.log.levels.ERROR)
+      elseif type(result) == "table" and result.applied == false then
+        notify("no edit applied" .. (result.reason and result.reason ~= vim.NIL and (": " .. tostring(result.reason)) or ""), vim.log.levels.WARN)
       else
         notify("done")
       end
