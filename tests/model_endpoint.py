@@ -146,6 +146,7 @@ class ModelEndpoint:
         ws_reject_status: int = 404,
         latency_range: tuple[float, float] | None = None,
         chat_usage_choices_null: bool = False,
+        responses_supported: bool = True,
     ) -> None:
         self.api_key = api_key
         self.host = host
@@ -173,6 +174,7 @@ class ModelEndpoint:
         self.ws_reject_status = ws_reject_status
         self.latency_range = latency_range
         self.chat_usage_choices_null = chat_usage_choices_null
+        self.responses_supported = responses_supported  # False: /v1/responses is 404 (a chat-only server)
         # Observations.
         self.calls: list[Call] = []
         self.warmups = 0
@@ -639,7 +641,8 @@ class ModelEndpoint:
                     entry["shutdown_date"] = self.shutdown_dates[name]
                 data.append(entry)
             return await _write_json(writer, 200, {"object": "list", "data": data})
-        if method != "POST" or route not in ("/v1/responses", "/v1/chat/completions"):
+        routes = ("/v1/responses", "/v1/chat/completions") if self.responses_supported else ("/v1/chat/completions",)
+        if method != "POST" or route not in routes:
             return await _write_json(writer, 404, {"error": {"type": "invalid_request_error", "code": "not_found", "message": f"No route {method} {route}", "param": None}})
         if not self._authorized(headers):
             return await _write_json(writer, 401, {"error": self._error_for(401)})

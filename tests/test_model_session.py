@@ -465,3 +465,16 @@ async def test_the_key_only_goes_to_the_configured_endpoint(model_endpoint: Mode
             assert all("authorization" not in h for h in other.headers_seen)
         finally:
             await session.close()
+
+
+async def test_auto_falls_back_to_chat_on_a_chat_only_server() -> None:
+    with ModelEndpoint(api_key=TEST_API_KEY, ws_supported=False, responses_supported=False) as ep:
+        ep.replies.extend(["via chat", "again via chat"])
+        session = await started(settings_for(ep))
+        try:
+            assert (await session.complete(ModelRequest("x", "y"))).text == "via chat"
+            assert session.transport_name == "chat"
+            assert (await session.complete(ModelRequest("x", "z"))).text == "again via chat"
+            assert [c.transport for c in ep.calls] == ["chat", "chat"]
+        finally:
+            await session.close()
