@@ -1,0 +1,100 @@
+"""``apply_reply``: a model's reply in, the verified new text out, or PatchRefused."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Sequence
+
+from spark_ls.diffs.edits import changed_line_ranges
+from spark_ls.diffs.errors import PatchRefused
+from spark_ls.diffs.parse import has_diff, names_document, parse_diff, reply_lines, _fenced_blocks
+from spark_ls.diffs.place import apply_placements, describe_ranges, insertion_allowed, line_allowed, place_hunks
+from spark_ls.diffs.scope import rewrite_scope
+from spark_ls.diffs.text import split_lines
+from spark_ls.diffs.verify import ParserSource, verify_syntax
+
+if TYPE_CHECKING:
+    import tree_sitter
+
+LineRange = tuple[int, int]
+
+
+def apply_diff(old: str, reply: str, *, path: str, allowed: Sequence[LineRange] | None = None) -> str:
+    """Apply the unified diff in ``reply`` to ``old`` (all hunks or none)."""
+    files = parse_diff(reply)
+    hunks = []
+    for file_diff in files:
+        for name in (file_diff.source, file_diff.target):
+            if name is None or name == "":
+                continue
+            if name == "/dev/null":
+                raise PatchRefused("the diff creates or deletes a file")
+            if not names_document(name, path):
+                raise PatchRefused(f"the diff edits {name!r}, not {path!r}")
+        if file_diff.refusals:
+            raise PatchRefused(f"the diff {file_diff.refusals[0]}")
+        hunks.extend(file_diff.hunks)
+    if not hunks:
+        raise PatchRefused("the reply holds no diff hunks")
+    lines = split_lines(old)
+    placements = place_hunks(lines, hunks, allowed=allowed)
+    return apply_placements(old, lines, placements)
+
+
+def check_confined(old: str, new: str, allowed: Sequence[LineRange]) -> None:
+    """Refuse if turning ``old`` into ``new`` changes an old line outside ``allowed`` or inserts
+    lines that are not inside or directly next to an allowed range."""
+    for old_first, old_end, new_first, new_end in changed_line_ranges(old, new):
+        for line in range(old_first, old_end):
+            if not line_allowed(line, allowed):
+                raise PatchRefused(
+                    f"the edit changes line {line + 1}, outside the lines this action may change "
+                    f"({describe_ranges(allowed)})"
+                )
+        if old_first == old_end and new_end > new_first and not insertion_allowed(old_first, allowed):
+            raise PatchRefused(
+                f"the edit inserts lines before line {old_first + 1}, outside the lines this action may "
+                f"change ({describe_ranges(allowed)})"
+            )
+
+
+def _has_code(reply: str) -> bool:
+    return any(info not in ("diff", "patch", "udiff") for info, _ in _fenced_blocks(reply_lines(reply)))
+
+
+def apply_reply(
+    old: str,
+    reply: str,
+    *,
+    path: str,
+    mode: Literal["diff", "scope"],
+    allowed: Sequence[LineRange],
+    scope: LineRange | None = None,
+    language: ParserSource | None = None,
+    old_tree: "tree_sitter.Tree | None" = None,
+) -> str:
+    """The new text for a model's reply, placed, confined and verified; never a partial edit.
+
+    ``mode="diff"``: the reply holds a unified diff (tolerantly read). ``mode="scope"``: the reply
+    holds the rewritten ``scope`` (inclusive line range). Either way a reply in the other form is
+    accepted too (a diff in scope mode; code in diff mode when ``scope`` is given). An empty
+    reply means "no change". ``allowed``: inclusive old-line ranges the edit may change; an
+    empty range ``(k, k - 1)`` only allows insertions before line ``k``. ``old_tree``: the
+    document's tree for ``old``, if at hand, to avoid reparsing it.
+    """
+    if not reply.strip():
+        return old
+    if mode not in ("diff", "scope"):
+        raise ValueError(f"mode must be 'diff' or 'scope', not {mode!r}")
+    if has_diff(reply):
+        new = apply_diff(old, reply, path=path, allowed=allowed)
+    elif mode == "scope" or (scope is not None and _has_code(reply)):
+        if scope is None:
+            raise PatchRefused("there is no scope to rewrite")
+        new = rewrite_scope(old, reply, scope=scope, allowed=allowed)
+    else:
+        raise PatchRefused("the reply holds no diff")
+    if new == old:
+        return old
+    check_confined(old, new, allowed)
+    verify_syntax(old, new, language, old_tree=old_tree)
+    return new

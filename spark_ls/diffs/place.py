@@ -1,0 +1,320 @@
+"""Place hunks on a text, or refuse the whole diff.
+
+Each hunk's old side (context + removed lines) is searched for in this order:
+
+1. exactly at the line the header states;
+2. exactly elsewhere: the occurrence nearest the stated line (without a stated line it must be
+   the only one);
+3. equal up to whitespace (trailing whitespace, or indentation that maps consistently onto the
+   file's, e.g. 2 spaces or tabs for 4 spaces, or a dedented copy): at the stated line, else
+   the nearest, else the only one. Lines the hunk adds are re-indented the same way.
+
+Two occurrences equally near, an occurrence that matches only up to whitespace at the stated
+line while an exact one exists elsewhere, no occurrence at all, or hunks that overlap: the
+whole diff is refused with a reason naming the hunk. Occurrences where the hunk would change
+lines outside ``allowed`` are not candidates (see :func:`offending_line`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from spark_ls.diffs.errors import PatchRefused
+from spark_ls.diffs.parse import Hunk
+from spark_ls.diffs.text import (
+    IndentMap,
+    content,
+    dominant_ending,
+    fit_indent_map,
+    indent_of,
+    indent_unit,
+    indent_width,
+    line_ending,
+    uses_tabs,
+)
+
+LineRange = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Placement:
+    hunk: Hunk
+    start: int  # 0-based line of the old text where the hunk's old side begins
+    end: int  # exclusive
+    added: tuple[str, ...] | None = None  # re-indented added lines; None: as the hunk has them
+
+
+def describe_ranges(allowed: Sequence[LineRange]) -> str:
+    parts = []
+    for start, end in allowed:
+        if end < start:
+            parts.append(f"an insertion before line {start + 1}")
+        elif start == end:
+            parts.append(f"line {start + 1}")
+        else:
+            parts.append(f"lines {start + 1}-{end + 1}")
+    return ", ".join(parts) if parts else "none"
+
+
+def line_allowed(line: int, allowed: Sequence[LineRange]) -> bool:
+    """May old line ``line`` be removed or changed?"""
+    return any(start <= line <= end for start, end in allowed)
+
+
+def insertion_allowed(point: int, allowed: Sequence[LineRange]) -> bool:
+    """May lines be inserted before old line ``point``?
+
+    Inside an allowed range or directly adjacent to it (just before its first line or just
+    after its last); an empty range ``(k, k - 1)`` allows insertions before line ``k`` only.
+    """
+    return any(start <= point <= end + 1 for start, end in allowed)
+
+
+def offending_line(hunk: Hunk, start: int, allowed: Sequence[LineRange] | None) -> int | None:
+    """The first old line (0-based) the hunk placed at ``start`` may not touch, or None."""
+    if allowed is None:
+        return None
+    line = start
+    for hunk_line in hunk.lines:
+        if hunk_line.kind == "+":
+            if not insertion_allowed(line, allowed):
+                return line
+        elif hunk_line.kind == "-":
+            if not line_allowed(line, allowed):
+                return line
+            line += 1
+        else:
+            line += 1
+    return None
+
+
+class _Text:
+    """The old text's lines, with lookups built only when a hunk needs them."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.contents = [content(line) for line in lines]
+        self._exact: dict[str, list[int]] | None = None
+        self._stripped: list[str] | None = None
+        self._loose: dict[str, list[int]] | None = None
+        self._unit: int | None = None
+        self._unit_known = False
+        self._tabs: bool | None = None
+
+    def exact_positions(self, first: str) -> list[int]:
+        if self._exact is None:
+            self._exact = {}
+            for index, text in enumerate(self.contents):
+                self._exact.setdefault(text, []).append(index)
+        return self._exact.get(first, [])
+
+    @property
+    def stripped(self) -> list[str]:
+        if self._stripped is None:
+            self._stripped = [text.strip() for text in self.contents]
+        return self._stripped
+
+    def loose_positions(self, first: str) -> list[int]:
+        if self._loose is None:
+            self._loose = {}
+            for index, text in enumerate(self.stripped):
+                self._loose.setdefault(text, []).append(index)
+        return self._loose.get(first.strip(), [])
+
+    @property
+    def unit(self) -> int | None:
+        if not self._unit_known:
+            self._unit, self._unit_known = indent_unit(self.contents), True
+        return self._unit
+
+    @property
+    def tabs(self) -> bool:
+        if self._tabs is None:
+            self._tabs = uses_tabs(self.contents)
+        return self._tabs
+
+
+def _exact_at(text: _Text, old_side: list[str], start: int) -> bool:
+    return 0 <= start and start + len(old_side) <= len(text.contents) and text.contents[start : start + len(old_side)] == old_side
+
+
+def _loose_at(text: _Text, hunk: Hunk, old_side: list[str], start: int) -> tuple[str, ...] | None | bool:
+    """Match up to whitespace at ``start``: False when it does not match, else the added lines
+    re-indented for the file (None when they can stay as written)."""
+    if start < 0 or start + len(old_side) > len(text.contents):
+        return False
+    stripped = text.stripped
+    for offset, wanted in enumerate(old_side):
+        if stripped[start + offset] != wanted.strip():
+            return False
+    pairs: list[tuple[int, int]] = []
+    same_indent = True
+    for offset, wanted in enumerate(old_side):
+        if not wanted.strip():
+            continue
+        model_indent, file_indent = indent_of(wanted), indent_of(text.contents[start + offset])
+        same_indent = same_indent and model_indent == file_indent
+        pairs.append((indent_width(model_indent), indent_width(file_indent)))
+    added = [line.text for line in hunk.lines if line.kind == "+"]
+    if same_indent:
+        return None
+    mapping = fit_indent_map(pairs, indent_unit([line.text for line in hunk.lines]), text.unit, text.tabs)
+    if mapping is None:
+        return False
+    return _reindent(added, mapping)
+
+
+def _reindent(lines: list[str], mapping: IndentMap) -> tuple[str, ...] | bool:
+    out = []
+    for line in lines:
+        mapped = mapping.apply(line)
+        if mapped is None:
+            return False
+        out.append(mapped)
+    return tuple(out)
+
+
+def _nearest(hunk: Hunk, positions: list[int], hint: int) -> int:
+    ordered = sorted(positions, key=lambda position: abs(position - hint))
+    if len(ordered) > 1 and abs(ordered[0] - hint) == abs(ordered[1] - hint):
+        first, second = sorted(ordered[:2])
+        raise PatchRefused(
+            f"hunk {hunk.number}: its context fits equally well at lines {first + 1} and {second + 1}",
+            hunk=hunk.number,
+        )
+    return ordered[0]
+
+
+def _only(hunk: Hunk, positions: list[int], how: str) -> int:
+    if len(positions) == 1:
+        return positions[0]
+    shown = ", ".join(str(position + 1) for position in sorted(positions)[:5])
+    raise PatchRefused(
+        f"hunk {hunk.number}: its context occurs {how} at lines {shown} and the hunk states no line number",
+        hunk=hunk.number,
+    )
+
+
+def _place_one(text: _Text, hunk: Hunk, allowed: Sequence[LineRange] | None) -> Placement:
+    old_side = hunk.old_side
+    hint = hunk.hint
+    if not old_side:
+        if hint is None:
+            raise PatchRefused(
+                f"hunk {hunk.number}: it adds lines without any context or line number to place them",
+                hunk=hunk.number,
+            )
+        if hint > len(text.lines):
+            raise PatchRefused(
+                f"hunk {hunk.number}: line {hint} is past the end of the file ({len(text.lines)} lines)",
+                hunk=hunk.number,
+            )
+        bad = offending_line(hunk, hint, allowed)
+        if bad is not None:
+            _refuse_outside(hunk, bad, allowed)
+        return Placement(hunk, hint, hint)
+    size = len(old_side)
+    if hint is not None and _exact_at(text, old_side, hint) and offending_line(hunk, hint, allowed) is None:
+        return Placement(hunk, hint, hint + size)
+
+    outside: list[int] = []  # where the hunk fits but would change lines it may not
+
+    def permitted(position: int) -> bool:
+        bad = offending_line(hunk, position, allowed)
+        if bad is not None:
+            outside.append(bad)
+        return bad is None
+
+    exact_all = [p for p in text.exact_positions(old_side[0]) if _exact_at(text, old_side, p)]
+    exact = [p for p in exact_all if permitted(p)]
+    if exact:
+        if hint is None:
+            return Placement(hunk, start := _only(hunk, exact, "exactly"), start + size)
+        if hint not in exact_all and _loose_at(text, hunk, old_side, hint) is not False and permitted(hint):
+            found = _nearest(hunk, exact, hint)
+            raise PatchRefused(
+                f"hunk {hunk.number}: its context matches line {hint + 1} up to whitespace and line "
+                f"{found + 1} exactly; not guessing which is meant",
+                hunk=hunk.number,
+            )
+        start = _nearest(hunk, exact, hint)
+        return Placement(hunk, start, start + size)
+
+    loose: dict[int, tuple[str, ...] | None] = {}
+    for position in text.loose_positions(old_side[0]):
+        added = _loose_at(text, hunk, old_side, position)
+        if added is not False and permitted(position):
+            loose[position] = added  # type: ignore[assignment]
+    if loose:
+        if hint is not None and hint in loose:
+            start = hint
+        elif hint is not None:
+            start = _nearest(hunk, list(loose), hint)
+        else:
+            start = _only(hunk, list(loose), "up to whitespace")
+        return Placement(hunk, start, start + size, loose[start])
+    if outside:
+        _refuse_outside(hunk, min(outside), allowed)
+    first = next((line for line in old_side if line.strip()), old_side[0])
+    raise PatchRefused(
+        f"hunk {hunk.number}: its context was not found in the file (looking for {first.strip()[:80]!r})",
+        hunk=hunk.number,
+    )
+
+
+def _refuse_outside(hunk: Hunk, line: int, allowed: Sequence[LineRange] | None) -> None:
+    raise PatchRefused(
+        f"hunk {hunk.number}: it changes line {line + 1}, outside the lines this action may change "
+        f"({describe_ranges(allowed or [])})",
+        hunk=hunk.number,
+    )
+
+
+def place_hunks(lines: list[str], hunks: Sequence[Hunk], *, allowed: Sequence[LineRange] | None = None) -> list[Placement]:
+    """Placements for every hunk that changes something, in file order; refuses if any hunk
+    cannot be placed with certainty or two hunks overlap."""
+    text = _Text(lines)
+    placements = sorted(
+        (_place_one(text, hunk, allowed) for hunk in hunks if hunk.changes),
+        key=lambda placement: (placement.start, placement.end),
+    )
+    for before, after in zip(placements, placements[1:]):
+        if after.start < before.end or (after.start == before.end and (before.start == before.end or after.start == after.end)):
+            first, second = sorted((before.hunk.number, after.hunk.number))
+            raise PatchRefused(f"hunks {first} and {second} overlap", hunk=second)
+    return placements
+
+
+def apply_placements(old: str, lines: list[str], placements: Sequence[Placement]) -> str:
+    """The new text: each placed hunk's old side replaced by its new side."""
+    ending = dominant_ending(old)
+    out: list[str] = []
+    last_added_unmarked = False  # the final line came from a hunk without "\ No newline" markers
+    cursor = 0
+    for placement in placements:
+        out.extend(lines[cursor : placement.start])
+        position = placement.start
+        added = iter(placement.added) if placement.added is not None else None
+        marked = any(line.no_newline for line in placement.hunk.lines)
+        for hunk_line in placement.hunk.lines:
+            if hunk_line.kind == " ":
+                out.append(lines[position])
+                position += 1
+                last_added_unmarked = False
+            elif hunk_line.kind == "-":
+                position += 1
+            else:
+                text = next(added) if added is not None else hunk_line.text
+                out.append(text + ("" if hunk_line.no_newline else (hunk_line.ending or ending)))
+                last_added_unmarked = not marked
+        cursor = position
+    if cursor < len(lines):
+        out.extend(lines[cursor:])
+        last_added_unmarked = False
+    for index in range(len(out) - 1):
+        if not line_ending(out[index]):
+            out[index] += ending  # a line that was last (no newline) is followed by new lines now
+    if out and last_added_unmarked and old and not line_ending(lines[-1]):
+        out[-1] = content(out[-1])  # the model left out the markers; keep the file's own style
+    return "".join(out)

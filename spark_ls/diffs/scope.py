@@ -1,0 +1,259 @@
+"""Scope mode: the reply is the rewritten function/class (small local models write that more
+reliably than a diff). The scope's lines are replaced, the code is re-indented to the scope's
+own indentation if the model shifted it, and new imports the reply puts before the definition
+go into the import region (only those not already imported)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Sequence
+
+from spark_ls.diffs.errors import PatchRefused
+from spark_ls.diffs.parse import _DIFF_INFO, _fenced_blocks, reply_lines
+from spark_ls.diffs.text import (
+    content,
+    dominant_ending,
+    fit_indent_map,
+    indent_of,
+    indent_unit,
+    indent_width,
+    line_ending,
+    split_lines,
+    uses_tabs,
+)
+
+LineRange = tuple[int, int]
+
+_IMPORT = re.compile(r"^\s*(?:import\s+\S|from\s+\S+\s+import\b)")
+_GUTTER = re.compile(r"^\s*\d+ \| ?")  # the prompt's line-number gutter, echoed back
+_CODE_START = re.compile(r"^\s*(?:@|def\s|async\s|class\s|import\s|from\s|function\s|fn\s|pub\s|func\s|export\s)")
+_CLOSING = re.compile(r"^[\s)\]}]*[)\]}][;,]?\s*$")
+
+
+def _code_lines(reply: str, header: str) -> list[str] | None:
+    """The reply's code lines (fences and prose stripped), or None if it holds no code."""
+    lines = reply_lines(reply)
+    blocks = [(info, body) for info, body in _fenced_blocks(lines) if info not in _DIFF_INFO]
+    blocks = [(info, body) for info, body in blocks if any(line.strip() for line in body)]
+    if blocks:
+        main = max(blocks, key=lambda block: sum(1 for line in block[1] if line.strip()))[1]
+        extra_imports = [
+            line
+            for _, body in blocks
+            if body is not main and all(_IMPORT.match(line) or not line.strip() for line in body)
+            for line in body
+            if line.strip()
+        ]
+        return extra_imports + main
+    header_token = header.split()[0] if header.split() else ""
+    start = next(
+        (
+            index
+            for index, line in enumerate(lines)
+            if _CODE_START.match(line) or (header_token and line.strip().startswith(header_token))
+        ),
+        None,
+    )
+    if start is None:
+        return None
+    base = indent_width(indent_of(lines[start]))
+    last = start
+    for index in range(start + 1, len(lines)):
+        line = lines[index]
+        if not line.strip():
+            continue
+        if indent_width(indent_of(line)) > base or _CLOSING.match(line) or _CODE_START.match(line):
+            last = index
+        else:
+            break  # prose after the code
+    return lines[start : last + 1]
+
+
+def _strip_gutter(lines: list[str]) -> list[str]:
+    code = [line for line in lines if line.strip()]
+    if code and all(_GUTTER.match(line) for line in code):
+        return [_GUTTER.sub("", line, count=1) for line in lines]
+    return lines
+
+
+def _split_imports(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Leading import statements (multi-line ones joined) and the rest."""
+    imports: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if not line.strip():
+            index += 1
+            continue
+        if not _IMPORT.match(line) or indent_of(line):
+            break
+        statement = line.rstrip()
+        while (statement.count("(") > statement.count(")") or statement.endswith("\\")) and index + 1 < len(lines):
+            index += 1
+            statement += "\n" + lines[index].rstrip()
+        imports.append(statement)
+        index += 1
+    return imports, lines[index:]
+
+
+def _import_keys(statement: str) -> set[tuple[str, ...]] | None:
+    """What a Python import statement binds, as comparable keys; None if it is not Python."""
+    try:
+        tree = ast.parse(statement.strip())
+    except SyntaxError:
+        return None
+    keys: set[tuple[str, ...]] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            keys |= {("import", alias.name, alias.asname or "") for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            keys |= {("from", module, alias.name, alias.asname or "") for alias in node.names}
+        else:
+            return None
+    return keys
+
+
+def _render_import(keys: list[tuple[str, ...]]) -> str:
+    if keys[0][0] == "import":
+        return "import " + ", ".join(key[1] + (f" as {key[2]}" if key[2] else "") for key in keys)
+    names = ", ".join(key[2] + (f" as {key[3]}" if key[3] else "") for key in keys)
+    return f"from {keys[0][1]} import {names}"
+
+
+def new_imports(old: str, statements: list[str]) -> list[str]:
+    """The import lines to add: those statements (or the names of them) not already imported."""
+    existing_keys: set[tuple[str, ...]] = set()
+    existing_text: set[str] = set()
+    for statement in _import_statements(split_lines(old)):
+        existing_text.add(" ".join(statement.split()))
+        existing_keys |= _import_keys(statement) or set()
+    added: list[str] = []
+    for statement in statements:
+        keys = _import_keys(statement)
+        if keys is None:
+            if " ".join(statement.split()) not in existing_text:
+                added.append(statement.strip())
+            continue
+        missing = [key for key in sorted(keys) if key not in existing_keys]
+        if not missing:
+            continue
+        if len(missing) == len(keys):
+            added.append(statement.strip())
+            continue
+        groups: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for key in missing:
+            groups.setdefault(key[:2], []).append(key)
+        added.extend(_render_import(group) for group in groups.values())
+        existing_keys |= set(missing)
+    return added
+
+
+def _import_statements(lines: list[str]) -> list[str]:
+    """Every import statement in the file (multi-line ones joined)."""
+    statements: list[str] = []
+    index = 0
+    bare = [content(line) for line in lines]
+    while index < len(bare):
+        line = bare[index]
+        if _IMPORT.match(line):
+            statement = line.strip()
+            while (statement.count("(") > statement.count(")") or statement.endswith("\\")) and index + 1 < len(bare):
+                index += 1
+                statement += "\n" + bare[index].strip()
+            statements.append(statement.replace("\\\n", " "))
+        index += 1
+    return statements
+
+
+def _import_point(allowed: Sequence[LineRange], scope: LineRange) -> int | None:
+    """Where new imports go: after the import block (an allowed range other than the scope),
+    or at the insertion point an empty range ``(k, k - 1)`` marks."""
+    for start, end in allowed:
+        if end < start:
+            return start
+        if end < scope[0] or start > scope[1]:
+            return end + 1
+    return None
+
+
+def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[LineRange]) -> str:
+    """``old`` with the lines of ``scope`` (inclusive) replaced by the code in ``reply``."""
+    lines = split_lines(old)
+    first, last = scope
+    if not (0 <= first <= last < len(lines)):
+        raise PatchRefused(f"the scope (lines {first + 1}-{last + 1}) is not inside the file")
+    old_scope = [content(line) for line in lines[first : last + 1]]
+    header = next((line for line in old_scope if line.strip()), "")
+    code = _code_lines(reply, header.strip())
+    if code is None or not any(line.strip() for line in code):
+        raise PatchRefused("the reply holds no code")
+    imports, body = _split_imports(_strip_gutter([line.rstrip("\r") for line in code]))
+    while body and not body[0].strip():
+        body.pop(0)
+    while body and not body[-1].strip():
+        body.pop()
+    if not body:
+        raise PatchRefused("the reply holds imports but no code for the scope")
+
+    # Keep decorators the model left out of its copy.
+    old_decorators: list[str] = []
+    for line in old_scope:
+        if line.strip().startswith("@"):
+            old_decorators.append(line)
+        elif line.strip():
+            break
+    body = _reindent(body, header, old_scope, lines)
+    if old_decorators and not body[0].strip().startswith("@"):
+        body = old_decorators + body
+
+    leading = next(index for index, line in enumerate(old_scope) if line.strip())
+    trailing = next(index for index, line in enumerate(reversed(old_scope)) if line.strip())
+    ending = dominant_ending(old)
+    region = (
+        lines[first : first + leading]
+        + [line.rstrip() + ending if line.strip() else ending for line in body]
+        + lines[last + 1 - trailing : last + 1]
+    )
+    if not line_ending(lines[last]):
+        region[-1] = content(region[-1])  # the scope ended the file without a newline
+    new_lines = lines[:first] + region + lines[last + 1 :]
+
+    added = new_imports(old, imports)
+    if added:
+        point = _import_point(allowed, scope)
+        if point is None:
+            raise PatchRefused(f"the reply adds imports ({'; '.join(added)}), which this action may not do")
+        insertion = [statement.replace("\n", ending) + ending for statement in added]
+        if point > last:
+            point += len(region) - (last + 1 - first)
+        empty_region = any(end < start and start == point for start, end in allowed)
+        if empty_region and point < len(new_lines) and new_lines[point].strip():
+            insertion.append(ending)
+        if point > 0 and not line_ending(new_lines[point - 1]):
+            new_lines[point - 1] += ending
+        new_lines[point:point] = insertion
+    return "".join(new_lines)
+
+
+def _reindent(body: list[str], header: str, old_scope: list[str], lines: list[str]) -> list[str]:
+    """Shift (and if needed rescale) the reply's indentation to the scope's own."""
+    model_header = next(line for line in body if line.strip())
+    old_width, model_width = indent_width(indent_of(header)), indent_width(indent_of(model_header))
+    file_lines = [content(line) for line in lines]
+    tabs = uses_tabs(file_lines)
+    model_unit, file_unit = indent_unit(body), indent_unit(old_scope) or indent_unit(file_lines)
+    body_tabs = any("\t" in indent_of(line) for line in body)
+    body_spaces = any(" " in indent_of(line) for line in body)
+    same_style = not (body_tabs if not tabs else body_spaces)
+    if old_width == model_width and (model_unit == file_unit or not model_unit or not file_unit) and same_style:
+        return body
+    for unit in (model_unit, None):  # rescale only if every line maps cleanly
+        mapping = fit_indent_map([(model_width, old_width)], unit, file_unit, tabs)
+        if mapping is None:
+            continue
+        mapped = [mapping.apply(line) for line in body]
+        if all(line is not None for line in mapped):
+            return [line for line in mapped if line is not None]
+    raise PatchRefused("the reply's indentation cannot be mapped onto the scope's")

@@ -1,0 +1,146 @@
+"""Line helpers shared by the engine.
+
+Lines break at ``\\r\\n``, ``\\r`` and ``\\n`` (the LSP definition, the same as
+``spark_ls.context``), so line numbers agree with the ranges the context picker hands out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_INDENT = re.compile(r"[ \t]*")
+TAB_WIDTH = 4
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings kept; ``""`` is no lines."""
+    return _LINE.findall(text)
+
+
+def line_ending(line: str) -> str:
+    if line.endswith("\r\n"):
+        return "\r\n"
+    if line.endswith(("\n", "\r")):
+        return line[-1]
+    return ""
+
+
+def content(line: str) -> str:
+    """A line without its ending."""
+    return line[: len(line) - len(line_ending(line))]
+
+
+def dominant_ending(text: str) -> str:
+    """The ending most lines use (``\\n`` for a text without any)."""
+    crlf = text.count("\r\n")
+    lf = text.count("\n") - crlf
+    cr = text.count("\r") - crlf
+    if crlf > lf and crlf >= cr:
+        return "\r\n"
+    if cr > lf and cr > crlf:
+        return "\r"
+    return "\n"
+
+
+def indent_of(line: str) -> str:
+    match = _INDENT.match(line)
+    return match.group(0) if match else ""
+
+
+def indent_width(indent: str) -> int:
+    width = 0
+    for char in indent:
+        width = (width // TAB_WIDTH + 1) * TAB_WIDTH if char == "\t" else width + 1
+    return width
+
+
+def indent_unit(lines: list[str]) -> int | None:
+    """The most common indentation step between consecutive non-blank lines, if any."""
+    steps: Counter[int] = Counter()
+    previous: int | None = None
+    for line in lines:
+        if not line.strip():
+            continue
+        width = indent_width(indent_of(line))
+        if previous is not None and width > previous:
+            steps[width - previous] += 1
+        previous = width
+    if not steps:
+        return None
+    return steps.most_common(1)[0][0]
+
+
+def uses_tabs(lines: list[str]) -> bool:
+    tabs = spaces = 0
+    for line in lines:
+        if line.startswith("\t"):
+            tabs += 1
+        elif line.startswith(" "):
+            spaces += 1
+    return tabs > spaces
+
+
+def render_indent(width: int, tabs: bool) -> str:
+    if tabs:
+        return "\t" * (width // TAB_WIDTH) + " " * (width % TAB_WIDTH)
+    return " " * width
+
+
+class IndentMap:
+    """Maps indentation widths from a model's text onto the file's: ``file = scale*model + shift``.
+
+    Used when a model re-indented what it copied (2 spaces or tabs for a 4-space file, or a
+    method dedented to column 0), so the lines it adds land at the file's indentation.
+    """
+
+    __slots__ = ("scale", "shift", "tabs")
+
+    def __init__(self, scale: float, shift: float, tabs: bool) -> None:
+        self.scale = scale
+        self.shift = shift
+        self.tabs = tabs
+
+    def width(self, model_width: int) -> int | None:
+        mapped = self.scale * model_width + self.shift
+        if mapped < 0 or abs(mapped - round(mapped)) > 1e-9:
+            return None
+        return int(round(mapped))
+
+    def apply(self, line: str) -> str | None:
+        """Re-indent one line (its content, no ending); None when it cannot be mapped."""
+        if not line.strip():
+            return ""
+        indent = indent_of(line)
+        width = self.width(indent_width(indent))
+        if width is None:
+            return None
+        return render_indent(width, self.tabs) + line[len(indent) :]
+
+
+def fit_indent_map(
+    pairs: list[tuple[int, int]], model_unit: int | None, file_unit: int | None, tabs: bool
+) -> IndentMap | None:
+    """The linear map taking every model width in ``pairs`` to its file width, or None."""
+    seen: dict[int, int] = {}
+    for model_width, file_width in pairs:
+        if seen.setdefault(model_width, file_width) != file_width:
+            return None
+    if not seen:
+        return IndentMap(1.0, 0.0, tabs)
+    ordered = sorted(seen.items())
+    if len(ordered) >= 2:
+        (m1, f1), (m2, f2) = ordered[0], ordered[-1]
+        scale = (f2 - f1) / (m2 - m1)
+        if scale <= 0:
+            return None
+        shift = f1 - scale * m1
+        if any(abs(scale * m + shift - f) > 1e-9 for m, f in ordered):
+            return None
+        return IndentMap(scale, shift, tabs)
+    scale = 1.0
+    if model_unit and file_unit and model_unit != file_unit:
+        scale = file_unit / model_unit
+    model_width, file_width = ordered[0]
+    return IndentMap(scale, file_width - scale * model_width, tabs)

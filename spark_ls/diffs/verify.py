@@ -1,0 +1,179 @@
+"""Refuse edits that make the syntax worse.
+
+With a language, old and new are parsed with tree-sitter (the new text incrementally from the
+old tree); more ERROR/MISSING nodes in the new tree means the edit broke something. tree-sitter's
+Python grammar accepts inconsistent indentation, so for Python the top-level block around the
+change is also compiled, and an indentation error the old block did not have is refused too.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Protocol
+
+from spark_ls.diffs.edits import changed_span
+from spark_ls.diffs.errors import PatchRefused
+
+if TYPE_CHECKING:
+    import tree_sitter
+
+
+class ParserSource(Protocol):
+    """What verification needs from ``spark_ls.context.languages.LanguageSpec``."""
+
+    name: str
+
+    def parser(self) -> "tree_sitter.Parser | None": ...
+
+
+_lock = threading.Lock()
+_parsers: dict[int, tuple[Any, Any]] = {}  # id(language) -> (language, parser)
+_trees: "OrderedDict[tuple[int, str], Any]" = OrderedDict()  # recent old texts' trees
+_TREE_CACHE_SIZE = 4
+
+
+def _parser_for(language: ParserSource) -> "tree_sitter.Parser | None":
+    with _lock:
+        cached = _parsers.get(id(language))
+        if cached is not None and cached[0] is language:
+            return cached[1]
+    parser = language.parser()
+    with _lock:
+        _parsers[id(language)] = (language, parser)
+    return parser
+
+
+def _old_tree(language: ParserSource, parser: "tree_sitter.Parser", old: str) -> "tree_sitter.Tree":
+    key = (id(language), old)
+    with _lock:
+        tree = _trees.get(key)
+        if tree is not None:
+            _trees.move_to_end(key)
+            return tree
+    tree = parser.parse(old.encode("utf-8"))
+    with _lock:
+        _trees[key] = tree
+        while len(_trees) > _TREE_CACHE_SIZE:
+            _trees.popitem(last=False)
+    return tree
+
+
+def _point(text: str, offset: int) -> tuple[int, tuple[int, int]]:
+    """UTF-8 byte offset and tree-sitter point (rows count ``\\n`` only, columns in bytes)."""
+    row = text.count("\n", 0, offset)
+    line_start = text.rfind("\n", 0, offset) + 1
+    column = len(text[line_start:offset].encode("utf-8"))
+    return len(text[:line_start].encode("utf-8")) + column, (row, column)
+
+
+def error_nodes(tree: "tree_sitter.Tree") -> list["tree_sitter.Node"]:
+    """ERROR and MISSING nodes, in document order."""
+    found: list[tree_sitter.Node] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            found.append(node)
+        if node.has_error:
+            stack.extend(child for child in reversed(node.children) if child.has_error or child.is_missing)
+    return found
+
+
+def parse_new(
+    old: str, new: str, parser: "tree_sitter.Parser", old_tree: "tree_sitter.Tree"
+) -> "tree_sitter.Tree":
+    """Parse ``new`` reusing ``old_tree`` (which is left untouched)."""
+    start, old_end, new_end = changed_span(old, new)
+    start_byte, start_point = _point(old, start)
+    old_end_byte, old_end_point = _point(old, old_end)
+    new_end_byte, new_end_point = _point(new, new_end)
+    tree = old_tree.copy()
+    tree.edit(
+        start_byte=start_byte,
+        old_end_byte=old_end_byte,
+        new_end_byte=new_end_byte,
+        start_point=start_point,
+        old_end_point=old_end_point,
+        new_end_point=new_end_point,
+    )
+    return parser.parse(new.encode("utf-8"), tree)
+
+
+def verify_syntax(
+    old: str,
+    new: str,
+    language: ParserSource | None,
+    *,
+    old_tree: "tree_sitter.Tree | None" = None,
+) -> None:
+    """Raise PatchRefused if ``new`` has more syntax errors than ``old``. ``old_tree`` (the
+    document's current tree for ``old``, e.g. ``Snapshot.tree``) saves a full parse."""
+    if language is None or old == new:
+        return
+    parser = _parser_for(language)
+    if parser is not None:
+        tree_old = old_tree if old_tree is not None else _old_tree(language, parser, old)
+        tree_new = parse_new(old, new, parser, tree_old)
+        before = error_nodes(tree_old)
+        after = error_nodes(tree_new)
+        if len(after) > len(before):
+            first_changed = new.count("\n", 0, changed_span(old, new)[0])
+            culprit = next((node for node in after if node.end_point[0] >= first_changed), after[0])
+            raise PatchRefused(f"the edit introduces a syntax error at line {culprit.start_point[0] + 1}")
+    if getattr(language, "name", "") == "python":
+        _check_python_indentation(old, new)
+
+
+# A top-level line that starts a statement (not a comment, a continuation or a clause of the
+# statement above it).
+_CLAUSE = re.compile(r"(else|elif|except|finally|case)\b|[)\]}]")
+
+
+def _starts_statement(line: str) -> bool:
+    return bool(line) and not line[0].isspace() and line[0] != "#" and not _CLAUSE.match(line)
+
+
+def _check_python_indentation(old: str, new: str) -> None:
+    start, old_end, new_end = changed_span(old, new)
+    begin = _statement_start(old, start)
+    old_block = old[begin : _next_statement(old, old_end)]
+    new_block = new[begin : _next_statement(new, new_end)]
+    try:
+        ast.parse(old_block)
+    except (SyntaxError, ValueError):
+        return  # the old code does not compile on its own (or needs a newer Python): no judgement
+    try:
+        ast.parse(new_block)
+    except (IndentationError, TabError) as exc:  # tree-sitter misses these
+        line = new.count("\n", 0, begin) + (exc.lineno or 1)
+        raise PatchRefused(f"the edit introduces an indentation error at line {line}") from None
+    except (SyntaxError, ValueError):
+        return  # other syntax errors are tree-sitter's call
+
+
+def _statement_start(text: str, offset: int) -> int:
+    """Offset of the last top-level statement line starting at or before ``offset``."""
+    position = text.rfind("\n", 0, offset) + 1 if offset < len(text) or not text.endswith("\n") else offset
+    while position > 0:
+        end = text.find("\n", position)
+        if _starts_statement(text[position : len(text) if end < 0 else end]):
+            return position
+        position = text.rfind("\n", 0, position - 1) + 1
+    return 0
+
+
+def _next_statement(text: str, offset: int) -> int:
+    """Offset of the first top-level statement line starting at or after ``offset``."""
+    position = offset
+    while position < len(text):
+        end = text.find("\n", position)
+        line = text[position : len(text) if end < 0 else end]
+        if _starts_statement(line):
+            return position
+        if end < 0:
+            break
+        position = end + 1
+    return len(text)
