@@ -7,7 +7,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spark_ls.context import SourceDocument, all_scopes, language_for, snapshot_of, syntax_errors
+from spark_ls.context import (
+    SourceDocument,
+    all_scopes,
+    language_for,
+    snapshot_of,
+    syntax_errors,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "context"
 

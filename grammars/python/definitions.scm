@@ -4,3 +4,6 @@
 (decorated_definition definition: (class_definition name: (identifier) @name body: (_) @body)) @definition.class
 (module (expression_statement (assignment left: (identifier) @name)) @definition.variable)
 (module (expression_statement (assignment left: (pattern_list (identifier) @name))) @definition.variable)
+; chained assignments: A = B = None
+(module (expression_statement (assignment right: (assignment left: (identifier) @name))) @definition.variable)
+(module (expression_statement (assignment right: (assignment right: (assignment left: (identifier) @name)))) @definition.variable)

@@ -1,7 +1,12 @@
 """tree-sitter context: the grammar registry, parsed documents and the context picker."""
 
 from spark_ls.context.document import Snapshot, SourceDocument, snapshot_of, split_lines
-from spark_ls.context.languages import LanguageSpec, all_languages, language_for, reload_languages
+from spark_ls.context.languages import (
+    LanguageSpec,
+    all_languages,
+    language_for,
+    reload_languages,
+)
 from spark_ls.context.picker import (
     Context,
     Scope,

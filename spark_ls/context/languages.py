@@ -35,12 +35,12 @@ import logging
 import os
 import threading
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import tree_sitter
 

@@ -11,8 +11,8 @@ for code with current tokenizers; deliberately simple and slightly pessimistic).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import tree_sitter
 
@@ -120,7 +120,7 @@ class _Analysis:
     import_insert_line: int | None = None
 
 
-_cache: "weakref.WeakKeyDictionary[Snapshot, _Analysis]" = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Snapshot, _Analysis] = weakref.WeakKeyDictionary()
 
 
 def _analysis(snap: Snapshot) -> _Analysis:
@@ -203,10 +203,10 @@ def _enclosing(snap: Snapshot, start_line: int, end_line: int) -> _ScopeNode | N
         scope = item.scope
         if scope.kind not in SCOPE_KINDS:
             continue
-        if scope.start_line <= start_line and end_line <= scope.end_line:
-            # Later in document order and still enclosing means nested deeper.
-            if best is None or (scope.end - scope.start) <= (best.scope.end - best.scope.start):
-                best = item
+        encloses = scope.start_line <= start_line and end_line <= scope.end_line
+        # Later in document order and no larger means nested deeper.
+        if encloses and (best is None or (scope.end - scope.start) <= (best.scope.end - best.scope.start)):
+            best = item
     return best
 
 
@@ -624,9 +624,9 @@ def pick_context(
     if target is not None:
         for item in _analysis(snap).scopes:
             scope = item.scope
-            if scope.kind == "class" and scope.start <= target.start and target.end <= scope.end and scope != target:
-                if enclosing_class is None or scope.start >= enclosing_class.scope.start:
-                    enclosing_class = item
+            around = scope.kind == "class" and scope.start <= target.start and target.end <= scope.end
+            if around and scope != target and (enclosing_class is None or scope.start >= enclosing_class.scope.start):
+                enclosing_class = item
     if enclosing_class is not None:
         class_sections = _class_sections(snap, path, enclosing_class)
         cost = sum(budget.cost(s, width) for s in class_sections)
