@@ -108,7 +108,7 @@ def make_repo(root: Path, extra: dict[str, bytes] | None = None) -> Path:
     return root
 
 
-_PATH_RE = re.compile(r"^--- a/(\S+)", re.M)
+_PATH_RE = re.compile(r"--- a/([^`\s]+)")
 _NAME_RE = re.compile(r"`([A-Za-z_][\w.]*)`")
 
 

@@ -112,16 +112,14 @@ def _notification(refusal: Refusal) -> dict[str, Any]:
 def to_sarif(report: CheckReport) -> dict[str, Any]:
     proposals = report.proposals
     rule_ids: list[str] = []
-    titles: dict[str, str] = {}
     for proposal in proposals:
         if proposal.target.action_id not in rule_ids:
             rule_ids.append(proposal.target.action_id)
-            titles[proposal.target.action_id] = proposal.target.title
     rules = [
         {
             "id": rule_id,
             "name": "".join(part.capitalize() for part in rule_id.replace("_", "-").split("-")) or rule_id,
-            "shortDescription": {"text": titles[rule_id]},
+            "shortDescription": {"text": f"spark-ls action {rule_id}: a model-proposed, verified change"},
             "defaultConfiguration": {"level": "warning"},
         }
         for rule_id in rule_ids
