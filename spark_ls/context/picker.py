@@ -10,6 +10,7 @@ for code with current tokenizers; deliberately simple and slightly pessimistic).
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -123,11 +124,16 @@ class _Analysis:
 _cache: weakref.WeakKeyDictionary[Snapshot, _Analysis] = weakref.WeakKeyDictionary()
 
 
+_cache_lock = threading.Lock()
+
+
 def _analysis(snap: Snapshot) -> _Analysis:
-    found = _cache.get(snap)
+    with _cache_lock:
+        found = _cache.get(snap)
     if found is None:
-        found = _Analysis(scopes=_find_scopes(snap))
-        _cache[snap] = found
+        found = _Analysis(scopes=_find_scopes(snap))  # computed outside the lock; a race only repeats work
+        with _cache_lock:
+            found = _cache.setdefault(snap, found)
     return found
 
 
@@ -301,8 +307,7 @@ def _definitions(snap: Snapshot) -> list[_Definition]:
     analysis = _analysis(snap)
     if analysis.definitions is not None:
         return analysis.definitions
-    raw: list[tuple[str, str, tree_sitter.Node, tree_sitter.Node | None]] = []
-    seen: set[tuple[int, str]] = set()
+    found_by_key: dict[tuple[int, str], tuple[str, str, tree_sitter.Node, tree_sitter.Node | None]] = {}
     for captures in _matches(snap, "definitions"):
         found = _kind_node(captures, "definition.")
         if found is None:
@@ -311,24 +316,25 @@ def _definitions(snap: Snapshot) -> list[_Definition]:
         body = captures.get("body", [None])[0]
         for name_node in captures.get("name", []):  # several for `a, b = ...`
             name = _node_text(snap, name_node)
-            if (node.id, name) not in seen:
-                seen.add((node.id, name))
-                raw.append((kind, name, node, body))
+            earlier = found_by_key.get((node.id, name))
+            if earlier is None or (earlier[3] is None and body is not None):  # prefer the match with a body
+                found_by_key[(node.id, name)] = (kind, name, node, body)
+    raw = list(found_by_key.values())
     ids: dict[int, set[str]] = {}
     for _, name, node, _ in raw:
         ids.setdefault(node.id, set()).add(name)
-    scopes = analysis.scopes
+    scope_by_node = {item.node.id: item.scope for item in analysis.scopes}
     definitions: list[_Definition] = []
     for kind, name, node, body in raw:
         parent = node.parent
         if parent is not None and name in ids.get(parent.id, ()):
             continue  # the bare half of a wrapped definition
         start_line, end_line = snap.node_lines(node)
-        start = snap.offset_of_byte(node.start_byte)
-        end = snap.offset_of_byte(node.end_byte)
-        containers = [s.scope for s in scopes if s.scope.start <= start and end <= s.scope.end
-                      and (s.scope.start, s.scope.end) != (start, end)]
-        parent_scope = min(containers, key=lambda s: s.end - s.start) if containers else None
+        # The innermost scope around the definition: walk up the tree (cheap, a few levels).
+        parent_scope = None
+        while parent is not None and parent_scope is None:
+            parent_scope = scope_by_node.get(parent.id)
+            parent = parent.parent
         if kind == "function" and parent_scope is not None and parent_scope.kind == "class":
             kind = "method"
         definitions.append(_Definition(
