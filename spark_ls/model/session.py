@@ -17,6 +17,7 @@ bounds each attempt.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any, Callable
 
@@ -49,6 +50,9 @@ class _LocalTransport:
         await self._model.start()
 
     async def complete(self, model: str, req: ModelRequest, on_delta: DeltaCallback) -> ModelReply:
+        if req.context:
+            # The embedded model takes one prompt: put the stable context before the task.
+            req = dataclasses.replace(req, input=f"{req.context}\n\n{req.input}", context="")
         return await self._model.complete(req, on_delta=on_delta)
 
     async def close(self) -> None:
