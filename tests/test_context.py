@@ -133,6 +133,8 @@ def test_snapshot_is_isolated_from_later_edits() -> None:
     assert [(c.type, c.start_byte, c.end_byte) for c in snap.tree.root_node.children] == ranges_before
     assert all_scopes(snap) == scopes_before
     assert all_scopes(document.snapshot())[0].name == "K"
+    assert document.snapshot() is document.snapshot()  # unchanged document: one snapshot
+    assert document.snapshot() is not snap
 
 
 def test_snapshot_lines_and_offsets_with_crlf_and_emoji() -> None:

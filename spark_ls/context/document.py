@@ -132,6 +132,7 @@ class SourceDocument:
         self._ascii = len(self._data) == len(text)
         self._parser = language.parser() if language is not None else None
         self._tree: tree_sitter.Tree | None = self._parser.parse(self._data) if self._parser else None
+        self._snapshot: Snapshot | None = None  # reused until the next change, so per-snapshot caches hit
 
     @property
     def text(self) -> str:
@@ -166,6 +167,7 @@ class SourceDocument:
                 new_end_point = (start_point[0] + newlines, len(tail.encode("utf-8")))
             else:
                 new_end_point = (start_point[0], start_point[1] + len(new_bytes))
+            self._snapshot = None
             self._text = self._text[:start] + new_text + self._text[end:]
             self._data[start_byte:end_byte] = new_bytes
             # Conservative: deleting the last non-ASCII character keeps the slower exact path.
@@ -189,10 +191,15 @@ class SourceDocument:
         self.apply_change(prefix, len(old) - suffix, text[prefix : len(text) - suffix])
 
     def snapshot(self) -> Snapshot:
-        """An immutable copy: the tree is ``tree.copy()`` so later edits cannot touch it."""
+        """An immutable copy: the tree is ``tree.copy()`` so later edits cannot touch it.
+
+        Without changes in between, the same snapshot object is returned (analysis caches hit).
+        """
         with self._lock:
-            tree = self._tree.copy() if self._tree is not None else None
-            return Snapshot(self._text, tree, self.language, bytes(self._data))
+            if self._snapshot is None:
+                tree = self._tree.copy() if self._tree is not None else None
+                self._snapshot = Snapshot(self._text, tree, self.language, bytes(self._data))
+            return self._snapshot
 
 
 def _common_prefix(a: str, b: str) -> int:
