@@ -70,7 +70,8 @@ class Context:
       or no tree).
     - ``region``: inclusive line range of the target section, i.e. the lines the model is shown
       as editable: the target scope, or a window of at most the budget around the range, or
-      (without a scope) ``FALLBACK_WINDOW_LINES`` either side of the range.
+      (without a scope) ``FALLBACK_WINDOW_LINES`` either side of the range. When the range
+      itself is bigger than the budget allows, the region keeps its start and covers less.
     - ``import_region``: where imports live, for allowing new imports. With imports: the inclusive
       line range of the first block of top-level imports (new imports go anywhere from just before
       its first line to just after its last). Without imports: the *empty* range ``(n, n - 1)``,
