@@ -69,3 +69,23 @@ def test_scope_offsets_are_code_points_after_multibyte_text(name: str) -> None:
     assert snap.text[reset.start : reset.end].endswith(case["reset_end"])
     assert snap.text[reset.start].isalpha() or snap.text[reset.start] in "@#"
     assert snap.offset_of_line(reset.start_line) <= reset.start < snap.offset_of_line(reset.start_line + 1)
+
+
+@pytest.mark.parametrize(
+    ("language_id", "source", "expected"),
+    [
+        ("javascript", "function f() {\n  return [1, 2;\n}\n", (1, 14, "syntax error: missing ']'")),
+        ("go", "package a\n\nfunc f() {\n\tx := (1 + 2\n}\n", (3, 12, "syntax error: missing ')'")),
+        ("rust", "fn f() -> i32 {\n    let x = 1\n    x\n}\n", (1, 13, "syntax error: missing ';'")),
+        ("java", "class A {\n  void f() {\n    int x = 1\n  }\n}\n", (2, 13, "syntax error: missing ';'")),
+        ("c", "int f(void) {\n    return 1\n}\n", (1, 12, "syntax error: missing ';'")),
+        ("cpp", "int f() {\n    return g(1;\n}\n", (1, 14, "syntax error: missing ')'")),
+        ("typescript", "const x: number = ;\n", (0, 16, "syntax error: unexpected '='")),
+        # the error sits after a multi-byte string: columns are code points
+        ("typescriptreact", 'const a = "é😀"; f(1 2);\n', (0, 20, "syntax error: unexpected '2'")),
+    ],
+)
+def test_syntax_errors_per_language(language_id: str, source: str, expected: tuple[int, int, str]) -> None:
+    snap = snapshot_of(source, language_for(language_id=language_id))
+    [problem] = syntax_errors(snap)
+    assert (problem.start_line, problem.start_col, problem.message) == expected
