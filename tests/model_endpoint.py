@@ -32,6 +32,7 @@ import asyncio
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 import uuid
@@ -147,6 +148,7 @@ class ModelEndpoint:
         latency_range: tuple[float, float] | None = None,
         chat_usage_choices_null: bool = False,
         responses_supported: bool = True,
+        ssl_context: "ssl.SSLContext | None" = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
@@ -174,6 +176,7 @@ class ModelEndpoint:
         self.ws_reject_status = ws_reject_status
         self.latency_range = latency_range
         self.chat_usage_choices_null = chat_usage_choices_null
+        self.ssl_context = ssl_context  # serve HTTPS / WSS (benchmarks)
         self.responses_supported = responses_supported  # False: /v1/responses is 404 (a chat-only server)
         # Observations.
         self.calls: list[Call] = []
@@ -202,7 +205,9 @@ class ModelEndpoint:
             self._loop = loop
             try:
                 self._server = loop.run_until_complete(
-                    asyncio.start_server(self._on_connection, self.host, self.port, limit=64 * 1024 * 1024)
+                    asyncio.start_server(
+                        self._on_connection, self.host, self.port, limit=64 * 1024 * 1024, ssl=self.ssl_context
+                    )
                 )
                 self.port = self._server.sockets[0].getsockname()[1]
             except BaseException as exc:  # report bind errors to the caller
@@ -256,11 +261,13 @@ class ModelEndpoint:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}/v1"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/v1/responses"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://{self.host}:{self.port}/v1/responses"
 
     @property
     def requests(self) -> list[dict[str, Any]]:
