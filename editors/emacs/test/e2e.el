@@ -54,7 +54,13 @@
   ;; What `eglot' / `eglot-ensure' do: guess the contact from `eglot-server-programs'.
   (let ((contact (eglot--guess-contact)))
     (spark-e2e--put "contact" (format "%S" (nth 3 contact)))
+    (setq eglot-connect-timeout 120)
     (apply #'eglot--connect contact))
+  ;; eglot connects synchronously for `eglot-sync-connect' seconds, then in the background:
+  ;; wait like a user would until the buffer is managed.
+  (let ((deadline (+ (float-time) 90)))
+    (while (and (not (eglot-current-server)) (< (float-time) deadline))
+      (accept-process-output nil 0.1)))
   (let ((server (eglot-current-server)))
     (unless server (error "eglot did not connect"))
     (spark-e2e--put "server_name" (plist-get (eglot--server-info server) :name))
