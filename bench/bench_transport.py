@@ -20,8 +20,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -30,10 +31,10 @@ TITLE = "model transport round-trip overhead (tiny reply, TLS on loopback)"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from model_endpoint import ModelEndpoint  # noqa: E402
+from model_endpoint import ModelEndpoint
 
-from spark_ls.config import Settings  # noqa: E402
-from spark_ls.model import ModelRequest, open_session  # noqa: E402
+from spark_ls.config import Settings
+from spark_ls.model import ModelRequest, open_session
 
 REPLY = "ok"
 
@@ -47,7 +48,7 @@ def _self_signed(directory: Path) -> ssl.SSLContext:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -88,10 +89,10 @@ async def _measure(rounds: int, startups: int, endpoint: ModelEndpoint) -> dict[
     for _ in range(startups):
         warm = open_session(base.merged({"transport": "ws"}))
         start_ms.append(await _timed(warm.start))
-        first_ms.append(await _timed(lambda: warm.complete(request)))
+        first_ms.append(await _timed(lambda s=warm: s.complete(request)))
         await warm.close()
         cold = open_session(base.merged({"transport": "ws"}))
-        cold_first_ms.append(await _timed(lambda: cold.complete(request)))  # no start(): pays the handshake
+        cold_first_ms.append(await _timed(lambda s=cold: s.complete(request)))  # no start(): pays the handshake
         await cold.close()
     ws_session = open_session(base.merged({"transport": "ws"}))
     await ws_session.start()
@@ -174,12 +175,16 @@ def run(quick: bool) -> dict:
         "rows": rows,
         "notes": [
             f"WebSocket median is {below_new:.0%} below a new HTTPS connection per request and {below_keepalive:.0%} below HTTPS keep-alive SSE.",
-            f"A fresh TCP+TLS connection costs about {handshake_ms:.2f} ms here. The first request after start() took "
-            f"{result['ws_first_ms']:.2f} ms (median of {n} fresh sessions; {first_vs_steady:.1f}x the steady median, "
-            f"no handshake) against {result['ws_cold_first_ms']:.2f} ms without start().",
+            (
+                f"A fresh TCP+TLS connection costs about {handshake_ms:.2f} ms here. The first request after start() took "
+                f"{result['ws_first_ms']:.2f} ms (median of {n} fresh sessions; {first_vs_steady:.1f}x the steady median, "
+                f"no handshake) against {result['ws_cold_first_ms']:.2f} ms without start()."
+            ),
             f"The WebSocket session opened {result['ws_connections']} connection(s) for {len(samples['ws']) + 1} requests.",
-            "Loopback with a self-signed certificate (verification off on every path): real network RTTs add to the "
-            "handshake, so the gap grows with distance to the endpoint.",
+            (
+                "Loopback with a self-signed certificate (verification off on every path): real network RTTs add to the "
+                "handshake, so the gap grows with distance to the endpoint."
+            ),
         ],
         "targets": [
             ("WebSocket round trip >= 80% below a new HTTPS connection per request", below_new >= 0.80),

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from model_endpoint import ModelEndpoint  # noqa: E402
+from model_endpoint import ModelEndpoint
 
 TEST_API_KEY = "sk-test-0123456789abcdefSECRET"
 

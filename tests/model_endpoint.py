@@ -37,8 +37,9 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Self
 
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
@@ -99,11 +100,9 @@ class _WsConnection:
         if self.closed:
             return
         self.closed = True
-        try:
+        if self.protocol.state.name == "OPEN":
             self.protocol.send_close(code, reason)
             self.flush()
-        except Exception:  # already closing
-            pass
         self.writer.close()
 
     def abort(self) -> None:
@@ -148,7 +147,7 @@ class ModelEndpoint:
         latency_range: tuple[float, float] | None = None,
         chat_usage_choices_null: bool = False,
         responses_supported: bool = True,
-        ssl_context: "ssl.SSLContext | None" = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
@@ -196,7 +195,7 @@ class ModelEndpoint:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "ModelEndpoint":
+    def start(self) -> ModelEndpoint:
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -210,7 +209,7 @@ class ModelEndpoint:
                     )
                 )
                 self.port = self._server.sockets[0].getsockname()[1]
-            except BaseException as exc:  # report bind errors to the caller
+            except OSError as exc:  # report bind errors to the caller
                 failure.append(exc)
                 ready.set()
                 loop.close()
@@ -251,7 +250,7 @@ class ModelEndpoint:
         self._ws.clear()
         self._writers.clear()
 
-    def __enter__(self) -> "ModelEndpoint":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -317,9 +316,10 @@ class ModelEndpoint:
             return self.reply_for(body)
         return ""
 
-    def _error_for(self, status: int) -> dict[str, Any]:
+    def _error_for(self, status: int, presented: str = "") -> dict[str, Any]:
+        # Like the real service, a 401 echoes the key it was given (clients must redact it).
         kinds = {
-            401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+            401: ("invalid_request_error", "invalid_api_key", f"Incorrect API key provided: {presented or 'none'}."),
             429: ("rate_limit_error", "rate_limit_exceeded", "Rate limit reached for requests."),
         }
         etype, code, message = kinds.get(status, ("server_error", "server_error", "The server had an error."))
@@ -394,7 +394,7 @@ class ModelEndpoint:
             refuse(self.ws_reject_status if not self.ws_supported else 404, "Not Found")
             return
         if not self._authorized(headers):
-            refuse(401, json.dumps({"error": self._error_for(401)}))
+            refuse(401, json.dumps({"error": self._error_for(401, _presented_key(headers))}))
             return
         response = protocol.accept(requests[0])
         protocol.send_response(response)
@@ -652,7 +652,7 @@ class ModelEndpoint:
         if method != "POST" or route not in routes:
             return await _write_json(writer, 404, {"error": {"type": "invalid_request_error", "code": "not_found", "message": f"No route {method} {route}", "param": None}})
         if not self._authorized(headers):
-            return await _write_json(writer, 401, {"error": self._error_for(401)})
+            return await _write_json(writer, 401, {"error": self._error_for(401, _presented_key(headers))})
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -786,6 +786,10 @@ _DROP: Any = object()
 
 
 # ---------------------------------------------------------------------- wire helpers
+
+
+def _presented_key(headers: dict[str, str]) -> str:
+    return headers.get("authorization", "").removeprefix("Bearer ").strip()
 
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:

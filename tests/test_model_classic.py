@@ -10,7 +10,13 @@ from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
 
 from spark_ls.config import Secret, Settings
-from spark_ls.model import ModelError, ModelRequest, format_models, list_models, open_session
+from spark_ls.model import (
+    ModelError,
+    ModelRequest,
+    format_models,
+    list_models,
+    open_session,
+)
 
 
 def settings_for(ep: ModelEndpoint, **overrides: Any) -> Settings:
@@ -98,9 +104,8 @@ async def test_list_models_reports_available_missing_and_shutdown_dates() -> Non
 
 
 async def test_list_models_with_a_bad_key_is_an_auth_error() -> None:
-    with ModelEndpoint(api_key=TEST_API_KEY) as ep:
-        with pytest.raises(ModelError) as info:
-            await list_models(settings_for(ep, api_key="sk-not-the-right-one-1234"))
+    with ModelEndpoint(api_key=TEST_API_KEY) as ep, pytest.raises(ModelError) as info:
+        await list_models(settings_for(ep, api_key="sk-not-the-right-one-1234"))
     assert info.value.kind == "auth"
     assert "sk-not-the-right-one-1234" not in info.value.message
 

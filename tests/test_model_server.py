@@ -4,7 +4,8 @@ The same SDK checks run against tests/model_endpoint.py, keeping the fake endpoi
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from conftest import TEST_API_KEY

@@ -478,3 +478,39 @@ async def test_auto_falls_back_to_chat_on_a_chat_only_server() -> None:
             assert [c.transport for c in ep.calls] == ["chat", "chat"]
         finally:
             await session.close()
+
+
+async def test_idle_sockets_are_closed_and_reopened_on_demand(model_endpoint: ModelEndpoint) -> None:
+    model_endpoint.replies.extend(["one", "two"])
+    session = await started(settings_for(model_endpoint, pool_size=1, idle_timeout=0.2))
+    try:
+        assert (await session.complete(ModelRequest("x", "a"))).text == "one"
+        for _ in range(300):
+            if model_endpoint.open_connections == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert model_endpoint.open_connections == 0
+        assert (await session.complete(ModelRequest("x", "b"))).text == "two"
+        assert model_endpoint.connections_opened == 2
+    finally:
+        await session.close()
+
+
+async def test_disabling_tls_verification_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    session = open_session(Settings(base_url="https://models.example.invalid/v1", api_key=Secret(TEST_API_KEY), tls_verify=False))
+    assert any("TLS certificate verification is OFF" in r.getMessage() for r in caplog.records)
+    assert TEST_API_KEY not in caplog.text
+    await session.close()
+
+
+def test_local_model_is_chosen_without_endpoint_or_key_and_edits_by_scope() -> None:
+    session = open_session(Settings())
+    assert session.transport_name == "local"
+    assert session.edit_format == "scope"
+    assert "local" in session.model
+    hosted = open_session(Settings(api_key=Secret(TEST_API_KEY)))
+    assert hosted.transport_name == "ws" and hosted.edit_format == "diff"
+    assert hosted.model == "gpt-5.3-codex-spark"
+    forced = open_session(Settings(api_key=Secret(TEST_API_KEY), edit_format="scope"))
+    assert forced.edit_format == "scope"

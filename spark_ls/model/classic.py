@@ -10,8 +10,8 @@ The session never switches model silently.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import httpx
 
@@ -90,7 +90,7 @@ async def list_models(settings: Settings) -> list[ModelStatus]:
             from spark_ls.model import local  # noqa: F401  (lazy: pulls in the runtime)
 
             ok, note = True, "embedded local model"
-        except Exception as exc:  # missing optional dependency
+        except ImportError as exc:  # the optional runtime is not installed
             ok, note = False, f"embedded local model unavailable: {type(exc).__name__}"
         return [ModelStatus(name="local", role="local", available=ok, note=note)]
     secret = settings.api_key.reveal() if settings.api_key else None

@@ -24,7 +24,8 @@ import json
 import logging
 import time
 import uuid
-from typing import Any, Awaitable, Callable, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
@@ -78,7 +79,9 @@ async def serve_model_server(
             "authentication. Pass --allow-remote if you really want that.",
         )
     if backend is None:
-        from spark_ls.model.local import LocalModel  # heavy optional runtime: import on use
+        from spark_ls.model.local import (
+            LocalModel,  # heavy optional runtime: import on use
+        )
 
         backend = LocalModel(settings)
     await backend.start()
@@ -276,7 +279,7 @@ class _ModelServer:
                 previous_context = last[1]
             sent: dict[str, Any] = {}
 
-            async def send_and_note(event: dict[str, Any]) -> None:
+            async def send_and_note(event: dict[str, Any], sent: dict[str, Any] = sent) -> None:
                 if event["type"] == "response.created":
                     sent["id"] = event["response"]["id"]
                 await send(event)
@@ -299,9 +302,9 @@ class _ModelServer:
             return
         try:
             body = json.loads(raw or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError
         except ValueError:
+            body = None
+        if not isinstance(body, dict):
             await _write_json(writer, 400, _error_body("invalid_request_error", "invalid_json", "Invalid JSON body."))
             return
         if route == "/v1/chat/completions":

@@ -19,13 +19,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Self
 
 from spark_ls.config import Settings
 from spark_ls.model.classic import ModelChooser, Notify
 from spark_ls.model.http import ChatHttpTransport, ResponsesHttpTransport, make_client
 from spark_ls.model.replay import Recorder, Replayer
-from spark_ls.model.transport import DeltaCallback, Stats, Transport, TransportUnavailable, backoff_delay
+from spark_ls.model.transport import (
+    DeltaCallback,
+    Stats,
+    Transport,
+    TransportUnavailable,
+    backoff_delay,
+)
 from spark_ls.model.types import ModelError, ModelReply, ModelRequest
 from spark_ls.model.ws import WsTransport
 
@@ -38,7 +45,9 @@ class _LocalTransport:
     name = "local"
 
     def __init__(self, settings: Settings) -> None:
-        from spark_ls.model.local import LocalModel  # heavy optional runtime: import on use
+        from spark_ls.model.local import (
+            LocalModel,  # heavy optional runtime: import on use
+        )
 
         self._model = LocalModel(settings)
 
@@ -154,8 +163,8 @@ class ModelSession:
         log.info("%s; using %s for this session", reason, name)
         try:
             await failed.close()
-        except Exception:  # closing a transport that never connected
-            pass
+        except (OSError, RuntimeError) as exc:  # closing a transport that never connected
+            log.debug("closing the %s transport: %s", failed.name, type(exc).__name__)
         return True
 
     # ------------------------------------------------------------------ lifecycle
@@ -180,7 +189,7 @@ class ModelSession:
         self._closed = True
         await self._transport.close()
 
-    async def __aenter__(self) -> "ModelSession":
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

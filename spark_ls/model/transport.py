@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from spark_ls.config import Settings
 from spark_ls.model.types import ModelError, ModelReply, ModelRequest

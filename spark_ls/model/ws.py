@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    WebSocketException,
+)
 
 from spark_ls.config import Settings
 from spark_ls.model.transport import (
@@ -94,7 +99,7 @@ class _Socket:
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self.conn.close(), 2.0)
-        except Exception:
+        except (TimeoutError, OSError, WebSocketException):
             self.abort()
 
 
@@ -191,7 +196,7 @@ class WsTransport:
             headers = exc.response.headers
             err = error_from_status(status, payload, self._secret, retry_after_header=headers.get("retry-after"))
             raise _as_model_error(err) from None
-        except (OSError, asyncio.TimeoutError, TimeoutError, InvalidHandshake) as exc:
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
             raise ModelError("network", f"Cannot reach the model endpoint at {self.url}: {redact(_describe(exc), self._secret)}") from None
         self.stats.connections_opened += 1
         socket = _Socket(conn)
@@ -209,7 +214,7 @@ class WsTransport:
                 return
             socket.abort()
             raise
-        except (ConnectionLost, ConnectionExpired, asyncio.TimeoutError, ChainBroken) as exc:
+        except (TimeoutError, ConnectionLost, ConnectionExpired, ChainBroken) as exc:
             socket.abort()
             raise ModelError("network", f"The model endpoint at {self.url} failed the warm-up: {_describe(exc)}") from None
         self.stats.warmups += 1
