@@ -8,6 +8,7 @@ send them); positions past the last line clamp to the end of the document.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from typing import Sequence
 
@@ -20,25 +21,37 @@ UTF16 = "utf-16"
 UTF32 = "utf-32"
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 class LineIndex:
-    """Offsets of line starts in a text, for position <-> offset conversion in O(log n)."""
+    """Offsets of line starts in a text, for position <-> offset conversion in O(log n).
+
+    Lines end at ``\\n``, ``\\r\\n`` or a lone ``\\r``: the LSP definition, which clients use
+    to count lines (and the one ``spark_ls.context`` uses).
+    """
 
     __slots__ = ("text", "starts")
 
     def __init__(self, text: str) -> None:
         self.text = text
         starts = [0]
-        find = text.find
-        i = find("\n")
-        while i != -1:
-            starts.append(i + 1)
-            i = find("\n", i + 1)
+        if "\r" in text:
+            starts.extend(m.end() for m in _LINE_BREAK.finditer(text))
+        else:
+            find = text.find
+            i = find("\n")
+            while i != -1:
+                starts.append(i + 1)
+                i = find("\n", i + 1)
         self.starts = starts
 
     def line_text(self, line: int) -> str:
         """The line's content without its line ending."""
         start = self.starts[line]
-        end = self.starts[line + 1] - 1 if line + 1 < len(self.starts) else len(self.text)
+        end = self.starts[line + 1] if line + 1 < len(self.starts) else len(self.text)
+        if end > start and self.text[end - 1] == "\n":
+            end -= 1
         if end > start and self.text[end - 1] == "\r":
             end -= 1
         return self.text[start:end]
