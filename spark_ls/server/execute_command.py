@@ -47,7 +47,7 @@ def register(server: SparkLanguageServer) -> None:
     @server.command(RUN_ACTION)
     async def run_action(ls: SparkLanguageServer, *args: Any) -> dict[str, Any]:
         if not args or not isinstance(args[0], dict) or "uri" not in args[0]:
-            raise ValueError(f"{RUN_ACTION} takes one argument: the action data from textDocument/codeAction")
+            raise ValueError(f"{RUN_ACTION} takes one argument: the action data from textDocument/codeAction, got {args!r}")
         data = args[0]
         return await _apply(ls, data, str(data.get("action")))
 
