@@ -7,7 +7,9 @@ Each hunk's old side (context + removed lines) is searched for in this order:
    the only one);
 3. equal up to whitespace (trailing whitespace, or indentation that maps consistently onto the
    file's, e.g. 2 spaces or tabs for 4 spaces, or a dedented copy): at the stated line, else
-   the nearest, else the only one. Lines the hunk adds are re-indented the same way.
+   the nearest, else the only one. Lines the hunk adds are re-indented the same way; when the
+   hunk's old side shows a single indentation level, only added lines at that level can be
+   mapped with certainty, so other levels make it no match.
 
 Two occurrences equally near, an occurrence that matches only up to whitespace at the stated
 line while an exact one exists elsewhere, no occurrence at all, or hunks that overlap: the
@@ -28,7 +30,6 @@ from spark_ls.diffs.text import (
     dominant_ending,
     fit_indent_map,
     indent_of,
-    indent_unit,
     indent_width,
     line_ending,
     uses_tabs,
@@ -98,8 +99,6 @@ class _Text:
         self._exact: dict[str, list[int]] | None = None
         self._stripped: list[str] | None = None
         self._loose: dict[str, list[int]] | None = None
-        self._unit: int | None = None
-        self._unit_known = False
         self._tabs: bool | None = None
 
     def exact_positions(self, first: str) -> list[int]:
@@ -121,12 +120,6 @@ class _Text:
             for index, text in enumerate(self.stripped):
                 self._loose.setdefault(text, []).append(index)
         return self._loose.get(first.strip(), [])
-
-    @property
-    def unit(self) -> int | None:
-        if not self._unit_known:
-            self._unit, self._unit_known = indent_unit(self.contents), True
-        return self._unit
 
     @property
     def tabs(self) -> bool:
@@ -159,7 +152,13 @@ def _loose_at(text: _Text, hunk: Hunk, old_side: list[str], start: int) -> tuple
     added = [line.text for line in hunk.lines if line.kind == "+"]
     if same_indent:
         return None
-    mapping = fit_indent_map(pairs, indent_unit([line.text for line in hunk.lines]), text.unit, text.tabs)
+    if len(set(pairs)) == 1:
+        # One indentation level to go by: whether the model's other levels are shifted or
+        # scaled (2 spaces for 4?) cannot be told, so only added lines at that level are safe.
+        model_width = pairs[0][0]
+        if any(line.strip() and indent_width(indent_of(line)) != model_width for line in added):
+            return False
+    mapping = fit_indent_map(pairs, None, None, text.tabs)
     if mapping is None:
         return False
     return _reindent(added, mapping)

@@ -237,13 +237,23 @@ def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[L
     return "".join(new_lines)
 
 
+def _first_step(lines: list[str]) -> int | None:
+    """How much deeper the first indented line after the header (the body) sits: one level."""
+    widths = [indent_width(indent_of(line)) for line in lines if line.strip() and not line.strip().startswith("@")]
+    if not widths:
+        return None
+    deeper = next((width for width in widths[1:] if width > widths[0]), None)
+    return deeper - widths[0] if deeper is not None else None
+
+
 def _reindent(body: list[str], header: str, old_scope: list[str], lines: list[str]) -> list[str]:
     """Shift (and if needed rescale) the reply's indentation to the scope's own."""
     model_header = next(line for line in body if line.strip())
     old_width, model_width = indent_width(indent_of(header)), indent_width(indent_of(model_header))
     file_lines = [content(line) for line in lines]
     tabs = uses_tabs(file_lines)
-    model_unit, file_unit = indent_unit(body), indent_unit(old_scope) or indent_unit(file_lines)
+    model_unit = _first_step(body) or indent_unit(body)
+    file_unit = _first_step(old_scope) or indent_unit(file_lines)
     body_tabs = any("\t" in indent_of(line) for line in body)
     body_spaces = any(" " in indent_of(line) for line in body)
     same_style = not (body_tabs if not tabs else body_spaces)

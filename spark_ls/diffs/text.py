@@ -111,7 +111,7 @@ class IndentMap:
     def apply(self, line: str) -> str | None:
         """Re-indent one line (its content, no ending); None when it cannot be mapped."""
         if not line.strip():
-            return ""
+            return line  # whitespace-only lines carry no indentation to map
         indent = indent_of(line)
         width = self.width(indent_width(indent))
         if width is None:
