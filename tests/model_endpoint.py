@@ -148,6 +148,7 @@ class ModelEndpoint:
         chat_usage_choices_null: bool = False,
         responses_supported: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        redirect_to: str | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
@@ -176,6 +177,7 @@ class ModelEndpoint:
         self.latency_range = latency_range
         self.chat_usage_choices_null = chat_usage_choices_null
         self.ssl_context = ssl_context  # serve HTTPS / WSS (benchmarks)
+        self.redirect_to = redirect_to  # answer every request with 302 to this base URL
         self.responses_supported = responses_supported  # False: /v1/responses is 404 (a chat-only server)
         # Observations.
         self.calls: list[Call] = []
@@ -380,15 +382,21 @@ class ModelEndpoint:
         protocol.receive_data(head)
         requests = [e for e in protocol.events_received() if isinstance(e, WsRequest)]
 
-        def refuse(status: int, text: str) -> None:
+        def refuse(status: int, text: str, location: str | None = None) -> None:
             self.upgrades_rejected += 1
-            protocol.send_response(protocol.reject(status, text))
+            response = protocol.reject(status, text)
+            if location is not None:
+                response.headers["Location"] = location
+            protocol.send_response(response)
             for data in protocol.data_to_send():
                 if data:
                     writer.write(data)
 
         if not requests:
             refuse(400, "bad upgrade request")
+            return
+        if self.redirect_to is not None:
+            refuse(302, "Found", self.redirect_to.replace("http", "ws", 1) + "/responses")
             return
         if not self.ws_supported or path.rstrip("/") != "/v1/responses":
             refuse(self.ws_reject_status if not self.ws_supported else 404, "Not Found")
@@ -636,6 +644,8 @@ class ModelEndpoint:
         self, method: str, path: str, headers: dict[str, str], raw: bytes, writer: asyncio.StreamWriter
     ) -> bool:
         route = path.split("?", 1)[0].rstrip("/")
+        if self.redirect_to is not None:
+            return await _write_json(writer, 302, {}, {"Location": self.redirect_to + route.removeprefix("/v1")})
         if route == "/v1/models" and method == "GET":
             if not self._authorized(headers):
                 return await _write_json(writer, 401, {"error": self._error_for(401)})
@@ -804,7 +814,7 @@ def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
     return method, path, headers
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_REASONS = {302: "Found", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 async def _write_json(writer: asyncio.StreamWriter, status: int, obj: Any, extra: dict[str, str] | None = None) -> bool:

@@ -514,3 +514,18 @@ def test_local_model_is_chosen_without_endpoint_or_key_and_edits_by_scope() -> N
     assert hosted.model == "gpt-5.3-codex-spark"
     forced = open_session(Settings(api_key=Secret(TEST_API_KEY), edit_format="scope"))
     assert forced.edit_format == "scope"
+
+
+@pytest.mark.parametrize("transport", ["ws", "responses", "chat"])
+async def test_redirects_are_refused_so_the_key_never_goes_elsewhere(transport: str) -> None:
+    with ModelEndpoint() as elsewhere, ModelEndpoint(api_key=TEST_API_KEY) as ep:
+        ep.redirect_to = elsewhere.base_url
+        session = await started(settings_for(ep, transport=transport))
+        try:
+            with pytest.raises(ModelError) as info:
+                await session.complete(ModelRequest("x", "y"))
+            assert info.value.kind == "config"
+            assert "redirects" in info.value.message and "base_url" in info.value.message
+        finally:
+            await session.close()
+        assert elsewhere.headers_seen == []

@@ -24,6 +24,7 @@ from spark_ls.model.transport import (
     chat_body,
     error_from_status,
     redact,
+    redirect_error,
     responses_body,
     too_large,
 )
@@ -98,6 +99,9 @@ class _HttpBase:
             raise ModelError(
                 "network", f"Cannot reach the model endpoint at {self.settings.effective_base_url}: {redact(str(exc) or type(exc).__name__, self._secret)}"
             ) from None
+        if 300 <= response.status_code < 400:
+            await response.aclose()
+            raise redirect_error(self.settings.effective_base_url + self.route, response.headers.get("location"))
         if response.status_code >= 400:
             raw = await response.aread()
             await response.aclose()

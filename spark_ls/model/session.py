@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, Self
 
 from spark_ls.config import Settings
-from spark_ls.model.classic import ModelChooser, Notify
+from spark_ls.model.classic import ModelChooser, ModelStatus, Notify, format_models, list_models
 from spark_ls.model.http import ChatHttpTransport, ResponsesHttpTransport, make_client
 from spark_ls.model.replay import Recorder, Replayer
 from spark_ls.model.transport import (
@@ -35,6 +35,8 @@ from spark_ls.model.transport import (
 )
 from spark_ls.model.types import ModelError, ModelReply, ModelRequest
 from spark_ls.model.ws import WsTransport
+
+__all__ = ["ModelSession", "ModelStatus", "format_models", "list_models", "open_session"]
 
 log = logging.getLogger("spark_ls.model.session")
 
@@ -232,6 +234,8 @@ class ModelSession:
                         continue
                     if exc.kind in ("rate_limit", "server") and not streamed and attempt < self.settings.max_retries:
                         delay = exc.retry_after if exc.retry_after is not None else backoff_delay(attempt)
+                        if delay > self.settings.request_timeout:
+                            raise  # waiting that long would outlast request_timeout anyway
                         attempt += 1
                         self._stats.retries += 1
                         log.info("model request failed (%s); retry %d/%d in %.2fs", exc.kind, attempt, self.settings.max_retries, delay)

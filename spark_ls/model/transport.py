@@ -267,6 +267,14 @@ def error_from_status(
     return ModelError("protocol", f"{what} refused the request (HTTP {status}): {message or 'no details'}", status=status)
 
 
+def redirect_error(url: str, location: str | None) -> ModelError:
+    return ModelError(
+        "config",
+        f"The model endpoint {url} redirects to {location or 'another address'}. spark-ls does not follow "
+        "redirects (the API key must only go where it is configured): set base_url to the final address.",
+    )
+
+
 def error_from_event(event: dict[str, Any], secret: str | None) -> Exception:
     status = event.get("status")
     err = event.get("error") if isinstance(event.get("error"), dict) else {}

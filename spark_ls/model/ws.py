@@ -44,6 +44,7 @@ from spark_ls.model.transport import (
     backoff_delay,
     error_from_status,
     redact,
+    redirect_error,
     responses_body,
     ws_url,
 )
@@ -58,6 +59,13 @@ _wire_log.propagate = True
 
 OPENAI_BETA = "responses_websockets=2026-02-06"
 PING_INTERVAL = 20.0
+
+
+class _connect_without_redirects(connect):  # noqa: N801 (websockets' connect is a class)
+    """Never follow a redirect: following one would send the Authorization header elsewhere."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 class _Socket:
@@ -176,7 +184,7 @@ class WsTransport:
 
     async def _connect(self, model: str) -> _Socket:
         try:
-            conn = await connect(
+            conn = await _connect_without_redirects(
                 self.url,
                 additional_headers=self._headers(),
                 open_timeout=self.settings.connect_timeout,
@@ -190,6 +198,8 @@ class WsTransport:
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
+            if 300 <= status < 400:
+                raise redirect_error(self.url, exc.response.headers.get("Location")) from None
             if status in (404, 426):
                 raise TransportUnavailable(f"WebSocket mode not offered at {self.url} (HTTP {status})", status) from None
             payload = _json_or_none(bytes(exc.response.body or b""))
