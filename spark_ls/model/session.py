@@ -23,7 +23,13 @@ from collections.abc import Callable
 from typing import Any, Self
 
 from spark_ls.config import Settings
-from spark_ls.model.classic import ModelChooser, ModelStatus, Notify, format_models, list_models
+from spark_ls.model.classic import (
+    ModelChooser,
+    ModelStatus,
+    Notify,
+    format_models,
+    list_models,
+)
 from spark_ls.model.http import ChatHttpTransport, ResponsesHttpTransport, make_client
 from spark_ls.model.replay import Recorder, Replayer
 from spark_ls.model.transport import (

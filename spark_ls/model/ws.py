@@ -61,7 +61,7 @@ OPENAI_BETA = "responses_websockets=2026-02-06"
 PING_INTERVAL = 20.0
 
 
-class _connect_without_redirects(connect):  # noqa: N801 (websockets' connect is a class)
+class _connect_without_redirects(connect):
     """Never follow a redirect: following one would send the Authorization header elsewhere."""
 
     def process_redirect(self, exc: Exception) -> Exception | str:
