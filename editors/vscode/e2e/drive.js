@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+'use strict';
+// Drives a running code-server (a real VS Code 1.100) through headless Chromium, with the keyboard,
+// the way a user would: open a file, wait for spark-ls's squiggle, Ctrl+. on it, pick spark-ls's
+// quick fix, Enter, Ctrl+S; then (optionally) "Spark: Edit with Instruction" from the command palette.
+//
+// Usage: node drive.js plan.json
+// plan.json: {
+//   "url": "http://127.0.0.1:PORT/?folder=/abs/workspace",
+//   "file": "buggy.py",                       // opened with Ctrl+P
+//   "cursor": {"line": 3, "column": 10},      // 1-based; where the bug is
+//   "fixTitle": "Fix:",                       // the quick fix to pick: first row whose text contains this
+//   "screenshot": "/abs/quickfix.png",        // the open lightbulb menu
+//   "failureScreenshot": "/abs/failure.png",
+//   "instruction": {"fromLine": 6, "toLine": 7, "text": "..."}   // optional second scenario
+//   "timeoutMs": 60000
+// }
+// Prints one JSON object per step on stdout; the last line is {"done": true, ...}. Exit code 0 on success.
+
+const fs = require('fs');
+const { chromium } = require('playwright-core');
+
+const plan = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const TIMEOUT = plan.timeoutMs || 60000;
+const CHROMIUM = plan.chromium || '/usr/bin/chromium';
+
+function report(step, extra = {}) {
+  process.stdout.write(JSON.stringify(Object.assign({ step }, extra)) + '\n');
+}
+
+async function focusedRowText(page) {
+  return page.evaluate(() => {
+    const row = document.querySelector('.action-widget .monaco-list-row.focused');
+    return row ? row.textContent : null;
+  });
+}
+
+async function rowTexts(page) {
+  return page.$$eval('.action-widget .monaco-list-row', (rows) => rows.map((r) => r.textContent));
+}
+
+async function goTo(page, line, column) {
+  // Ctrl+Home is (1, 1); arrow keys from there: no dialogs, no mouse.
+  await page.keyboard.press('Control+Home');
+  for (let i = 1; i < line; i++) await page.keyboard.press('ArrowDown');
+  for (let i = 1; i < column; i++) await page.keyboard.press('ArrowRight');
+  // The status bar's "Ln X, Col Y" catches up asynchronously; wait for it to say where we are.
+  await page.waitForFunction(
+    ([l, c]) => {
+      const el = document.getElementById('status.editor.selection');
+      return !!el && new RegExp(`Ln ${l}, Col ${c}\\b`).test(el.textContent || '');
+    },
+    [line, column],
+    { timeout: 10000 },
+  ).catch(() => {});
+}
+
+async function cursorPosition(page) {
+  const text = await page.textContent('#status\\.editor\\.selection').catch(() => null);
+  const m = text && /Ln (\d+), Col (\d+)/.exec(text);
+  return m ? { line: Number(m[1]), column: Number(m[2]) } : null;
+}
+
+async function waitDirty(page, file, dirty) {
+  const selector = `.tabs-container .tab${dirty ? '.dirty' : ':not(.dirty)'}[aria-label*="${file}"]`;
+  await page.waitForSelector(selector, { timeout: TIMEOUT });
+}
+
+async function save(page, file) {
+  await page.keyboard.press('Control+S');
+  await waitDirty(page, file, false);
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  try {
+    await page.goto(plan.url, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('.monaco-workbench', { timeout: TIMEOUT });
+    await page.waitForSelector('.explorer-folders-view, .explorer-viewlet, .pane-body', { timeout: TIMEOUT });
+    report('workbench');
+
+    // Open the file with Quick Open.
+    await page.locator('.monaco-workbench').focus().catch(() => {});
+    await page.keyboard.press('Control+P');
+    await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: TIMEOUT });
+    await page.keyboard.type(plan.file);
+    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: TIMEOUT });
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(`.tabs-container .tab[aria-label*="${plan.file}"]`, { timeout: TIMEOUT });
+    await page.waitForSelector('.monaco-editor .view-lines', { timeout: TIMEOUT });
+    report('opened', { file: plan.file });
+
+    // spark-ls's syntax-error diagnostic, drawn as a squiggle (no other extension makes diagnostics here).
+    await page.waitForSelector('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning', { timeout: TIMEOUT });
+    report('squiggle');
+
+    // Cursor on the bug, then the lightbulb menu.
+    await page.click('.monaco-editor .view-lines', { position: { x: 5, y: 5 } }).catch(() => {});
+    await goTo(page, plan.cursor.line, plan.cursor.column);
+    const at = await cursorPosition(page);
+    report('cursor', { at });
+    if (!at || at.line !== plan.cursor.line || at.column !== plan.cursor.column) {
+      throw new Error(`cursor is at ${JSON.stringify(at)}, wanted ${JSON.stringify(plan.cursor)}`);
+    }
+    // The lightbulb lists what the server returned for this position; ask again if the first menu
+    // came up before the diagnostics reached the code-action request.
+    let rows = [];
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await page.keyboard.press('Control+Period');
+      await page.waitForSelector('.action-widget .monaco-list-row', { timeout: TIMEOUT });
+      rows = await rowTexts(page);
+      if (rows.some((t) => t.includes(plan.fixTitle))) break;
+      report('menu-without-fix', { rows });
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('.action-widget .monaco-list-row', { state: 'detached', timeout: TIMEOUT });
+      await page.waitForTimeout(500);
+    }
+    report('menu', { rows });
+    const target = rows.find((t) => t.includes(plan.fixTitle));
+    if (!target) throw new Error(`no quick fix containing ${JSON.stringify(plan.fixTitle)} in ${JSON.stringify(rows)}`);
+    if (plan.screenshot) {
+      await page.screenshot({ path: plan.screenshot });
+      report('screenshot', { path: plan.screenshot });
+    }
+    // Move the focus to the fix (keyboard only), then Enter.
+    for (let i = 0; i < rows.length; i++) {
+      const focused = await focusedRowText(page);
+      if (focused && focused.includes(plan.fixTitle)) break;
+      await page.keyboard.press('ArrowDown');
+    }
+    const chosen = await focusedRowText(page);
+    if (!chosen || !chosen.includes(plan.fixTitle)) throw new Error(`could not focus the fix; focused: ${chosen}`);
+    report('chosen', { title: chosen });
+    await page.keyboard.press('Enter');
+    await waitDirty(page, plan.file, true);
+    report('applied');
+    await save(page, plan.file);
+    report('saved');
+
+    if (plan.instruction) {
+      const ins = plan.instruction;
+      await goTo(page, ins.fromLine, 1);
+      for (let l = ins.fromLine; l <= ins.toLine; l++) await page.keyboard.press('Shift+ArrowDown');
+      report('selected', { at: await cursorPosition(page) });
+      await page.keyboard.press('Control+Shift+P');
+      await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: TIMEOUT });
+      await page.keyboard.type('Spark: Edit with Instruction');
+      await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: TIMEOUT });
+      await page.keyboard.press('Enter');
+      // The instruction input box (same quick-input widget, now with our title).
+      await page.waitForSelector('.quick-input-widget .quick-input-title:has-text("Edit with Instruction")', { timeout: TIMEOUT });
+      await page.keyboard.type(ins.text);
+      await page.keyboard.press('Enter');
+      await waitDirty(page, plan.file, true);
+      report('instruction-applied');
+      await save(page, plan.file);
+      report('instruction-saved');
+    }
+
+    const status = await page.textContent('[id="spark.status"]').catch(() => null);
+    report('done', { done: true, status: status && status.trim() });
+  } catch (err) {
+    if (plan.failureScreenshot) await page.screenshot({ path: plan.failureScreenshot }).catch(() => {});
+    report('error', { error: String(err && err.stack ? err.stack : err) });
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((err) => {
+  report('error', { error: String(err && err.stack ? err.stack : err) });
+  process.exit(1);
+});

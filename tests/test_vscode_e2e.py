@@ -1,0 +1,286 @@
+"""End to end in a real VS Code: code-server 4.100.3 (VS Code 1.100.3) + the spark-ls VSIX + headless
+Chromium driven by the keyboard through Playwright (editors/vscode/e2e/drive.js).
+
+The chain under test is the one a user has: VS Code -> extension (vscode-languageclient) ->
+`spark-ls serve` (found on PATH) -> the fake model endpoint (tests/model_endpoint.py, real
+Responses-API WebSocket protocol) -> a verified diff -> a versioned workspace edit -> Ctrl+S -> disk.
+
+Needs `editors/vscode/e2e/setup.sh` to have run (Debian chromium, code-server in the cache, npm
+packages, the VSIX); fails with that instruction otherwise. Nothing is downloaded here.
+Set SPARK_LS_UPDATE_SCREENSHOT=1 to refresh docs/images/vscode-quickfix.png from the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import TEST_API_KEY
+from model_endpoint import ModelEndpoint
+
+REPO = Path(__file__).resolve().parents[1]
+EXT_DIR = REPO / "editors" / "vscode"
+E2E_DIR = EXT_DIR / "e2e"
+SETUP = E2E_DIR / "setup.sh"
+VSIX = EXT_DIR / "spark-ls.vsix"
+CACHE = Path(os.environ.get("SPARK_LS_E2E_CACHE") or Path.home() / ".cache" / "spark-ls-e2e")
+CODE_SERVER = CACHE / "code-server" / "node_modules" / ".bin" / "code-server"
+PLAYWRIGHT = E2E_DIR / "node_modules" / "playwright-core" / "package.json"
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = REPO / "docs" / "images" / "vscode-quickfix.png"
+PACKAGED = ["extension.js", "package.json", "package-lock.json", "README.md", ".vscodeignore"]
+
+BUGGY = '''\
+import math
+
+
+def area(radius):
+    return math.pi * radius ** 2
+
+
+def describe(shape)
+    kind = shape["kind"]
+    size = area(shape["radius"])
+    return f"{kind} of area {size:.2f}"
+'''
+BUG_LINE = 8  # 1-based: `def describe(shape)` lacks its colon
+FIXED = BUGGY.replace("def describe(shape)\n", "def describe(shape):\n")
+FIX_REPLY = """\
+--- a/shapes.py
++++ b/shapes.py
+@@ -8,3 +8,3 @@
+-def describe(shape)
++def describe(shape):
+     kind = shape["kind"]
+     size = area(shape["radius"])
+"""
+INSTRUCTION = "Round the area to one decimal place"
+INSTRUCTED = FIXED.replace("{size:.2f}", "{size:.1f}")
+INSTRUCTION_REPLY = """\
+--- a/shapes.py
++++ b/shapes.py
+@@ -9,3 +9,3 @@
+     kind = shape["kind"]
+     size = area(shape["radius"])
+-    return f"{kind} of area {size:.2f}"
++    return f"{kind} of area {size:.1f}"
+"""
+
+QUIET_SETTINGS = {
+    "workbench.startupEditor": "none",
+    "telemetry.telemetryLevel": "off",
+    "extensions.autoUpdate": False,
+    "extensions.autoCheckUpdates": False,
+    "extensions.ignoreRecommendations": True,
+    "update.mode": "none",
+    "security.workspace.trust.enabled": False,
+    "workbench.tips.enabled": False,
+    "git.enabled": False,
+    "files.autoSave": "off",
+    "editor.formatOnSave": False,
+}
+
+
+def _require_setup() -> None:
+    problems = []
+    if not CODE_SERVER.exists():
+        problems.append(f"code-server not found at {CODE_SERVER}")
+    if not CHROMIUM.exists():
+        problems.append(f"{CHROMIUM} not installed")
+    if not PLAYWRIGHT.exists():
+        problems.append(f"playwright-core not installed in {E2E_DIR}")
+    if not (EXT_DIR / "node_modules" / "vscode-languageclient").exists():
+        problems.append(f"npm packages not installed in {EXT_DIR}")
+    if not VSIX.exists():
+        problems.append(f"{VSIX.name} not built")
+    else:
+        sources = PACKAGED + [str(p.relative_to(EXT_DIR)) for p in (EXT_DIR / "lib").glob("*.js")]
+        stale = [s for s in sources if (EXT_DIR / s).exists() and (EXT_DIR / s).stat().st_mtime > VSIX.stat().st_mtime]
+        if stale:
+            problems.append(f"{VSIX.name} is older than {', '.join(stale)}")
+    if problems:
+        pytest.fail(
+            "the VS Code end-to-end setup has not been run (or is out of date): "
+            + "; ".join(problems)
+            + f". Run `{SETUP.relative_to(REPO)}` first (it installs chromium, code-server, the npm packages and builds the VSIX).",
+            pytrace=False,
+        )
+
+
+def _spark_ls_dir() -> Path:
+    """The folder holding the `spark-ls` script of the interpreter running the tests."""
+    for candidate in (Path(sys.executable).parent / "spark-ls", shutil.which("spark-ls")):
+        if candidate and Path(candidate).exists():
+            return Path(candidate).parent
+    pytest.fail("`spark-ls` is not installed for this interpreter (python -m pip install -e .)", pytrace=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"code-server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"code-server did not answer /healthz:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def _logs(root: Path) -> str:
+    """Extension-host and output-channel logs of the run, for failure messages."""
+    parts = []
+    for path in sorted((root / "logs").rglob("*.log")) if (root / "logs").exists() else []:
+        if "exthost" in str(path) or "spark" in path.name.lower():
+            parts.append(f"--- {path.relative_to(root)}\n{path.read_text(errors='replace')[-4000:]}")
+    return "\n".join(parts)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_quick_fix_and_instruction_in_real_vscode(tmp_path: Path) -> None:
+    _require_setup()
+    server_dir = _spark_ls_dir()
+
+    home = tmp_path / "home"
+    dirs = {name: tmp_path / name for name in ("xdg-config", "xdg-data", "xdg-cache", "user-data", "extensions")}
+    for d in [home, *dirs.values()]:
+        d.mkdir()
+    (dirs["user-data"] / "User").mkdir()
+    (dirs["user-data"] / "User" / "settings.json").write_text(json.dumps(QUIET_SETTINGS, indent=2))
+    config = tmp_path / "code-server.yaml"
+    config.write_text("auth: none\ncert: false\n")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    source = workspace / "shapes.py"
+    source.write_text(BUGGY)
+
+    # VS Code builds the extension host's environment from a login shell (as on a desktop), which
+    # resets PATH from /etc/profile; put spark-ls on PATH the way a user's ~/.profile does.
+    (home / ".profile").write_text(f'export PATH="{server_dir}:$PATH"\n')
+
+    common = [
+        "--config", str(config),
+        "--user-data-dir", str(dirs["user-data"]),
+        "--extensions-dir", str(dirs["extensions"]),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SPARK_LS_"))}
+    env.update(
+        XDG_CONFIG_HOME=str(dirs["xdg-config"]),
+        XDG_DATA_HOME=str(dirs["xdg-data"]),
+        XDG_CACHE_HOME=str(dirs["xdg-cache"]),
+        HOME=str(home),
+        PATH=f"{server_dir}{os.pathsep}{env.get('PATH', '')}",
+    )
+    installed = subprocess.run(
+        [str(CODE_SERVER), *common, "--install-extension", str(VSIX)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert any(p.name.startswith("spark-ls.spark-ls-") for p in dirs["extensions"].iterdir()), installed.stdout
+
+    with ModelEndpoint(api_key=TEST_API_KEY) as ep:
+        ep.replies.append(FIX_REPLY)
+        ep.replies.append(INSTRUCTION_REPLY)
+        port = _free_port()
+        run_env = dict(env, OPENAI_BASE_URL=ep.base_url, OPENAI_API_KEY=TEST_API_KEY)
+        cs_log = tmp_path / "code-server.log"
+        with cs_log.open("wb") as log_fh:
+            proc = subprocess.Popen(
+                [str(CODE_SERVER), *common, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}",
+                 "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust"],
+                env=run_env, stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, cwd=tmp_path,
+            )
+        try:
+            _wait_healthy(port, proc, cs_log)
+            shot = tmp_path / "quickfix.png"
+            plan = {
+                "url": f"http://127.0.0.1:{port}/?folder={workspace}",
+                "file": source.name,
+                "cursor": {"line": BUG_LINE, "column": len("def describe(shape)") + 1},
+                "fixTitle": "Fix:",
+                "screenshot": str(shot),
+                "failureScreenshot": str(tmp_path / "failure.png"),
+                "instruction": {"fromLine": BUG_LINE + 1, "toLine": BUG_LINE + 3, "text": INSTRUCTION},
+                "timeoutMs": 90000,
+            }
+            plan_file = tmp_path / "plan.json"
+            plan_file.write_text(json.dumps(plan))
+            drive = subprocess.run(
+                ["node", str(E2E_DIR / "drive.js"), str(plan_file)],
+                env=env, capture_output=True, text=True, timeout=420, cwd=E2E_DIR,
+            )
+            steps = [json.loads(line) for line in drive.stdout.splitlines() if line.startswith("{")]
+            on_disk = source.read_text()
+            context = (
+                f"driver exit {drive.returncode}\nsteps: {json.dumps(steps, indent=1)}\nstderr: {drive.stderr[-2000:]}\n"
+                f"file on disk:\n{on_disk}\nmodel calls: {len(ep.calls)}\n"
+                f"logs:\n{_logs(dirs['user-data'])}\ncode-server:\n{cs_log.read_text(errors='replace')[-2000:]}"
+            )
+            assert drive.returncode == 0 and steps and steps[-1].get("done"), context
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+        # The lightbulb menu listed spark-ls's fix for the diagnostic, and the saved file is exactly
+        # the buggy file with both edits: the quick fix, then the instruction.
+        menu = next(s for s in steps if s["step"] == "menu")["rows"]
+        chosen = next(s for s in steps if s["step"] == "chosen")["title"]
+        assert chosen.startswith("Fix:") and chosen in menu, (chosen, menu)
+        assert on_disk == INSTRUCTED, context
+
+        # The model saw exactly two output requests: the fix (with the broken line in its input)
+        # and the instruction (with the user's words in it), over the WebSocket, authenticated.
+        assert len(ep.calls) == 2, [c.body for c in ep.calls]
+        fix_call, instruction_call = ep.calls
+        assert fix_call.transport == "ws" and instruction_call.transport == "ws"
+        assert all(c.outcome == "completed" for c in ep.calls), [c.outcome for c in ep.calls]
+        fix_input = fix_call.context_text
+        assert "def describe(shape)" in fix_input, fix_input
+        assert INSTRUCTION not in fix_input
+        assert INSTRUCTION in instruction_call.context_text, instruction_call.context_text
+        assert 'return f"{kind} of area {size:.2f}"' in instruction_call.context_text
+        assert all(h.get("authorization") == f"Bearer {TEST_API_KEY}" for h in ep.headers_seen), "unauthenticated request"
+
+    assert shot.exists() and shot.stat().st_size > 10_000
+    if os.environ.get("SPARK_LS_UPDATE_SCREENSHOT"):
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT)
+
+    # The API key reached the server only through the environment: it is in no log, setting or state file.
+    leaks = []
+    for root in (dirs["user-data"], dirs["xdg-config"], dirs["xdg-data"], dirs["xdg-cache"], home, workspace):
+        for path in root.rglob("*"):
+            if path.is_file() and path.stat().st_size < 50_000_000 and TEST_API_KEY.encode() in path.read_bytes():
+                leaks.append(str(path))
+    if TEST_API_KEY in cs_log.read_text(errors="replace"):
+        leaks.append(str(cs_log))
+    assert not leaks, f"API key written to {leaks}"
