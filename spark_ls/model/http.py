@@ -37,8 +37,7 @@ def make_client(settings: Settings, stats: Stats | None = None) -> httpx.AsyncCl
     headers = {"Accept": "text/event-stream, application/json"}
     if settings.api_key:
         headers["Authorization"] = f"Bearer {settings.api_key.reveal()}"
-    if not settings.tls_verify:
-        log.warning("TLS certificate verification is OFF for %s (tls_verify = false)", settings.effective_base_url)
+    # (tls_verify = false is warned about once, by the session that chose this transport.)
 
     limits = httpx.Limits(max_connections=max(settings.pool_size, 1) + 2, max_keepalive_connections=max(settings.pool_size, 1))
     timeout = httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout)
