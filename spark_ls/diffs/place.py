@@ -255,7 +255,8 @@ def _place_one(text: _Text, hunk: Hunk, allowed: Sequence[LineRange] | None) -> 
         return Placement(hunk, start, start + size, loose[start])
     if outside:
         _refuse_outside(hunk, min(outside), allowed)
-    first = next((line for line in old_side if line.strip()), old_side[0])
+    missing = [line for line in old_side if line.strip() and not text.loose_positions(line)]
+    first = missing[0] if missing else next((line for line in old_side if line.strip()), old_side[0])
     raise PatchRefused(
         f"hunk {hunk.number}: its context was not found in the file (looking for {first.strip()[:80]!r})",
         hunk=hunk.number,
