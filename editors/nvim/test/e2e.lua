@@ -41,6 +41,18 @@ local function buffer_text(bufnr)
   return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "\n")
 end
 
+-- Notifications (vim.lsp.buf.code_action reports a failed resolve with vim.notify at ERROR level).
+result.notifications = {}
+local errors_seen = 0
+local real_notify = vim.notify
+vim.notify = function(msg, level, opts)
+  table.insert(result.notifications, { msg = tostring(msg), level = level or vim.log.levels.INFO })
+  if (level or 0) >= vim.log.levels.ERROR then
+    errors_seen = errors_seen + 1
+  end
+  return real_notify(msg, level, opts)
+end
+
 local function on_exit(code, signal, client_id)
   table.insert(server_exits, { code = code, signal = signal, client_id = client_id })
 end
@@ -92,9 +104,13 @@ local function open(step)
 end
 
 local function wait_changed(bufnr, before, timeout, what)
+  local errors_before = errors_seen
   local ok = vim.wait(timeout, function()
-    return buffer_text(bufnr) ~= before
+    return buffer_text(bufnr) ~= before or errors_seen > errors_before
   end, 20)
+  if errors_seen > errors_before then
+    error(what .. ": failed: " .. result.notifications[#result.notifications].msg)
+  end
   if not ok then
     error(what .. ": the buffer did not change within " .. timeout .. " ms")
   end
