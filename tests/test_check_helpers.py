@@ -68,15 +68,14 @@ func main() {
 }
 '''
 
-# (path, scope name) -> (old snippet, new snippet): the fix the scripted model proposes.
-FIXES: dict[tuple[str, str], tuple[str, str]] = {
-    ("calc.py", "add"): ("return a - b", "return a + b"),
-    ("calc.py", "circle_area"): ("math.pi * r * 2", "math.pi * r ** 2"),
-    ("calc.py", "area"): ("self.w + self.h", "self.w * self.h"),
-    ("util.js", "greet"): ('"hello " + nam;', '"hello " + name;'),
-    ("main.go", "Max"): ("if a < b {", "if a > b {"),
+# path -> [(old snippet, new snippet)]: the fixes the scripted model proposes, each applied when
+# its snippet lies inside the lines the request allows the model to change.
+FIXES: dict[str, list[tuple[str, str]]] = {
+    "calc.py": [("return a - b", "return a + b"), ("math.pi * r * 2", "math.pi * r ** 2"),
+                ("self.w + self.h", "self.w * self.h")],
+    "web/util.js": [('"hello " + nam;', '"hello " + name;')],
+    "main.go": [("if a < b {", "if a > b {")],
 }
-
 
 def git(cwd: Path, *args: str) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -109,49 +108,44 @@ def make_repo(root: Path, extra: dict[str, bytes] | None = None) -> Path:
 
 
 _PATH_RE = re.compile(r"--- a/([^`\s]+)")
+_REGION_RE = re.compile(r"change only lines (\d+)-(\d+)")
 _NAME_RE = re.compile(r"`([A-Za-z_][\w.]*)`")
 
 
 @dataclass
 class ScriptedModel:
-    """Answers each request with a unified diff made from the repository's real file text.
+    """Answers each request as a model would: a unified diff against the text it was shown.
 
-    It reads what a model would read: the target path from the instructions and the scope name
-    from the task. ``refuse`` lists scope names answered with a diff whose context does not exist
-    (spark-ls must refuse it); ``fixes`` maps (path, name) to the snippet replacement.
+    It reads the target path and the editable lines from the instructions and the scope name from
+    the task, and applies the first of ``fixes[path]`` whose snippet lies inside those lines.
+    Line endings are those of the prompt (LF), as a model would write them. Scopes named in
+    ``refuse`` get a diff whose context is not in the file (spark-ls must refuse it).
     """
 
     repo: Path
-    fixes: dict[tuple[str, str], tuple[str, str]] = field(default_factory=lambda: dict(FIXES))
+    fixes: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {k: list(v) for k, v in FIXES.items()})
     refuse: set[str] = field(default_factory=set)
     seen: list[tuple[str, str]] = field(default_factory=list)
 
     def __call__(self, body: dict[str, Any]) -> str:
         instructions = str(body.get("instructions") or "")
-        task_input = input_text(body.get("input"))
         path_match = _PATH_RE.search(instructions)
-        if path_match is None:
+        region_match = _REGION_RE.search(instructions)
+        if path_match is None or region_match is None:
             return ""
         path = path_match.group(1)
-        task = task_input.rsplit("Task:", 1)[-1]
+        first, last = int(region_match.group(1)) - 1, int(region_match.group(2)) - 1
+        task = input_text(body.get("input")).rsplit("Task:", 1)[-1]
         names = _NAME_RE.findall(task)
-        name = names[0] if names else ""
-        self.seen.append((path, name))
-        text = (self.repo / path).read_text(encoding="utf-8-sig")
-        if name in self.refuse:
+        self.seen.append((path, names[0] if names else ""))
+        if names and names[0] in self.refuse:
             return (f"--- a/{path}\n+++ b/{path}\n@@ -1,2 +1,2 @@\n"
                     " this line is not in the file\n-neither is this one\n+return 42\n")
-        for (fix_path, fix_name), (old, new) in self.fixes.items():
-            if fix_path.endswith(path.rsplit("/", 1)[-1]) and fix_name == name and old in text:
-                return _diff(path, text, text.replace(old, new, 1))
-        if "Fix the problem" in task:
-            return self._diagnostic_fix(path, text, task)
-        return ""
-
-    def _diagnostic_fix(self, path: str, text: str, task: str) -> str:
-        for (fix_path, _), (old, new) in self.fixes.items():
-            if fix_path == path and old in text:
-                return _diff(path, text, text.replace(old, new, 1))
+        text = (self.repo / path).read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+        for old, new in self.fixes.get(path, []):
+            index = text.find(old)
+            if index >= 0 and first <= text.count("\n", 0, index) <= last:
+                return _diff(path, text, text[:index] + new + text[index + len(old):])
         return ""
 
 
@@ -159,7 +153,6 @@ def _diff(path: str, old: str, new: str) -> str:
     return "".join(difflib.unified_diff(
         old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}", n=3
     ))
-
 
 def run_check(repo: Path, base_url: str | None, *args: str, env: dict[str, str] | None = None,
               timeout: float = 120) -> subprocess.CompletedProcess[str]:

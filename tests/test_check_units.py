@@ -137,39 +137,56 @@ def test_shards_partition_every_scope_independently_of_order() -> None:
 # ------------------------------------------------------------------ merging
 
 
-def _proposal(order: int, action: str, edits: list[tuple[int, int, str]]) -> Proposal:
+def _proposal(order: int, action: str, edits: list[tuple[int, int, str]], text: str = "") -> Proposal:
+    """Edits given as (start, end, new text) offsets into ``text``."""
     target = Target(rel_path="a.py", action_id=action, title=action, start_line=0, end_line=0,
                     group=f"g{order}", order=order)
-    text_edits = [TextEdit(0, s, 0, e, t, s, e) for s, e, t in edits]
+
+    def position(offset: int) -> tuple[int, int]:
+        line = text.count("\n", 0, offset)
+        return line, offset - (text.rfind("\n", 0, offset) + 1)
+
+    text_edits = [TextEdit(*position(s), *position(e), t, s, e) for s, e, t in edits]
     return Proposal(target=target, new_text="", edits=text_edits, diff="")
 
 
+ORIGINAL = "l0 = 0\nl1 = 1\nl2 = 2\nl3 = 3\n"
+
+
 def test_merge_applies_disjoint_edits_and_withdraws_overlaps() -> None:
-    original = "0123456789"
-    first = _proposal(0, "fix-bug", [(1, 3, "AB")])
-    disjoint = _proposal(1, "simplify", [(5, 6, "X")])
-    overlapping = _proposal(2, "add-types", [(2, 4, "??")])
-    text, accepted, conflicts = merge_proposals(original, [overlapping, disjoint, first])
-    assert text == "0AB34X6789"
+    first = _proposal(0, "fix-bug", [(12, 13, "10")], ORIGINAL)  # line 1
+    disjoint = _proposal(1, "simplify", [(26, 27, "30")], ORIGINAL)  # line 3
+    overlapping = _proposal(2, "add-types", [(12, 20, "9\nl2 = 9")], ORIGINAL)  # lines 1-2
+    text, accepted, conflicts = merge_proposals(ORIGINAL, [overlapping, disjoint, first])
+    assert text == "l0 = 0\nl1 = 10\nl2 = 2\nl3 = 30\n"
     assert [p.target.action_id for p in accepted] == ["fix-bug", "simplify"]
     assert [(c.target.action_id, c.kind) for c in conflicts] == [("add-types", "conflict")]
     assert "fix-bug" in conflicts[0].reason
 
 
+def test_different_changes_to_one_line_conflict_even_without_overlapping_characters() -> None:
+    first = _proposal(0, "fix-bug", [(12, 13, "10")], ORIGINAL)
+    same_line = _proposal(1, "simplify", [(0, 2, "zero")], ORIGINAL)  # line 0: fine
+    same_line_too = _proposal(2, "add-types", [(7, 9, "one")], ORIGINAL)  # line 1 again: conflict
+    text, accepted, conflicts = merge_proposals(ORIGINAL, [first, same_line, same_line_too])
+    assert text == "zero = 0\nl1 = 10\nl2 = 2\nl3 = 3\n"
+    assert [c.target.action_id for c in conflicts] == ["add-types"]
+
+
 def test_merge_applies_an_identical_edit_once() -> None:
     import_line = "import typing\n"
-    a = _proposal(0, "add-types", [(0, 0, import_line), (10, 11, "int")])
-    b = _proposal(1, "add-types", [(0, 0, import_line), (20, 21, "str")])
-    text, accepted, conflicts = merge_proposals("x" * 30, [a, b])
+    a = _proposal(0, "add-types", [(0, 0, import_line), (7, 9, "x1")], ORIGINAL)
+    b = _proposal(1, "add-types", [(0, 0, import_line), (21, 23, "x3")], ORIGINAL)
+    text, accepted, conflicts = merge_proposals(ORIGINAL, [a, b])
     assert conflicts == [] and len(accepted) == 2
-    assert text == import_line + "x" * 10 + "int" + "x" * 9 + "str" + "x" * 9
+    assert text == import_line + "l0 = 0\nx1 = 1\nl2 = 2\nx3 = 3\n"
 
 
 def test_two_different_insertions_at_one_place_conflict() -> None:
-    a = _proposal(0, "p", [(4, 4, "A")])
-    b = _proposal(1, "q", [(4, 4, "B")])
-    text, accepted, conflicts = merge_proposals("abcdefgh", [a, b])
-    assert text == "abcdAefgh" and len(accepted) == 1 and len(conflicts) == 1
+    a = _proposal(0, "p", [(7, 7, "# A\n")], ORIGINAL)
+    b = _proposal(1, "q", [(7, 7, "# B\n")], ORIGINAL)
+    text, accepted, conflicts = merge_proposals(ORIGINAL, [a, b])
+    assert text == "l0 = 0\n# A\nl1 = 1\nl2 = 2\nl3 = 3\n" and len(accepted) == 1 and len(conflicts) == 1
 
 
 # ------------------------------------------------------------------ files

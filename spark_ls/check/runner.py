@@ -4,7 +4,8 @@ Combining several actions on one file: every target runs against the *original* 
 proposal is a self-contained change (a valid SARIF fix on its own) and scopes run in parallel.
 The file's combined result applies the proposals' edits in plan order (document position, then
 the order of --action); a proposal whose edits overlap an already accepted one is withdrawn and
-reported as a conflict ("run again after applying"). Identical edits (two actions adding the same
+reported as a conflict ("run again after applying"); two different changes to the same line
+count as overlapping. Identical edits (two actions adding the same
 import) are applied once. Output order never depends on completion order, so --jobs does not
 change the output.
 """
@@ -207,14 +208,27 @@ def _same(a: TextEdit, b: TextEdit) -> bool:
     return (a.start, a.end, a.new_text) == (b.start, b.end, b.new_text)
 
 
+def _lines_touched(edit: TextEdit) -> range:
+    """Original lines an edit changes; an insertion at the start of a line touches none."""
+    if edit.start == edit.end and edit.start_column == 0:
+        return range(0)
+    last = edit.end_line - 1 if edit.end_column == 0 and edit.end_line > edit.start_line else edit.end_line
+    return range(edit.start_line, last + 1)
+
+
 def _first_clash(edits: Sequence[TextEdit], kept: Sequence[tuple[TextEdit, Proposal]]) -> Proposal | None:
+    # Two different changes to one line conflict even when their characters do not overlap:
+    # merging rewrites of the same line piecewise could produce code neither proposal meant.
     for edit in edits:
+        lines = _lines_touched(edit)
         for other, owner in kept:
             if _same(edit, other):
                 continue
             overlap = edit.start < other.end and other.start < edit.end
             both_insert_here = edit.start == edit.end == other.start == other.end
-            if overlap or both_insert_here:
+            other_lines = _lines_touched(other)
+            same_line = bool(lines) and bool(other_lines) and lines.start < other_lines.stop and other_lines.start < lines.stop
+            if overlap or both_insert_here or same_line:
                 return owner
     return None
 
