@@ -226,6 +226,7 @@ def test_visual_selection_spark_edit(tmp_path: Path, model_endpoint: ModelEndpoi
 
 
 def test_syntax_error_quick_fix(tmp_path: Path, model_endpoint: ModelEndpoint) -> None:
+    """A syntax error: spark-ls's diagnostic, then its "Fix: ..." picked from :SparkActions."""
     ws = workspace(tmp_path)
     src = ws / "geometry.py"
     src.write_text(BROKEN)
@@ -239,6 +240,7 @@ def test_syntax_error_quick_fix(tmp_path: Path, model_endpoint: ModelEndpoint) -
                 "cursor": [1, 4],
                 "wait_diagnostic": True,
                 "title_prefix": "Fix: ",
+                "via": "SparkActions",
             }
         ],
     }
@@ -247,5 +249,33 @@ def test_syntax_error_quick_fix(tmp_path: Path, model_endpoint: ModelEndpoint) -
     step = result["steps"][0]
     assert any(d["source"] == "spark-ls" for d in step["diagnostics"]), report
     assert step["picked"].startswith("Fix: "), report
+    assert step["picked"] in step["menu"], report
     assert src.read_text() == REPAIRED, report
     assert model_endpoint.requests, report
+
+
+@pytest.mark.parametrize("found", [True, False])
+def test_checkhealth(tmp_path: Path, found: bool) -> None:
+    """:checkhealth spark_ls reports the configured server command and model."""
+    exe = sys.executable if found else str(tmp_path / "no-such-spark-ls")
+    out = tmp_path / "health.txt"
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NVIM", "VIM", "XDG_"))}
+    env.update(HOME=str(home), XDG_STATE_HOME=str(home / "state"), XDG_CONFIG_HOME=str(home / "config"))
+    setup = f"lua require('spark_ls').setup({{ cmd = {{ {json.dumps(exe)}, '-m', 'spark_ls', 'serve' }}, model = 'gpt-5-mini' }})"
+    proc = subprocess.run(
+        [
+            str(nvim_binary()), "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}",
+            "-c", setup, "-c", "checkhealth spark_ls", "-c", f"write! {out}", "-c", "qall!",
+        ],
+        env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )
+    report = f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert out.exists(), report
+    text = out.read_text()
+    assert "model: gpt-5-mini" in text, text
+    assert "OPENAI_API_KEY is not set" in text, text
+    if found:
+        assert f"OK server command: {exe} -m spark_ls serve" in text, text
+    else:
+        assert f"ERROR server command not found: {exe}" in text, text

@@ -9,7 +9,8 @@
 --     "timeout_ms": 60000,
 --     "steps": [
 --       { "kind": "code_action", "file": "/abs/x.py", "cursor": [row1, col0], "title": "Fix bug in f" },
---       -- or "title_prefix": "Fix: " (first match), "wait_diagnostic": true (wait for diagnostics first)
+--       -- or "title_prefix": "Fix: " (first match), "wait_diagnostic": true (wait for diagnostics first),
+--       -- "via": "SparkActions" (the plugin's spark-ls-only menu instead of vim.lsp.buf.code_action)
 --       { "kind": "spark_edit",  "file": "/abs/x.py", "cursor": [row1, col0], "instruction": "...",
 --         "visual": [line1, line2] }                 -- optional: a linewise selection
 --     ] }
@@ -189,7 +190,12 @@ function steps.code_action(step, out, timeout)
     end
     on_choice(nil)
   end
-  local ok, err = pcall(vim.lsp.buf.code_action, {})
+  local ok, err
+  if step.via == "SparkActions" then
+    ok, err = pcall(vim.cmd, "SparkActions")
+  else
+    ok, err = pcall(vim.lsp.buf.code_action, {})
+  end
   if not ok then
     vim.ui.select = real_select
     error(err)
