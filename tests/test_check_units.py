@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 import random
 import subprocess
 from pathlib import Path
@@ -330,3 +332,51 @@ def test_github_workflow_commands_are_escaped() -> None:
     assert line == "::warning file=dir/a%2Cb%3Ac.py,line=3,title=x%3A y%2C z::50%25 done%0D%0Anext: a,b"
     assert "\n" not in line
 
+
+
+# ------------------------------------------------------------------ progress and layering
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise() -> None:
+    from spark_ls.check.progress import PlainProgress, RichProgress, make_progress
+
+    target = Target(rel_path="a.py", action_id="fix-bug", title="t", start_line=2, end_line=4,
+                    group="function:f:3", scope_kind="function", scope_name="f")
+    plain_stream = io.StringIO()
+    plain = make_progress(quiet=False, stream=plain_stream)
+    assert isinstance(plain, PlainProgress)
+    plain.begin(1, 1)
+    plain.action_done(target, "proposal")
+    assert plain_stream.getvalue().splitlines()[-1] == "[1/1] a.py:3: fix-bug (function f): proposal"
+    terminal = _Terminal()
+    bar = make_progress(quiet=False, stream=terminal)
+    assert isinstance(bar, RichProgress)
+    bar.begin(1, 1)
+    bar.tokens(1234)
+    bar.action_done(target, "proposal")
+    bar.file_done("a.py")
+    bar.end()
+    drawn = terminal.getvalue()
+    assert "actions" in drawn and "1234 tokens" in drawn
+    quiet_stream = io.StringIO()
+    quiet = make_progress(quiet=True, stream=quiet_stream)
+    quiet.begin(1, 1)
+    quiet.action_done(target, "proposal")
+    quiet.log("refused a.py:3")
+    assert quiet_stream.getvalue() == "spark-ls: refused a.py:3\n"
+
+
+def test_check_never_imports_the_lsp_libraries() -> None:
+    code = (
+        "import sys, spark_ls.check, spark_ls.check.command, spark_ls.actions.run, spark_ls.model;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('pygls', 'lsprotocol')];"
+        "print(bad); raise SystemExit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
