@@ -1,6 +1,6 @@
 """Editor configurations other than Neovim (editors/emacs, helix, zed, sublime).
 
-- Emacs: a real client. Debian's Emacs + eglot (installed by editors/emacs/install-test-deps.sh)
+- Emacs: a real client. Debian's Emacs + eglot (installed by editors/emacs/setup-tests.sh)
   runs in batch mode against the real `spark-ls serve` and the fake model endpoint, with the
   shipped spark-ls.el: a code action picked from eglot's menu and `M-x spark-ls-edit`, saved and
   compared on disk.
@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -24,16 +25,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
+from test_nvim_e2e import (
+    BUGGY,
+    EDITED,
+    FIXED,
+    INSTRUCTION,
+    reply_by_task,
+    udiff,
+    workspace,
+)
+
 from spark_ls.config import Settings, load_settings
-from test_nvim_e2e import BUGGY, EDITED, FIXED, INSTRUCTION, reply_by_task, udiff, workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 EDITORS = ROOT / "editors"
 SETTING_NAMES = set(Settings.__dataclass_fields__)
-INSTALL_HINT = "run editors/emacs/install-test-deps.sh (apt: emacs-nox elpa-eglot) before the tests"
+INSTALL_HINT = "run editors/emacs/setup-tests.sh (apt: emacs-nox elpa-eglot) before the tests"
 
 
 def server_cmd() -> list[str]:
@@ -140,6 +149,7 @@ def emacs_binary() -> str:
         text=True,
         stdin=subprocess.DEVNULL,
         timeout=120,
+        check=False,
     )
     assert probe.returncode == 0, f"emacs has no eglot ({probe.stderr[-2000:]}): {INSTALL_HINT}"
     return exe
@@ -179,6 +189,7 @@ def test_emacs_eglot_code_action_and_spark_ls_edit(tmp_path: Path, model_endpoin
         capture_output=True,
         text=True,
         timeout=240,
+        check=False,
     )
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
     buffers = result.pop("buffers", {})
@@ -271,9 +282,10 @@ def _load_sublime_plugin() -> types.ModuleType:
     saved = sys.modules.get("sublime_plugin")
     sys.modules["sublime_plugin"] = stub
     try:
-        source = (EDITORS / "sublime" / "spark_ls_edit.py").read_text()
-        module = types.ModuleType("spark_ls_edit")
-        exec(compile(source, "spark_ls_edit.py", "exec"), module.__dict__)
+        spec = importlib.util.spec_from_file_location("spark_ls_edit", EDITORS / "sublime" / "spark_ls_edit.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     finally:
         if saved is None:
             sys.modules.pop("sublime_plugin", None)
@@ -321,7 +333,7 @@ def test_sublime_edit_command_sends_spark_edit(tmp_path: Path) -> None:
 
 def test_nvim_plugin_setting_names_are_spark_settings() -> None:
     lua = (EDITORS / "nvim" / "lua" / "spark_ls" / "init.lua").read_text()
-    block = re.search(r"M\.server_settings = \{(.*?)\}", lua, re.S)
+    block = re.search(r"M\.server_settings = \{(.*?)\}", lua, re.DOTALL)
     assert block, "M.server_settings not found"
     names = re.findall(r'"([a-z_]+)"', block.group(1))
     assert {"model", "fallback_models", "pin", "base_url", "context_budget", "prefetch"} <= set(names)

@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
 
@@ -106,7 +105,7 @@ def run_nvim(tmp_path: Path, plan: dict, timeout: float = 180) -> tuple[dict, st
         f"luafile {DRIVER}",
     ]
     proc = subprocess.run(
-        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+        cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False
     )
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
     log_path = Path(result.get("lsp_log") or home / "state" / "nvim" / "lsp.log")
@@ -268,7 +267,7 @@ def test_checkhealth(tmp_path: Path, found: bool) -> None:
             str(nvim_binary()), "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}",
             "-c", setup, "-c", "checkhealth spark_ls", "-c", f"write! {out}", "-c", "qall!",
         ],
-        env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+        env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False,
     )
     report = f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert out.exists(), report
