@@ -62,6 +62,39 @@ def test_diff_format_is_one_patch_git_applies(repo: Path, endpoint: ModelEndpoin
     assert "spark-ls check:" in result.stderr.splitlines()[-1]  # the one-line summary
 
 
+def test_patch_applies_to_crlf_bom_unicode_and_unterminated_files(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {
+        "tail.py": b"def f(a, b):\n    return a - b",
+        "win.py": "\ufeffdef g(a, b):\r\n    x = 1\r\n    return a - b\r\n".encode(),
+        "uni.py": "def h(s):\n    return 'h\u00e9llo w\u00f6rld \u2713' + s - 1\n".encode(),
+    })
+    model = ScriptedModel(repo, fixes={"tail.py": [("a - b", "a + b")], "win.py": [("a - b", "a + b")],
+                                       "uni.py": [("s - 1", "s")]})
+    with ModelEndpoint(api_key=TEST_API_KEY, reply_for=model) as ep:
+        result = run_check(repo, ep.base_url, "tail.py", "win.py", "uni.py")
+    assert result.returncode == 1, result.stderr
+    (repo / "fix.patch").write_bytes(result.stdout.encode("utf-8"))
+    subprocess.run(["git", "apply", "fix.patch"], cwd=repo, check=True)
+    assert (repo / "tail.py").read_bytes() == b"def f(a, b):\n    return a + b"
+    assert (repo / "win.py").read_bytes() == "\ufeffdef g(a, b):\r\n    x = 1\r\n    return a + b\r\n".encode()
+    assert (repo / "uni.py").read_text(encoding="utf-8") == "def h(s):\n    return 'h\u00e9llo w\u00f6rld \u2713' + s\n"
+
+
+def test_sarif_columns_count_code_points(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"uni.py": "def h(s):\n    return '\u00e9\u2713\U0001f600' + s - 1\n".encode()})
+    model = ScriptedModel(repo, fixes={"uni.py": [("s - 1", "s")]})
+    with ModelEndpoint(api_key=TEST_API_KEY, reply_for=model) as ep:
+        result = run_check(repo, ep.base_url, "uni.py", "--format", "sarif")
+    log = json.loads(result.stdout)
+    assert log["runs"][0]["columnKind"] == "unicodeCodePoints"
+    fix = log["runs"][0]["results"][0]["fixes"][0]
+    region = fix["artifactChanges"][0]["replacements"][0]["deletedRegion"]
+    # "    return '" is 12 code points, the literal and its quote 4 more, " + s" 4 more: " - 1"
+    # starts at column 21 (UTF-16 would say 22 because of the emoji, UTF-8 bytes 27).
+    assert (region["startLine"], region["startColumn"], region["endColumn"]) == (2, 21, 25)
+    assert _apply_sarif_fix((repo / "uni.py").read_text(), fix).endswith("+ s\n")
+
+
 def test_sarif_is_valid_and_each_fix_applies_alone(repo: Path, endpoint: ModelEndpoint) -> None:
     result = run_check(repo, endpoint.base_url, "--format", "sarif")
     assert result.returncode == 1, result.stderr

@@ -150,9 +150,12 @@ class ScriptedModel:
 
 
 def _diff(path: str, old: str, new: str) -> str:
-    return "".join(difflib.unified_diff(
+    lines = []
+    for line in difflib.unified_diff(
         old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}", n=3
-    ))
+    ):
+        lines.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(lines)
 
 def run_check(repo: Path, base_url: str | None, *args: str, env: dict[str, str] | None = None,
               timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -167,7 +170,10 @@ def run_check(repo: Path, base_url: str | None, *args: str, env: dict[str, str] 
     }
     environment.pop("OPENAI_BASE_URL", None)
     environment.update(env or {})
-    return subprocess.run(command, cwd=repo, env=environment, capture_output=True, text=True, timeout=timeout)
+    raw = subprocess.run(command, cwd=repo, env=environment, capture_output=True, timeout=timeout)
+    # Decoded by hand: text=True would turn CRLF into LF and hide line-ending bugs in patches.
+    return subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode("utf-8"),
+                                       raw.stderr.decode("utf-8", errors="replace"))
 
 
 def json_report(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:

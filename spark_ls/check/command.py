@@ -346,8 +346,15 @@ class CheckCommand:
             except OSError as exc:
                 raise CheckInputError(f"--output {self.args.output}: {exc.strerror or exc}") from None
         else:
-            self.stdout.write(text)
+            # Bytes, not the console encoding: a patch must reach `git apply` exactly.
             self.stdout.flush()
+            binary = getattr(self.stdout, "buffer", None)
+            if binary is not None:
+                binary.write(text.encode("utf-8"))
+                binary.flush()
+            else:
+                self.stdout.write(text)
+                self.stdout.flush()
 
 
 def _choice(spec: Any) -> ActionChoice:
