@@ -153,8 +153,13 @@ def test_github_format_emits_escaped_annotations(repo: Path, endpoint: ModelEndp
 
 
 def test_json_output_is_identical_for_any_jobs(repo: Path, endpoint: ModelEndpoint) -> None:
+    endpoint.first_token_delay = 0.05  # long enough for requests to overlap when they can
     serial = json_report(run_check(repo, endpoint.base_url, "--format", "json", "--jobs", "1"))
+    serial_connections = endpoint.connections_opened
     parallel = json_report(run_check(repo, endpoint.base_url, "--format", "json", "--jobs", "8"))
+    parallel_connections = endpoint.connections_opened - serial_connections
+    assert serial_connections == 1  # --jobs is the model session's pool size
+    assert 1 < parallel_connections <= 8
     assert _proposed(serial) == EXPECTED_SCOPES
     assert serial["proposals"] == parallel["proposals"]
     assert serial["refusals"] == parallel["refusals"] == []
