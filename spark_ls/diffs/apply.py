@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
 from spark_ls.diffs.edits import changed_line_ranges
 from spark_ls.diffs.errors import PatchRefused
-from spark_ls.diffs.parse import has_diff, names_document, parse_diff, reply_lines, _fenced_blocks
-from spark_ls.diffs.place import apply_placements, describe_ranges, insertion_allowed, line_allowed, place_hunks
+from spark_ls.diffs.parse import (
+    _fenced_blocks,
+    has_diff,
+    names_document,
+    parse_diff,
+    reply_lines,
+)
+from spark_ls.diffs.place import (
+    apply_placements,
+    describe_ranges,
+    insertion_allowed,
+    line_allowed,
+    place_hunks,
+)
 from spark_ls.diffs.scope import rewrite_scope
 from spark_ls.diffs.text import split_lines
 from spark_ls.diffs.verify import ParserSource, verify_syntax
@@ -70,7 +83,7 @@ def apply_reply(
     allowed: Sequence[LineRange],
     scope: LineRange | None = None,
     language: ParserSource | None = None,
-    old_tree: "tree_sitter.Tree | None" = None,
+    old_tree: tree_sitter.Tree | None = None,
 ) -> str:
     """The new text for a model's reply, placed, confined and verified; never a partial edit.
 

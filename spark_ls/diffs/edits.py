@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
-from spark_ls.diffs.text import split_lines
+from spark_ls.diffs.text import count_lines, split_lines
 
 # Above this many differing lines, difflib's junk heuristic keeps matching near-linear; the
 # edits stay correct, merely less minimal.
@@ -93,7 +93,7 @@ def changed_line_ranges(old: str, new: str) -> Iterator[tuple[int, int, int, int
     start, old_end, new_end = changed_span(old, new)
     if start == old_end and start == new_end:
         return
-    first_line = len(split_lines(old[:start]))
+    first_line = count_lines(old[:start])  # start is a line start
     old_lines = split_lines(old[start:old_end])
     new_lines = split_lines(new[start:new_end])
     for _, i1, i2, j1, j2 in line_opcodes(old_lines, new_lines):

@@ -306,7 +306,7 @@ def _canonical_patch(raw_hunks: list[tuple[int, int | None, list[str]]]) -> list
 def _hunk_lines(hunk: unidiff.Hunk) -> tuple[HunkLine, ...]:
     lines: list[HunkLine] = []
     for line in hunk:
-        value = line.value[:-1] if line.value.endswith("\n") else line.value
+        value = line.value.removesuffix("\n")
         if line.line_type == "\\":
             if lines:
                 lines[-1] = HunkLine(lines[-1].kind, lines[-1].text, lines[-1].ending, True)

@@ -19,8 +19,9 @@ lines outside ``allowed`` are not candidates (see :func:`offending_line`).
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from spark_ls.diffs.errors import PatchRefused
 from spark_ls.diffs.parse import Hunk
@@ -93,13 +94,22 @@ def offending_line(hunk: Hunk, start: int, allowed: Sequence[LineRange] | None) 
 class _Text:
     """The old text's lines, with lookups built only when a hunk needs them."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], contents: list[str] | None = None) -> None:
         self.lines = lines
-        self.contents = [content(line) for line in lines]
+        self._contents = contents
         self._exact: dict[str, list[int]] | None = None
         self._stripped: list[str] | None = None
         self._loose: dict[str, list[int]] | None = None
         self._tabs: bool | None = None
+
+    @property
+    def contents(self) -> list[str]:
+        if self._contents is None:
+            self._contents = [content(line) for line in self.lines]
+        return self._contents
+
+    def content_at(self, index: int) -> str:
+        return self._contents[index] if self._contents is not None else content(self.lines[index])
 
     def exact_positions(self, first: str) -> list[int]:
         if self._exact is None:
@@ -129,13 +139,15 @@ class _Text:
 
 
 def _exact_at(text: _Text, old_side: list[str], start: int) -> bool:
-    return 0 <= start and start + len(old_side) <= len(text.contents) and text.contents[start : start + len(old_side)] == old_side
+    if start < 0 or start + len(old_side) > len(text.lines):
+        return False
+    return all(text.content_at(start + offset) == wanted for offset, wanted in enumerate(old_side))
 
 
 def _loose_at(text: _Text, hunk: Hunk, old_side: list[str], start: int) -> tuple[str, ...] | None | bool:
     """Match up to whitespace at ``start``: False when it does not match, else the added lines
     re-indented for the file (None when they can stay as written)."""
-    if start < 0 or start + len(old_side) > len(text.contents):
+    if start < 0 or start + len(old_side) > len(text.lines):
         return False
     stripped = text.stripped
     for offset, wanted in enumerate(old_side):
@@ -271,15 +283,22 @@ def _refuse_outside(hunk: Hunk, line: int, allowed: Sequence[LineRange] | None) 
     )
 
 
-def place_hunks(lines: list[str], hunks: Sequence[Hunk], *, allowed: Sequence[LineRange] | None = None) -> list[Placement]:
+def place_hunks(
+    lines: list[str],
+    hunks: Sequence[Hunk],
+    *,
+    allowed: Sequence[LineRange] | None = None,
+    contents: list[str] | None = None,
+) -> list[Placement]:
     """Placements for every hunk that changes something, in file order; refuses if any hunk
-    cannot be placed with certainty or two hunks overlap."""
-    text = _Text(lines)
+    cannot be placed with certainty or two hunks overlap. ``lines`` keep their endings;
+    ``contents`` (the same lines without endings) may be passed if already at hand."""
+    text = _Text(lines, contents)
     placements = sorted(
         (_place_one(text, hunk, allowed) for hunk in hunks if hunk.changes),
         key=lambda placement: (placement.start, placement.end),
     )
-    for before, after in zip(placements, placements[1:]):
+    for before, after in itertools.pairwise(placements):
         if after.start < before.end or (after.start == before.end and (before.start == before.end or after.start == after.end)):
             first, second = sorted((before.hunk.number, after.hunk.number))
             raise PatchRefused(f"hunks {first} and {second} overlap", hunk=second)
@@ -289,32 +308,33 @@ def place_hunks(lines: list[str], hunks: Sequence[Hunk], *, allowed: Sequence[Li
 def apply_placements(old: str, lines: list[str], placements: Sequence[Placement]) -> str:
     """The new text: each placed hunk's old side replaced by its new side."""
     ending = dominant_ending(old)
-    out: list[str] = []
+    pieces: list[str] = []  # unchanged runs (joined) and single hunk lines
     last_added_unmarked = False  # the final line came from a hunk without "\ No newline" markers
     cursor = 0
     for placement in placements:
-        out.extend(lines[cursor : placement.start])
+        pieces.append("".join(lines[cursor : placement.start]))
         position = placement.start
         added = iter(placement.added) if placement.added is not None else None
         marked = any(line.no_newline for line in placement.hunk.lines)
         for hunk_line in placement.hunk.lines:
             if hunk_line.kind == " ":
-                out.append(lines[position])
+                pieces.append(lines[position])
                 position += 1
                 last_added_unmarked = False
             elif hunk_line.kind == "-":
                 position += 1
             else:
                 text = next(added) if added is not None else hunk_line.text
-                out.append(text + ("" if hunk_line.no_newline else (hunk_line.ending or ending)))
+                pieces.append(text + ("" if hunk_line.no_newline else (hunk_line.ending or ending)))
                 last_added_unmarked = not marked
         cursor = position
     if cursor < len(lines):
-        out.extend(lines[cursor:])
+        pieces.append("".join(lines[cursor:]))
         last_added_unmarked = False
-    for index in range(len(out) - 1):
-        if not line_ending(out[index]):
-            out[index] += ending  # a line that was last (no newline) is followed by new lines now
-    if out and last_added_unmarked and old and not line_ending(lines[-1]):
-        out[-1] = content(out[-1])  # the model left out the markers; keep the file's own style
-    return "".join(out)
+    pieces = [piece for piece in pieces if piece]
+    for index in range(len(pieces) - 1):
+        if not line_ending(pieces[index]):
+            pieces[index] += ending  # a line that was last (no newline) is followed by new lines now
+    if pieces and last_added_unmarked and old and not line_ending(lines[-1]):
+        pieces[-1] = content(pieces[-1])  # the model left out the markers; keep the file's own style
+    return "".join(pieces)

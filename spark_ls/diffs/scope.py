@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from spark_ls.diffs.errors import PatchRefused
 from spark_ls.diffs.parse import _DIFF_INFO, _fenced_blocks, reply_lines

@@ -26,16 +26,16 @@ class ParserSource(Protocol):
 
     name: str
 
-    def parser(self) -> "tree_sitter.Parser | None": ...
+    def parser(self) -> tree_sitter.Parser | None: ...
 
 
 _lock = threading.Lock()
 _parsers: dict[int, tuple[Any, Any]] = {}  # id(language) -> (language, parser)
-_trees: "OrderedDict[tuple[int, str], Any]" = OrderedDict()  # recent old texts' trees
+_trees: OrderedDict[tuple[int, str], Any] = OrderedDict()  # recent old texts' trees
 _TREE_CACHE_SIZE = 4
 
 
-def _parser_for(language: ParserSource) -> "tree_sitter.Parser | None":
+def _parser_for(language: ParserSource) -> tree_sitter.Parser | None:
     with _lock:
         cached = _parsers.get(id(language))
         if cached is not None and cached[0] is language:
@@ -46,7 +46,7 @@ def _parser_for(language: ParserSource) -> "tree_sitter.Parser | None":
     return parser
 
 
-def _old_tree(language: ParserSource, parser: "tree_sitter.Parser", old: str) -> "tree_sitter.Tree":
+def _old_tree(language: ParserSource, parser: tree_sitter.Parser, old: str) -> tree_sitter.Tree:
     key = (id(language), old)
     with _lock:
         tree = _trees.get(key)
@@ -69,7 +69,7 @@ def _point(text: str, offset: int) -> tuple[int, tuple[int, int]]:
     return len(text[:line_start].encode("utf-8")) + column, (row, column)
 
 
-def error_nodes(tree: "tree_sitter.Tree") -> list["tree_sitter.Node"]:
+def error_nodes(tree: tree_sitter.Tree) -> list[tree_sitter.Node]:
     """ERROR and MISSING nodes, in document order."""
     found: list[tree_sitter.Node] = []
     stack = [tree.root_node]
@@ -83,8 +83,8 @@ def error_nodes(tree: "tree_sitter.Tree") -> list["tree_sitter.Node"]:
 
 
 def parse_new(
-    old: str, new: str, parser: "tree_sitter.Parser", old_tree: "tree_sitter.Tree"
-) -> "tree_sitter.Tree":
+    old: str, new: str, parser: tree_sitter.Parser, old_tree: tree_sitter.Tree
+) -> tree_sitter.Tree:
     """Parse ``new`` reusing ``old_tree`` (which is left untouched)."""
     start, old_end, new_end = changed_span(old, new)
     start_byte, start_point = _point(old, start)
@@ -102,29 +102,60 @@ def parse_new(
     return parser.parse(new.encode("utf-8"), tree)
 
 
+def _block_around_change(old: str, new: str) -> tuple[int, int, int]:
+    """(begin, old_stop, new_stop): the top-level statements around the change, as str offsets;
+    ``old[begin:old_stop]`` became ``new[begin:new_stop]``."""
+    start, old_end, new_end = changed_span(old, new)
+    begin = _statement_start(old, start)
+    old_stop = _next_statement(old, old_end)
+    return begin, old_stop, new_end + (old_stop - old_end)  # the texts agree after the change
+
+
+def _block_parses_clean(
+    old: str, new: str, block: tuple[int, int, int], parser: tree_sitter.Parser, tree_old: tree_sitter.Tree
+) -> bool:
+    """Fast path: the block is whole top-level nodes of the old tree, and both versions of it
+    parse without any error on their own. Then the file as a whole cannot have gained errors
+    (the parser is at module level at both ends of the block)."""
+    begin, old_stop, new_stop = block
+    begin_byte = len(old[:begin].encode("utf-8"))
+    old_block = old[begin:old_stop].encode("utf-8")
+    root = tree_old.root_node
+    for boundary in (begin_byte, begin_byte + len(old_block)):
+        if 0 < boundary < root.end_byte:
+            child = root.first_child_for_byte(boundary)
+            if child is None or child.start_byte != boundary:
+                return False
+    if error_nodes(parser.parse(old_block)):
+        return False
+    return not error_nodes(parser.parse(new[begin:new_stop].encode("utf-8")))
+
+
 def verify_syntax(
     old: str,
     new: str,
     language: ParserSource | None,
     *,
-    old_tree: "tree_sitter.Tree | None" = None,
+    old_tree: tree_sitter.Tree | None = None,
 ) -> None:
     """Raise PatchRefused if ``new`` has more syntax errors than ``old``. ``old_tree`` (the
     document's current tree for ``old``, e.g. ``Snapshot.tree``) saves a full parse."""
     if language is None or old == new:
         return
+    block = _block_around_change(old, new)
     parser = _parser_for(language)
     if parser is not None:
         tree_old = old_tree if old_tree is not None else _old_tree(language, parser, old)
-        tree_new = parse_new(old, new, parser, tree_old)
-        before = error_nodes(tree_old)
-        after = error_nodes(tree_new)
-        if len(after) > len(before):
-            first_changed = new.count("\n", 0, changed_span(old, new)[0])
-            culprit = next((node for node in after if node.end_point[0] >= first_changed), after[0])
-            raise PatchRefused(f"the edit introduces a syntax error at line {culprit.start_point[0] + 1}")
+        if not _block_parses_clean(old, new, block, parser, tree_old):
+            tree_new = parse_new(old, new, parser, tree_old)
+            before = error_nodes(tree_old)
+            after = error_nodes(tree_new)
+            if len(after) > len(before):
+                first_changed = new.count("\n", 0, changed_span(old, new)[0])
+                culprit = next((node for node in after if node.end_point[0] >= first_changed), after[0])
+                raise PatchRefused(f"the edit introduces a syntax error at line {culprit.start_point[0] + 1}")
     if getattr(language, "name", "") == "python":
-        _check_python_indentation(old, new)
+        _check_python_indentation(old, new, block)
 
 
 # A top-level line that starts a statement (not a comment, a continuation or a clause of the
@@ -136,11 +167,9 @@ def _starts_statement(line: str) -> bool:
     return bool(line) and not line[0].isspace() and line[0] != "#" and not _CLAUSE.match(line)
 
 
-def _check_python_indentation(old: str, new: str) -> None:
-    start, old_end, new_end = changed_span(old, new)
-    begin = _statement_start(old, start)
-    old_block = old[begin : _next_statement(old, old_end)]
-    new_block = new[begin : _next_statement(new, new_end)]
+def _check_python_indentation(old: str, new: str, block: tuple[int, int, int]) -> None:
+    begin, old_stop, new_stop = block
+    old_block, new_block = old[begin:old_stop], new[begin:new_stop]
     try:
         ast.parse(old_block)
     except (SyntaxError, ValueError):
@@ -160,9 +189,14 @@ def _statement_start(text: str, offset: int) -> int:
     while position > 0:
         end = text.find("\n", position)
         if _starts_statement(text[position : len(text) if end < 0 else end]):
-            return position
+            break
         position = text.rfind("\n", 0, position - 1) + 1
-    return 0
+    while position > 0:  # decorators belong to the definition below them
+        previous = text.rfind("\n", 0, position - 1) + 1
+        if not text.startswith("@", previous):
+            break
+        position = previous
+    return position
 
 
 def _next_statement(text: str, offset: int) -> int:
