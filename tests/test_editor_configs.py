@@ -200,6 +200,9 @@ def test_emacs_eglot_code_action_and_spark_ls_edit(tmp_path: Path, model_endpoin
     )
     assert proc.returncode == 0 and result.get("ok") is True, report
     assert "Fix bug in add" in result["offered"], report
+    # eglot 1.9 has no codeAction/resolve: the edit came as a command + workspace/applyEdit.
+    events = "".join(text for name, text in buffers.items() if name.endswith("events*"))
+    assert "workspace/executeCommand" in events and "workspace/applyEdit" in events, report
     assert result["after_action"] == FIXED, report
     assert result["prompts"], report
     assert src.read_text() == EDITED, report

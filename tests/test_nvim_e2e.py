@@ -117,6 +117,7 @@ def run_nvim(tmp_path: Path, plan: dict, timeout: float = 180) -> tuple[dict, st
         f"--- LSP log (tail, without stderr lines)\n{_without_stderr(log)[-12000:]}"
     )
     result["returncode"] = proc.returncode
+    result["lsp_log_text"] = log
     return result, report
 
 
@@ -196,6 +197,9 @@ def test_fix_bug_code_action_and_spark_edit(tmp_path: Path, model_endpoint: Mode
     ca, edit = result["steps"]
     assert "Fix bug in add" in ca["titles"], report
     assert ca["client"] == "spark_ls", report
+    # Neovim supports codeAction/resolve, so the fix came through it (not the command fallback).
+    assert ca["resolve_provider"] is True, report
+    assert 'method = "codeAction/resolve"' in result["lsp_log_text"], report
     assert ca["text"] + "\n" == FIXED, report  # the buffer as written by :write after the fix
     assert edit["command_exists"] is True, report
     assert edit["prompts"], "vim.ui.input was never asked for an instruction\n" + report

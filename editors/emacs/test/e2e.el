@@ -30,7 +30,8 @@
     out))
 
 (defun spark-e2e--write ()
-  (spark-e2e--put "buffers" (spark-e2e--dump-buffers))
+  (unless (gethash "buffers" spark-e2e-result)
+    (spark-e2e--put "buffers" (spark-e2e--dump-buffers)))
   (spark-e2e--put "emacs_version" emacs-version)
   (with-temp-file (spark-e2e--get 'result)
     (insert (json-encode spark-e2e-result))))
@@ -96,6 +97,8 @@
         (error "spark-ls-edit did not change the buffer"))
       (save-buffer)
       (spark-e2e--put "after_edit" (buffer-string)))
+    ;; Keep eglot's events/stderr buffers: shutting down kills them.
+    (spark-e2e--put "buffers" (spark-e2e--dump-buffers))
     (ignore-errors (eglot-shutdown server))))
 
 (let ((ok (condition-case err
