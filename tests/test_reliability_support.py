@@ -1,0 +1,99 @@
+"""Shared pieces for the reliability, security and load tests (no tests in this module).
+
+A small Python document with a known bug, the minimal diff that fixes it, and helpers to list
+and resolve the "Fix bug in average" action over stdio exactly as an editor does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from lsprotocol import types
+
+from lsp_helpers import apply_text_edits, document_edit, open_document
+
+BUGGY = '''\
+"""Statistics helpers."""
+
+
+def average(numbers):
+    """Return the arithmetic mean of a non-empty list of numbers."""
+    total = 0
+    for i in range(len(numbers) - 1):
+        total += numbers[i]
+    return total / len(numbers)
+
+
+def spread(numbers):
+    return max(numbers) - min(numbers)
+'''
+FIXED = BUGGY.replace("range(len(numbers) - 1)", "range(len(numbers))")
+
+
+def fix_diff(path: str = "buggy.py") -> str:
+    return f"""\
+--- a/{path}
++++ b/{path}
+@@ -6,4 +6,4 @@
+     total = 0
+-    for i in range(len(numbers) - 1):
++    for i in range(len(numbers)):
+         total += numbers[i]
+     return total / len(numbers)
+"""
+
+
+FIX_DIFF = fix_diff()
+
+
+def cursor_in(text: str, needle: str) -> types.Range:
+    line = text.splitlines().index(needle)
+    pos = types.Position(line=line, character=4)
+    return types.Range(start=pos, end=pos)
+
+
+async def list_actions(client: Any, uri: str, rng: types.Range, *, only: list[str] | None = None) -> list[types.CodeAction]:
+    result = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=rng,
+            context=types.CodeActionContext(diagnostics=[], only=only),
+        )
+    )
+    return list(result or [])
+
+
+async def fix_action(client: Any, uri: str, text: str = BUGGY, name: str = "average") -> types.CodeAction:
+    actions = await list_actions(client, uri, cursor_in(text, "    total = 0"))
+    found = [a for a in actions if a.title == f"Fix bug in {name}"]
+    assert found, [a.title for a in actions]
+    return found[0]
+
+
+async def open_buggy(client: Any, uri: str, text: str = BUGGY) -> types.CodeAction:
+    open_document(client, uri, text)
+    return await fix_action(client, uri, text)
+
+
+async def resolve_edit(client: Any, action: types.CodeAction) -> types.TextDocumentEdit:
+    resolved = await client.code_action_resolve_async(action)
+    return document_edit(resolved.edit)
+
+
+def applied(text: str, change: types.TextDocumentEdit, encoding: str = "utf-16") -> str:
+    return apply_text_edits(text, change.edits, encoding)
+
+
+async def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> None:
+    """Poll ``predicate`` (bounded); fail with ``what`` if it never holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def shown(client: Any, *, since: int = 0) -> list[types.ShowMessageParams]:
+    return list(client.messages[since:])
