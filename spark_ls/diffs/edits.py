@@ -34,12 +34,20 @@ def apply_edits(old: str, edits: list[Edit]) -> str:
     return result
 
 
+_BLOCK = 4096
+
+
 def common_prefix_length(a: str, b: str) -> int:
-    """Length of the common prefix, by binary search over C-speed slice comparisons."""
-    low, high = 0, min(len(a), len(b))
+    """Length of the common prefix: block-wise, then by binary search inside the first block
+    that differs (C-speed slice comparisons, no long copies)."""
+    limit = min(len(a), len(b))
+    low = 0
+    while low + _BLOCK <= limit and a[low : low + _BLOCK] == b[low : low + _BLOCK]:
+        low += _BLOCK
+    high = min(limit, low + _BLOCK)
     while low < high:
         middle = (low + high + 1) // 2
-        if a[:middle] == b[:middle]:
+        if a[low:middle] == b[low:middle]:
             low = middle
         else:
             high = middle - 1
@@ -48,10 +56,15 @@ def common_prefix_length(a: str, b: str) -> int:
 
 def common_suffix_length(a: str, b: str, limit: int) -> int:
     """Length of the common suffix, at most ``limit``."""
-    low, high = 0, min(len(a), len(b), limit)
+    limit = min(len(a), len(b), limit)
+    size_a, size_b = len(a), len(b)
+    low = 0
+    while low + _BLOCK <= limit and a[size_a - low - _BLOCK : size_a - low] == b[size_b - low - _BLOCK : size_b - low]:
+        low += _BLOCK
+    high = min(limit, low + _BLOCK)
     while low < high:
         middle = (low + high + 1) // 2
-        if a[len(a) - middle :] == b[len(b) - middle :]:
+        if a[size_a - middle : size_a - low] == b[size_b - middle : size_b - low]:
             low = middle
         else:
             high = middle - 1

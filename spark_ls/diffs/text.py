@@ -24,6 +24,8 @@ def _has_other_breaks(text: str) -> bool:
 
 def count_lines(text: str) -> int:
     """How many lines :func:`split_lines` would give."""
+    if "\r" not in text:
+        return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
     crlf = text.count("\r\n")
     breaks = text.count("\n") + text.count("\r") - crlf
     return breaks + (1 if text and not text.endswith(("\n", "\r")) else 0)
@@ -58,6 +60,8 @@ def content(line: str) -> str:
 
 def dominant_ending(text: str) -> str:
     """The ending most lines use (``\\n`` for a text without any)."""
+    if "\r" not in text:
+        return "\n"
     crlf = text.count("\r\n")
     lf = text.count("\n") - crlf
     cr = text.count("\r") - crlf
