@@ -36,7 +36,7 @@ def _corpus(destination: Path, *, max_functions: int) -> tuple[int, int]:
             text = source.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
             continue
-        count = len(re.findall(r"^\s*(?:async\s+)?def ", text, re.M))
+        count = len(re.findall(r"^\s*(?:async\s+)?def ", text, re.MULTILINE))
         if count == 0 or count > 40 or len(text) > 60_000:
             continue
         shutil.copy(source, destination / source.name)
@@ -55,7 +55,7 @@ def _run_check(corpus: Path, base_url: str, jobs: int) -> tuple[float, int, str]
     out = subprocess.run(
         [sys.executable, "-m", "spark_ls", "check", ".", "--format", "json", "--quiet",
          "--jobs", str(jobs), "--base-url", base_url, "--transport", "ws"],
-        cwd=corpus, env=env, capture_output=True, text=True,
+        cwd=corpus, env=env, capture_output=True, text=True, check=False,
     )
     wall = time.perf_counter() - started
     if out.returncode not in (0, 1):
@@ -70,7 +70,7 @@ def _startup_seconds(corpus: Path) -> float:
     """Interpreter + import + planning time with nothing to ask (an action that applies nowhere)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "spark_ls", "check", ".", "--quiet", "--language", "go"],
+    subprocess.run(check=False, args=[sys.executable, "-m", "spark_ls", "check", ".", "--quiet", "--language", "go"],
                    cwd=corpus, env=env, capture_output=True, text=True)
     return time.perf_counter() - started
 

@@ -8,15 +8,23 @@ import re
 import shlex
 import subprocess
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
-
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import CALC_PY, REPO_ROOT, ScriptedModel, git, json_report, make_repo, run_check
+from test_check_helpers import (
+    CALC_PY,
+    REPO_ROOT,
+    ScriptedModel,
+    git,
+    json_report,
+    make_repo,
+    run_check,
+)
 
 SCHEMA = json.loads((Path(__file__).parent / "fixtures" / "sarif-schema-2.1.0.json").read_text())
 EXPECTED_SCOPES = {("calc.py", "add"), ("calc.py", "circle_area"), ("calc.py", "area"),
@@ -50,7 +58,7 @@ def test_diff_format_is_one_patch_git_applies(repo: Path, endpoint: ModelEndpoin
     result = run_check(repo, endpoint.base_url)
     assert result.returncode == 1, result.stderr
     patch = result.stdout
-    headers = re.findall(r"^\+\+\+ b/(\S+)", patch, re.M)
+    headers = re.findall(r"^\+\+\+ b/(\S+)", patch, re.MULTILINE)
     assert headers == ["calc.py", "main.go", "web/util.js"]  # sorted, one section per file
     (repo / "fix.patch").write_text(patch)
     subprocess.run(["git", "apply", "--check", "fix.patch"], cwd=repo, check=True)
@@ -112,7 +120,7 @@ def test_sarif_is_valid_and_each_fix_applies_alone(repo: Path, endpoint: ModelEn
         # Each fix alone equals the per-proposal diff's result: compare with git apply.
         scratch = repo / "scratch.patch"
         scratch.write_text(sarif_result["properties"]["diff"])
-        applied = subprocess.run(["git", "apply", "--check", "scratch.patch"], cwd=repo)
+        applied = subprocess.run(["git", "apply", "--check", "scratch.patch"], cwd=repo, check=False)
         assert applied.returncode == 0
         region = sarif_result["locations"][0]["physicalLocation"]["region"]
         assert original.splitlines()[region["startLine"] - 1] != changed.splitlines()[region["startLine"] - 1]
@@ -182,7 +190,7 @@ def test_union_of_shards_equals_the_full_run(repo: Path, endpoint: ModelEndpoint
     model.seen.clear()
     shards = [json_report(run_check(repo, endpoint.base_url, "--format", "json", "--shard", f"{i}/3"))
               for i in (1, 2, 3)]
-    key = lambda p: json.dumps(p, sort_keys=True)  # noqa: E731
+    key = lambda p: json.dumps(p, sort_keys=True)
     union = [key(p) for shard in shards for p in shard["proposals"]]
     assert len(union) == len(set(union))  # disjoint
     assert sorted(union) == sorted(key(p) for p in full["proposals"])
@@ -299,7 +307,7 @@ def test_two_actions_on_one_scope_conflict_is_reported(repo: Path, endpoint: Mod
         # "simplify" rewrites the very lines fix-bug changes, differently: an overlap.
         diff = model(body)
         if "Simplify" in input_text(body.get("input")):
-            diff = re.sub(r"^(\+(?!\+\+).*)$", r"\1  # simpler", diff, flags=re.M)
+            diff = re.sub(r"^(\+(?!\+\+).*)$", r"\1  # simpler", diff, flags=re.MULTILINE)
         return diff
 
     endpoint.reply_for = reply
@@ -326,7 +334,7 @@ def _lint_repo(tmp_path: Path) -> Path:
 def test_ruff_findings_each_get_a_fix(tmp_path: Path, output_format: str) -> None:
     repo = _lint_repo(tmp_path)
     lint = subprocess.run(["ruff", "check", "--no-cache", "--isolated", "--select", "E711",
-                           "--output-format", output_format, "."], cwd=repo, capture_output=True, text=True)
+                           "--output-format", output_format, "."], cwd=repo, capture_output=True, text=True, check=False)
     assert "E711" in lint.stdout
     findings = tmp_path / f"ruff.{output_format}"
     findings.write_text(lint.stdout)
@@ -401,7 +409,7 @@ def test_record_then_replay_without_an_endpoint(repo: Path, endpoint: ModelEndpo
     assert TEST_API_KEY not in cassette.read_text()
     replayed = run_check(repo, "http://127.0.0.1:9", "--format", "sarif", "--replay", str(cassette))
     assert recorded.returncode == replayed.returncode == 1, replayed.stderr
-    strip = lambda log: [r["fixes"] for r in json.loads(log)["runs"][0]["results"]]  # noqa: E731
+    strip = lambda log: [r["fixes"] for r in json.loads(log)["runs"][0]["results"]]
     assert strip(recorded.stdout) == strip(replayed.stdout)
 
 
@@ -419,7 +427,7 @@ def _documented_check_commands(text: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("relative", [".github/workflows/spark-ls.yml", ".pre-commit-hooks.yaml", "docs/ci.md"])
 def test_shipped_commands_use_real_options(relative: str) -> None:
-    from spark_ls.cli import build_parser  # noqa: PLC0415
+    from spark_ls.cli import build_parser
 
     commands = _documented_check_commands((REPO_ROOT / relative).read_text())
     assert commands, relative

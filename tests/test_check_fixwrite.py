@@ -127,7 +127,7 @@ def test_sigkill_mid_write_leaves_each_file_old_or_new(tmp_path: Path, kill_at: 
         writes = [fixwrite.PendingWrite(root / n, new[n], old[n]) for n in sorted(old)]
         fixwrite.write_atomically(writes, roots=[root])
     """)
-    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent)
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent, check=False)
     assert result.returncode == -signal.SIGKILL
     states = {name: (tmp_path / name).read_bytes() for name in OLD}
     for name, data in states.items():

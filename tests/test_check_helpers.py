@@ -170,7 +170,7 @@ def run_check(repo: Path, base_url: str | None, *args: str, env: dict[str, str] 
     }
     environment.pop("OPENAI_BASE_URL", None)
     environment.update(env or {})
-    raw = subprocess.run(command, cwd=repo, env=environment, capture_output=True, timeout=timeout)
+    raw = subprocess.run(command, cwd=repo, env=environment, capture_output=True, timeout=timeout, check=False)
     # Decoded by hand: text=True would turn CRLF into LF and hide line-ending bugs in patches.
     return subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode("utf-8"),
                                        raw.stderr.decode("utf-8", errors="replace"))

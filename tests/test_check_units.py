@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import random
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from test_check_helpers import git, make_repo
 
 from spark_ls.check.files import (
     CheckInputError,
@@ -35,7 +36,6 @@ from spark_ls.check.plan import (
 )
 from spark_ls.check.report import Proposal, Target, TextEdit
 from spark_ls.check.runner import merge_proposals
-from test_check_helpers import git, make_repo
 
 FIX_BUG = ActionChoice(id="fix-bug", title="Fix bug in {name}", scope_kinds=("function", "method"))
 DOCSTRING = ActionChoice(id="add-docstring", title="Add docstring to {name}", scope_kinds=("function", "method", "class"))
@@ -170,7 +170,7 @@ def test_different_changes_to_one_line_conflict_even_without_overlapping_charact
     first = _proposal(0, "fix-bug", [(12, 13, "10")], ORIGINAL)
     same_line = _proposal(1, "simplify", [(0, 2, "zero")], ORIGINAL)  # line 0: fine
     same_line_too = _proposal(2, "add-types", [(7, 9, "one")], ORIGINAL)  # line 1 again: conflict
-    text, accepted, conflicts = merge_proposals(ORIGINAL, [first, same_line, same_line_too])
+    text, _, conflicts = merge_proposals(ORIGINAL, [first, same_line, same_line_too])
     assert text == "zero = 0\nl1 = 10\nl2 = 2\nl3 = 3\n"
     assert [c.target.action_id for c in conflicts] == ["add-types"]
 
@@ -272,7 +272,7 @@ def _ruff_sample(tmp_path: Path, output_format: str) -> Path:
     out = subprocess.run(
         ["ruff", "check", "--no-cache", "--isolated", "--select", "F401,F841,E711",
          "--output-format", output_format, str(source)],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path, capture_output=True, text=True, check=False,
     )
     assert out.stdout.strip(), out.stderr
     report = tmp_path / f"ruff.{output_format}"
@@ -377,6 +377,6 @@ def test_check_never_imports_the_lsp_libraries() -> None:
         "bad = [m for m in sys.modules if m.split('.')[0] in ('pygls', 'lsprotocol')];"
         "print(bad); raise SystemExit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                             cwd=Path(__file__).resolve().parent.parent)
     assert result.returncode == 0, result.stdout + result.stderr

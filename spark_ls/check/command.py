@@ -11,8 +11,9 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from spark_ls.check.files import (
     CheckInputError,
@@ -106,7 +107,7 @@ class CheckCommand:
         except KeyboardInterrupt:
             self._error("interrupted")
             return 130
-        except Exception as exc:  # a bug must still end with exit code 2 and a readable message
+        except Exception as exc:  # noqa: BLE001 - a bug must still end with exit 2 and a readable message
             self._error(f"internal error: {type(exc).__name__}: {exc}")
             if os.environ.get("SPARK_LS_DEBUG"):
                 import traceback
@@ -246,7 +247,12 @@ class CheckCommand:
         languages: Sequence[str],
         shard: tuple[int, int] | None,
     ) -> list[PreparedFile]:
-        from spark_ls.context import all_scopes, language_for, snapshot_of, syntax_errors
+        from spark_ls.context import (
+            all_scopes,
+            language_for,
+            snapshot_of,
+            syntax_errors,
+        )
 
         prepared: list[PreparedFile] = []
         for source in files:

@@ -13,9 +13,9 @@ import codecs
 import os
 import re
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 # Checked prefix for NUL bytes: the same heuristic git uses to call a file binary.
 _BINARY_SNIFF_BYTES = 8000

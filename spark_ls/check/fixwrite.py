@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 _TEMP_PREFIX = ".spark-ls-fix-"
 

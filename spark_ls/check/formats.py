@@ -6,7 +6,8 @@ Lines and columns in json/github/sarif are 1-based; columns count code points.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from spark_ls.check.report import CheckReport, Proposal, Refusal
 from spark_ls.check.runner import file_diff

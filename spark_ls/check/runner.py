@@ -14,11 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from spark_ls.check.files import DecodedText, SourceFile, match_line_endings
-from spark_ls.check.report import CheckReport, FileResult, Proposal, Refusal, Target, TextEdit
+from spark_ls.check.report import (
+    CheckReport,
+    FileResult,
+    Proposal,
+    Refusal,
+    Target,
+    TextEdit,
+)
 from spark_ls.model.types import ModelError
 
 # A ModelError of these kinds will fail every other request the same way: stop early.

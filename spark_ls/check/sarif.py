@@ -20,11 +20,11 @@ INFORMATION_URI = "https://github.com/spark-ls/spark-ls"
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("spark-ls")
-    except Exception:  # running from a source tree without metadata
+    except PackageNotFoundError:  # running from a source tree without metadata
         return "0.0.0"
 
 
