@@ -217,6 +217,18 @@ def test_exit_2_on_bad_key_without_showing_it(repo: Path, endpoint: ModelEndpoin
     assert json.loads(result.stdout)["errors"]
 
 
+def test_a_failed_request_is_an_error_but_the_other_proposals_are_kept(repo: Path, endpoint: ModelEndpoint) -> None:
+    endpoint.stall, endpoint.stall_times = True, 1  # the first request never finishes
+    result = run_check(repo, endpoint.base_url, "--format", "json", "--jobs", "1", "calc.py",
+                       env={"SPARK_LS_REQUEST_TIMEOUT": "0.5", "SPARK_LS_MAX_RETRIES": "0"})
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert [(r["scope"], r["kind"]) for r in report["refusals"]] == [("function:add:4", "model-error")]
+    assert _proposed(report) == {("calc.py", "circle_area"), ("calc.py", "area")}
+    assert "timeout" in report["errors"][0]
+    assert result.stderr.splitlines()[-1].startswith("spark-ls check: error: calc.py:4")
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["--action", "no-such-action"], "unknown action"),
     (["does/not/exist.py"], "no such file"),

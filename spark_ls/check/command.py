@@ -42,6 +42,7 @@ from spark_ls.config import ConfigError, Settings, load_settings
 
 DEFAULT_ACTIONS = ("fix-bug",)
 DEFAULT_JOBS = 4
+MAX_LISTED_ERRORS = 20  # repeated at the end of stderr; the structured formats carry all of them
 INSTRUCTION_ACTION_ID = "instruction"  # actions.run treats this id's instruction as the whole task
 
 
@@ -174,8 +175,10 @@ class CheckCommand:
             self._write_fixes(report, args.paths)
         self._emit(report)
         print(self._scrub(report.summary()), file=self.stderr, flush=True)
-        for error in report.errors:
+        for error in report.errors[:MAX_LISTED_ERRORS]:
             self._error(error)
+        if len(report.errors) > MAX_LISTED_ERRORS:
+            self._error(f"... and {len(report.errors) - MAX_LISTED_ERRORS} more (all of them are in --format json/sarif)")
         return report.exit_code()
 
     # ------------------------------------------------------------------ setup

@@ -103,11 +103,15 @@ class CheckReport:
             return 2
         return 1 if self.proposals else 0
 
+    def count(self, kind: str) -> int:
+        return sum(1 for r in self.refusals if r.kind == kind)
+
     def summary(self) -> str:
         tokens = self.input_tokens + self.output_tokens
         return (
             f"spark-ls check: {self.files_checked} file(s), {self.requests} request(s), "
             f"{len(self.proposals)} proposal(s) in {len(self.changed_files)} file(s), "
-            f"{len(self.refusals)} refused, {len(self.skipped)} skipped, {len(self.errors)} error(s), "
+            f"{self.count('refused')} refused, {self.count('conflict')} conflict(s), "
+            f"{len(self.skipped)} skipped, {len(self.errors)} error(s), "
             f"{tokens} tokens, {self.elapsed:.1f}s"
         )
