@@ -102,6 +102,17 @@ def test_plan_orders_by_position_then_action_and_merges_syntax_errors_per_scope(
     assert targets[0].title == "Fix bug in top"
 
 
+def test_a_file_action_takes_the_syntax_errors() -> None:
+    fix_all = ActionChoice(id="fix-all", title="Fix all", applies_to="file")
+    problems = [SyntaxFinding(3, 3, "missing ')'"), SyntaxFinding(20, 20, "unexpected ']'")]
+    targets = plan_targets("a.py", SPANS, actions=[fix_all], diagnostic_action=FIX_DIAGNOSTIC,
+                           syntax_problems=problems, lines=["x\n"] * 31)
+    assert [(t.action_id, t.group, t.problems) for t in targets] == [
+        ("fix-all", "file", ((3, "missing ')'"), (20, "unexpected ']'"))),
+    ]
+    assert plan_targets("a.py", SPANS, actions=[fix_all], lines=["x\n"] * 31) == []  # nothing to fix
+
+
 def test_plan_with_changed_lines_filters_scopes_and_diagnostics() -> None:
     from spark_ls.check.findings import Finding
 

@@ -185,9 +185,11 @@ def plan_targets(
             )))
     if diagnostic_action is None:
         return _ordered(raw)
-    # Syntax errors in one scope are usually one mistake seen several times: one request each group.
+    # Syntax errors in one scope are usually one mistake seen several times: one request each
+    # group. A file action (fix-all) already takes every syntax error of the file.
     syntax_by_group: dict[str, list[SyntaxFinding]] = {}
-    for problem in syntax_problems:
+    file_action_fixes_syntax = any(a.applies_to == "file" for a in actions)
+    for problem in () if file_action_fixes_syntax else syntax_problems:
         if _intersects_any(problem.start_line, problem.end_line, changed):
             key, _ = group_for(spans, problem.start_line, problem.end_line)
             syntax_by_group.setdefault(key, []).append(problem)
