@@ -371,3 +371,50 @@ def test_scope_mode_crlf_and_last_line_without_newline() -> None:
 def test_refusal_reason_never_leaks_reply_secrets_by_repr() -> None:
     error = PatchRefused("hunk 3: its context was not found", hunk=3)
     assert str(error) == error.reason and error.hunk == 3
+
+
+def test_scope_mode_whole_file_echo_keeps_only_the_target() -> None:
+    echoed = NEW_AREA.replace("import os\nimport sys\n", "import os\nimport sys\nimport math\n")
+    reply = f"Here is the full file:\n```python\n{echoed}```"
+    expected = SOURCE.replace("import sys\n", "import sys\nimport math\n").replace(
+        "    result = width * height\n", "    result = abs(width * height)\n"
+    )
+    assert scope_apply(reply, allowed=[AREA, IMPORTS], language=PYTHON) == expected
+
+
+def test_scope_mode_keeps_a_new_helper_next_to_the_target() -> None:
+    reply = '```python\ndef _positive(value):\n    return abs(value)\n\n\ndef area(width, height):\n    """Area of a rectangle."""\n    result = _positive(width * height)\n    return result\n```'
+    expected = SOURCE.replace(
+        "def area(width, height):\n", "def _positive(value):\n    return abs(value)\n\n\ndef area(width, height):\n"
+    ).replace("    result = width * height\n", "    result = _positive(width * height)\n")
+    assert scope_apply(reply, language=PYTHON) == expected
+
+
+def test_verification_works_from_several_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    broken = SOURCE.replace("    result = width * height\n", "    result = (width * height\n")
+
+    def run(index: int) -> str:
+        if index % 2:
+            return apply(diff_reply(SOURCE, NEW_AREA), language=PYTHON)
+        try:
+            apply(diff_reply(SOURCE, broken), language=PYTHON)
+        except PatchRefused as error:
+            return error.reason
+        return "applied"
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, range(40)))
+    assert results[1::2] == [NEW_AREA] * 20
+    assert all(result.startswith("the edit introduces a syntax error") for result in results[0::2])
+
+
+def test_javascript_syntax_is_verified_too() -> None:
+    javascript = language_for(path="app.js")
+    old = "function add(a, b) {\n  return a + b;\n}\n\nfunction sub(a, b) {\n  return a - b;\n}\n"
+    good = old.replace("return a + b;", "return Number(a) + Number(b);")
+    bad = old.replace("return a + b;", "return (a + b;")
+    assert apply(unified_diff(old, good, "app.js"), old=old, path="app.js", language=javascript) == good
+    with pytest.raises(PatchRefused, match="syntax error at line 2"):
+        apply(unified_diff(old, bad, "app.js"), old=old, path="app.js", language=javascript)

@@ -77,6 +77,58 @@ def _strip_gutter(lines: list[str]) -> list[str]:
     return lines
 
 
+_DEFINITION = re.compile(r"(?:async\s+def|def|class|function|fn|func)\s+(\w+)")
+
+
+def _head(chunk: list[str], base: int) -> str:
+    """The line that opens a chunk (after its decorators and comments)."""
+    for line in chunk:
+        stripped = line.strip()
+        if stripped and indent_width(indent_of(line)) == base and not stripped.startswith(("@", "#")):
+            return stripped
+    return ""
+
+
+def _drop_echoes(body: list[str], old_scope: list[str], outside: set[str]) -> list[str]:
+    """Drop top-level chunks of the reply that repeat code from elsewhere in the file (a model
+    echoing the whole file instead of the scope), keeping the target and anything new."""
+    widths = [indent_width(indent_of(line)) for line in body if line.strip()]
+    base = min(widths)
+    chunks: list[list[str]] = []
+    pending: list[str] = []  # decorators and comments belong to the chunk below them
+    for line in body:
+        stripped = line.strip()
+        at_base = bool(stripped) and indent_width(indent_of(line)) == base and not _CLOSING.match(line)
+        if at_base and stripped.startswith(("@", "#")):
+            pending.append(line)
+        elif at_base:
+            chunks.append(pending + [line])
+            pending = []
+        elif chunks and not pending:
+            chunks[-1].append(line)
+        else:
+            pending.append(line)
+    if pending:
+        chunks.append(pending)
+    if len(chunks) <= 1:
+        return body
+    old_widths = [indent_width(indent_of(line)) for line in old_scope if line.strip()]
+    target_head = _head(old_scope, min(old_widths)) if old_widths else ""
+    target_name = _DEFINITION.match(target_head)
+
+    def is_target(chunk: list[str]) -> bool:
+        head = _head(chunk, base)
+        if target_name:
+            match = _DEFINITION.match(head)
+            return bool(match) and match.group(1) == target_name.group(1)
+        return head == target_head
+
+    if not any(is_target(chunk) for chunk in chunks):
+        return body
+    kept = [chunk for chunk in chunks if is_target(chunk) or _head(chunk, base) not in outside]
+    return [line for chunk in kept for line in chunk]
+
+
 def _split_imports(lines: list[str]) -> tuple[list[str], list[str]]:
     """Leading import statements (multi-line ones joined) and the rest."""
     imports: list[str] = []
@@ -197,6 +249,12 @@ def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[L
     if not body:
         raise PatchRefused("the reply holds imports but no code for the scope")
 
+    outside = {content(line).strip() for line in lines[:first] + lines[last + 1 :] if line.strip()}
+    body = _drop_echoes(body, old_scope, outside)
+    more_imports, body = _split_imports(body)  # imports that followed an echoed docstring
+    imports += more_imports
+    while body and not body[-1].strip():
+        body.pop()
     # Keep decorators the model left out of its copy.
     old_decorators: list[str] = []
     for line in old_scope:

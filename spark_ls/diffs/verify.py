@@ -30,19 +30,18 @@ class ParserSource(Protocol):
 
 
 _lock = threading.Lock()
-_parsers: dict[int, tuple[Any, Any]] = {}  # id(language) -> (language, parser)
+_local = threading.local()  # a tree-sitter Parser must not be shared between threads
 _trees: OrderedDict[tuple[int, str], Any] = OrderedDict()  # recent old texts' trees
 _TREE_CACHE_SIZE = 4
 
 
 def _parser_for(language: ParserSource) -> tree_sitter.Parser | None:
-    with _lock:
-        cached = _parsers.get(id(language))
-        if cached is not None and cached[0] is language:
-            return cached[1]
+    parsers: dict[int, tuple[Any, Any]] = _local.__dict__.setdefault("parsers", {})
+    cached = parsers.get(id(language))
+    if cached is not None and cached[0] is language:
+        return cached[1]
     parser = language.parser()
-    with _lock:
-        _parsers[id(language)] = (language, parser)
+    parsers[id(language)] = (language, parser)
     return parser
 
 
