@@ -248,6 +248,19 @@ def test_collect_files_uses_git_file_list_and_refuses_escaping_symlinks(tmp_path
         collect_files([str(repo / "does-not-exist")], root=repo)
 
 
+def test_a_named_symlink_leading_out_of_its_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "real.py").write_text("x = 1\n")
+    (tmp_path / "src" / "local.py").write_text("y = 1\n")
+    (tmp_path / "src" / "away.py").symlink_to(tmp_path / "other" / "real.py")
+    (tmp_path / "src" / "near.py").symlink_to(tmp_path / "src" / "local.py")
+    selection = collect_files([str(tmp_path / "src" / "away.py"), str(tmp_path / "src" / "near.py")], root=tmp_path)
+    assert [f.rel_path for f in selection.files] == ["src/local.py"]
+    assert [path for path, _ in selection.skipped] == ["src/away.py"]
+    assert selection.roots == [(tmp_path / "src").resolve()] * 2
+
+
 def test_collect_files_outside_git_walks_and_skips_hidden(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "a.py").write_text("x = 1\n")

@@ -172,7 +172,7 @@ class CheckCommand:
         report.elapsed = time.perf_counter() - started
 
         if args.fix and report.changed_files:
-            self._write_fixes(report, args.paths)
+            self._write_fixes(report, selection.roots)
         self._emit(report)
         print(self._scrub(report.summary()), file=self.stderr, flush=True)
         for error in report.errors[:MAX_LISTED_ERRORS]:
@@ -335,13 +335,12 @@ class CheckCommand:
 
     # ------------------------------------------------------------------ results
 
-    def _write_fixes(self, report: CheckReport, paths: Sequence[str]) -> None:
+    def _write_fixes(self, report: CheckReport, roots: Sequence[Path]) -> None:
         writes = [
             PendingWrite(path=f.source.path, data=f.original.encode(f.new_text), expected=f.original.encode())
             for f in report.changed_files
             if f.new_text is not None
         ]
-        roots = [Path(os.path.abspath(p)).resolve() for p in (paths or ["."])]
         written = write_atomically(writes, roots=roots)
         report.written = sorted(_relative(p, Path(report.root)) for p in written)
         for path in report.written:

@@ -53,6 +53,8 @@ class FileSelection:
     files: list[SourceFile] = field(default_factory=list)
     # (path as given or found, reason) for files that were skipped with a message on stderr.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Resolved directories the files must stay inside (also the limit for --fix writes).
+    roots: list[Path] = field(default_factory=list)
 
 
 def git_toplevel(directory: Path) -> Path | None:
@@ -104,7 +106,8 @@ def collect_files(paths: Iterable[str], *, root: Path) -> FileSelection:
             raise CheckInputError(f"{raw}: no such file or directory")
         absolute = Path(os.path.abspath(raw))
         real = absolute.resolve()
-        roots.append(real)
+        # A named file's root is its directory, so a named symlink leading elsewhere is refused too.
+        roots.append(real if real.is_dir() else absolute.parent.resolve())
         if real.is_dir():
             if git_toplevel(real) is not None:
                 candidates.extend(_git_listed_files(real))
@@ -126,6 +129,7 @@ def collect_files(paths: Iterable[str], *, root: Path) -> FileSelection:
         seen.add(real)
         selection.files.append(SourceFile(path=real, rel_path=_display(real, root), root=root))
     selection.files.sort(key=lambda f: f.rel_path)
+    selection.roots = roots
     return selection
 
 
