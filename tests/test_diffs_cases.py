@@ -418,3 +418,9 @@ def test_javascript_syntax_is_verified_too() -> None:
     assert apply(unified_diff(old, good, "app.js"), old=old, path="app.js", language=javascript) == good
     with pytest.raises(PatchRefused, match="syntax error at line 2"):
         apply(unified_diff(old, bad, "app.js"), old=old, path="app.js", language=javascript)
+
+
+def test_scope_mode_window_keeps_lines_that_also_occur_elsewhere() -> None:
+    old = "setup()\nprint('done')\nx = 1\n\n\ndef f():\n    print('done')\n\n\nprint('done')\n"
+    reply = "```python\nsetup()\nprint('done')\nx = 2\n```"
+    assert scope_apply(reply, old=old, scope=(0, 2)) == old.replace("x = 1", "x = 2")

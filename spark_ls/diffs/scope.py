@@ -125,7 +125,13 @@ def _drop_echoes(body: list[str], old_scope: list[str], outside: set[str]) -> li
 
     if not any(is_target(chunk) for chunk in chunks):
         return body
-    kept = [chunk for chunk in chunks if is_target(chunk) or _head(chunk, base) not in outside]
+    inside = {line.strip() for line in old_scope}
+
+    def is_echo(chunk: list[str]) -> bool:
+        head = _head(chunk, base)
+        return head in outside and head not in inside  # a copy of code from outside the scope
+
+    kept = [chunk for chunk in chunks if is_target(chunk) or not is_echo(chunk)]
     return [line for chunk in kept for line in chunk]
 
 
