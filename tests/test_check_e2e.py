@@ -447,3 +447,26 @@ def test_shipped_commands_use_real_options(relative: str) -> None:
     for words in commands:
         args = parser.parse_args(["check", *words])
         assert args.format in ("diff", "sarif", "github", "json")
+
+
+def test_missing_replay_file_is_an_error_not_a_crash(repo: Path, tmp_path: Path) -> None:
+    result = run_check(repo, None, "--replay", str(tmp_path / "missing.jsonl"), "--format", "json")
+    assert result.returncode == 2
+    assert "missing.jsonl" in result.stderr and "internal error" not in result.stderr
+    assert json.loads(result.stdout)["errors"]
+
+
+def test_fix_refuses_a_file_edited_during_the_run(repo: Path, model: ScriptedModel) -> None:
+    def edit_while_running(body: dict[str, Any]) -> str:
+        reply = model(body)
+        util = repo / "web" / "util.js"
+        if "someone else" not in util.read_text():  # appended: the model's fixes still apply
+            util.write_text(util.read_text() + "// edited by someone else\n")
+        return reply
+
+    with ModelEndpoint(api_key=TEST_API_KEY, reply_for=edit_while_running) as ep:
+        result = run_check(repo, ep.base_url, "--fix", "--format", "json")
+    assert result.returncode == 2
+    assert "changed on disk" in result.stderr
+    assert (repo / "calc.py").read_text() == CALC_PY  # nothing written, not even the other files
+    assert json.loads(result.stdout)["written"] == []

@@ -39,6 +39,7 @@ from spark_ls.check.progress import make_progress
 from spark_ls.check.report import CheckReport, Target
 from spark_ls.check.runner import CountingSession, PreparedFile, ProgressSink, execute
 from spark_ls.config import ConfigError, Settings, load_settings
+from spark_ls.model.types import ModelError
 
 DEFAULT_ACTIONS = ("fix-bug",)
 DEFAULT_JOBS = 4
@@ -166,13 +167,18 @@ class CheckCommand:
         report.files_checked = len(prepared)
         progress = make_progress(quiet=args.quiet, stream=self.stderr)
         if any(pf.targets for pf in prepared):
-            await self._execute(prepared, specs, settings, report, progress)
-        else:
-            report.files = []
+            try:
+                await self._execute(prepared, specs, settings, report, progress)
+            except ModelError as exc:  # the session could not even start (bad replay file, no model)
+                report.errors.append(f"model ({exc.kind}): {exc.message}")
         report.elapsed = time.perf_counter() - started
 
+        # Proposals are verified one by one, so a failed request elsewhere does not stop --fix.
         if args.fix and report.changed_files:
-            self._write_fixes(report, selection.roots)
+            try:
+                self._write_fixes(report, selection.roots)
+            except (FixRefused, OSError) as exc:
+                report.errors.append(f"--fix wrote nothing: {exc}")
         self._emit(report)
         print(self._scrub(report.summary()), file=self.stderr, flush=True)
         for error in report.errors[:MAX_LISTED_ERRORS]:
