@@ -424,3 +424,9 @@ def test_scope_mode_window_keeps_lines_that_also_occur_elsewhere() -> None:
     old = "setup()\nprint('done')\nx = 1\n\n\ndef f():\n    print('done')\n\n\nprint('done')\n"
     reply = "```python\nsetup()\nprint('done')\nx = 2\n```"
     assert scope_apply(reply, old=old, scope=(0, 2)) == old.replace("x = 1", "x = 2")
+
+
+def test_scope_mode_window_over_the_imports_keeps_them() -> None:
+    old = "import os\nimport sys\n\nVALUE = os.sep\n\n\ndef f():\n    return 1\n"
+    reply = "```python\nimport os\nimport sys\n\nVALUE = os.sep + sys.platform\n```"
+    assert scope_apply(reply, old=old, scope=(0, 3)) == old.replace("VALUE = os.sep\n", "VALUE = os.sep + sys.platform\n")

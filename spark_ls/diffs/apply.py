@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Literal
 from spark_ls.diffs.edits import changed_line_ranges
 from spark_ls.diffs.errors import PatchRefused
 from spark_ls.diffs.parse import (
-    _fenced_blocks,
+    DIFF_FENCE_INFO,
+    fenced_blocks,
     has_diff,
     names_document,
     parse_diff,
@@ -71,7 +72,7 @@ def check_confined(old: str, new: str, allowed: Sequence[LineRange]) -> None:
 
 
 def _has_code(reply: str) -> bool:
-    return any(info not in ("diff", "patch", "udiff") for info, _ in _fenced_blocks(reply_lines(reply)))
+    return any(info not in DIFF_FENCE_INFO for info, _ in fenced_blocks(reply_lines(reply)))
 
 
 def apply_reply(

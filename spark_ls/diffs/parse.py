@@ -22,7 +22,7 @@ _OLD_RANGE = re.compile(r"-(\d+)(?:,(\d+))?")
 _NEW_RANGE = re.compile(r"\+(\d+)(?:,(\d+))?")
 _GIT_HEADER = re.compile(r'^diff --git "?(?:a/)?(?P<source>.+?)"? "?(?:b/)?(?P<target>[^"]+)"?$')
 _TIMESTAMP = re.compile(r"\s+\d{4}-\d\d-\d\d[ T]\d\d:\d\d.*$")
-_DIFF_INFO = frozenset({"diff", "patch", "udiff"})
+DIFF_FENCE_INFO = frozenset({"diff", "patch", "udiff"})
 # git's extended header lines; the ones in _REFUSED_META describe changes the engine never makes.
 _GIT_META = re.compile(
     r"^(index |old mode |new mode |similarity index |dissimilarity index |rename from |rename to |"
@@ -93,7 +93,9 @@ class _Item:
     fenced: bool
 
 
-def _fenced_blocks(lines: list[str]) -> list[tuple[str, list[str]]]:
+def fenced_blocks(lines: list[str]) -> list[tuple[str, list[str]]]:
+    """(info string, body lines) of each Markdown fenced block; the closing fence must sit at
+    the opening fence's indentation (so a diff's " ```" context line does not close it)."""
     blocks: list[tuple[str, list[str]]] = []
     index = 0
     while index < len(lines):
@@ -138,7 +140,7 @@ def reply_lines(reply: str) -> list[str]:
 
 def _diff_items(reply: str) -> list[_Item]:
     lines = reply_lines(reply)
-    blocks = [(info, body) for info, body in _fenced_blocks(lines) if info in _DIFF_INFO or _looks_like_diff(body)]
+    blocks = [(info, body) for info, body in fenced_blocks(lines) if info in DIFF_FENCE_INFO or _looks_like_diff(body)]
     if blocks:
         return [_Item(text, number, True) for number, (_, body) in enumerate(blocks) for text in body]
     return [_Item(text, -1, False) for text in lines]

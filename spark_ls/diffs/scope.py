@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 
 from spark_ls.diffs.errors import PatchRefused
-from spark_ls.diffs.parse import _DIFF_INFO, _fenced_blocks, reply_lines
+from spark_ls.diffs.parse import DIFF_FENCE_INFO, fenced_blocks, reply_lines
 from spark_ls.diffs.text import (
     content,
     dominant_ending,
@@ -34,7 +34,7 @@ _CLOSING = re.compile(r"^[\s)\]}]*[)\]}][;,]?\s*$")
 def _code_lines(reply: str, header: str) -> list[str] | None:
     """The reply's code lines (fences and prose stripped), or None if it holds no code."""
     lines = reply_lines(reply)
-    blocks = [(info, body) for info, body in _fenced_blocks(lines) if info not in _DIFF_INFO]
+    blocks = [(info, body) for info, body in fenced_blocks(lines) if info not in DIFF_FENCE_INFO]
     blocks = [(info, body) for info, body in blocks if any(line.strip() for line in body)]
     if blocks:
         main = max(blocks, key=lambda block: sum(1 for line in block[1] if line.strip()))[1]
@@ -247,7 +247,11 @@ def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[L
     code = _code_lines(reply, header.strip())
     if code is None or not any(line.strip() for line in code):
         raise PatchRefused("the reply holds no code")
-    imports, body = _split_imports(_strip_gutter([line.rstrip("\r") for line in code]))
+    code = _strip_gutter([line.rstrip("\r") for line in code])
+    if any(_IMPORT.match(line) and not indent_of(line) for line in old_scope):
+        imports, body = [], code  # the scope holds imports itself: the reply replaces them as written
+    else:
+        imports, body = _split_imports(code)
     while body and not body[0].strip():
         body.pop(0)
     while body and not body[-1].strip():
@@ -257,8 +261,9 @@ def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[L
 
     outside = {content(line).strip() for line in lines[:first] + lines[last + 1 :] if line.strip()}
     body = _drop_echoes(body, old_scope, outside)
-    more_imports, body = _split_imports(body)  # imports that followed an echoed docstring
-    imports += more_imports
+    if imports or not any(_IMPORT.match(line) and not indent_of(line) for line in old_scope):
+        more_imports, body = _split_imports(body)  # imports that followed an echoed docstring
+        imports += more_imports
     while body and not body[-1].strip():
         body.pop()
     # Keep decorators the model left out of its copy.
