@@ -169,8 +169,8 @@ def test_json_output_is_identical_for_any_jobs(repo: Path, endpoint: ModelEndpoi
     assert serial_connections == 1  # --jobs is the model session's pool size
     assert 1 < parallel_connections <= 8
     assert _proposed(serial) == EXPECTED_SCOPES
-    assert serial["proposals"] == parallel["proposals"]
-    assert serial["refusals"] == parallel["refusals"] == []
+    assert {k: v for k, v in serial.items() if k != "stats"} == {k: v for k, v in parallel.items() if k != "stats"}
+    assert serial["refusals"] == []
     assert serial["summary"]["requests"] == 8  # every outermost function/method, once
 
 

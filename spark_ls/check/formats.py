@@ -126,9 +126,13 @@ def format_json(report: CheckReport) -> str:
             "refused": report.count("refused"),
             "conflicts": report.count("conflict"),
             "model_errors": report.count("model-error"),
+            "exit_code": report.exit_code(),
+        },
+        # Everything above is the same for any --jobs; these vary with timing and connection reuse.
+        "stats": {
             "input_tokens": report.input_tokens,
             "output_tokens": report.output_tokens,
-            "exit_code": report.exit_code(),
+            "elapsed_seconds": round(report.elapsed, 3),
         },
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
