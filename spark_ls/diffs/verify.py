@@ -45,6 +45,12 @@ def _parser_for(language: ParserSource) -> tree_sitter.Parser | None:
     return parser
 
 
+def forget_trees() -> None:
+    """Empty the cache of parsed old texts."""
+    with _lock:
+        _trees.clear()
+
+
 def _old_tree(language: ParserSource, parser: tree_sitter.Parser, old: str) -> tree_sitter.Tree:
     key = (id(language), old)
     with _lock:
