@@ -197,6 +197,21 @@ def test_union_of_shards_equals_the_full_run(repo: Path, endpoint: ModelEndpoint
     assert sorted(model.seen) == full_requests  # every scope asked exactly once across shards
 
 
+def test_shard_patches_applied_in_turn_equal_the_full_patch(repo: Path, endpoint: ModelEndpoint, tmp_path: Path) -> None:
+    full = run_check(repo, endpoint.base_url).stdout
+    shard_patches = [run_check(repo, endpoint.base_url, "--shard", f"{i}/3").stdout for i in (1, 2, 3)]
+    assert sum(1 for p in shard_patches if p) >= 2  # the work really is split
+    expected = make_repo(tmp_path / "expected")
+    (expected / "full.patch").write_text(full)
+    subprocess.run(["git", "apply", "full.patch"], cwd=expected, check=True)
+    for index, patch in enumerate(shard_patches):
+        if patch:
+            (repo / f"shard{index}.patch").write_text(patch)
+            subprocess.run(["git", "apply", f"shard{index}.patch"], cwd=repo, check=True)
+    for name in ("calc.py", "main.go", "web/util.js"):
+        assert (repo / name).read_text() == (expected / name).read_text(), name
+
+
 # ------------------------------------------------------------------ exit codes and failures
 
 
