@@ -92,14 +92,17 @@ async def test_request_is_greedy_chat_with_system_and_user(gguf: Path, monkeypat
     model = model_with(runtime, gguf, monkeypatch)
     await model.complete(ModelRequest(instructions="be terse", input="fix it"))
     await model.complete(ModelRequest(instructions="", input="again", max_output_tokens=42))
+    await model.complete(ModelRequest(instructions="s", input="Task: fix", context="File a.py:\nx = 1"))
     await model.close()
 
-    first, second = runtime.bodies
+    first, second, third = runtime.bodies
     assert first["messages"] == [{"role": "system", "content": "be terse"}, {"role": "user", "content": "fix it"}]
     assert (first["temperature"], first["top_k"], first["seed"], first["repeat_penalty"]) == (0, 1, 0, 1.0)
     assert first["max_tokens"] == DEFAULT_MAX_OUTPUT_TOKENS
     assert second["messages"] == [{"role": "user", "content": "again"}]
     assert second["max_tokens"] == 42
+    # Context before the task, in the one user message (keeps the cacheable prefix stable).
+    assert third["messages"][1] == {"role": "user", "content": "File a.py:\nx = 1\n\nTask: fix"}
     assert model.loaded_paths == [gguf]  # type: ignore[attr-defined]  # loaded once, lazily
 
 
@@ -120,6 +123,7 @@ async def test_streams_deltas_and_fills_reply(gguf: Path, monkeypatch: pytest.Mo
     assert reply.usage["input_tokens"] == 11
     assert reply.usage["output_tokens"] == 4
     assert reply.usage["cached_tokens"] == 4
+    assert reply.usage["input_tokens_details"] == {"cached_tokens": 4}
     assert reply.usage["finish_reason"] == "stop"
     assert reply.usage["tokens_per_second"] == 50.0
 

@@ -151,7 +151,10 @@ class LocalModel:
         messages = []
         if req.instructions:
             messages.append({"role": "system", "content": req.instructions})
-        messages.append({"role": "user", "content": req.input})
+        # Stable context first, task last: llama.cpp reuses the KV cache for the longest common
+        # prefix, so consecutive edits of an unchanged file only evaluate the new tail.
+        user = f"{req.context}\n\n{req.input}" if req.context else req.input
+        messages.append({"role": "user", "content": user})
         return {
             "messages": messages,
             "max_tokens": req.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
@@ -229,13 +232,15 @@ def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], st
         return _Outcome("", {})
     usage = final.get("usage") or {}
     timings = final.get("timings") or {}
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
     return _Outcome(
         "".join(pieces),
         {
             "input_tokens": usage.get("prompt_tokens", 0),
             "output_tokens": usage.get("completion_tokens", 0),
             "total_tokens": usage.get("total_tokens", 0),
-            "cached_tokens": (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0),
+            "cached_tokens": cached,
+            "input_tokens_details": {"cached_tokens": cached},
             "finish_reason": final.get("finish_reason"),
             "prompt_ms": timings.get("prompt_ms"),
             "generation_ms": timings.get("predicted_ms"),
