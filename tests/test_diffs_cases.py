@@ -430,3 +430,10 @@ def test_scope_mode_window_over_the_imports_keeps_them() -> None:
     old = "import os\nimport sys\n\nVALUE = os.sep\n\n\ndef f():\n    return 1\n"
     reply = "```python\nimport os\nimport sys\n\nVALUE = os.sep + sys.platform\n```"
     assert scope_apply(reply, old=old, scope=(0, 3)) == old.replace("VALUE = os.sep\n", "VALUE = os.sep + sys.platform\n")
+
+
+def test_lone_header_line_is_still_checked() -> None:
+    hunk = "@@ -9,1 +9,1 @@\n-    result = width * height\n+    result = abs(width * height)\n"
+    assert apply("+++ b/src/geometry.py\n" + hunk) == NEW_AREA
+    with pytest.raises(PatchRefused, match="other.py"):
+        apply("+++ b/src/other.py\n" + hunk)

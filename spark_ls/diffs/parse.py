@@ -262,6 +262,17 @@ def _segment(reply: str) -> list[tuple[FileDiff, list[tuple[int, int | None, lis
             current[0].has_header = True
             index += 2
             continue
+        if text.startswith(("--- ", "+++ ")):
+            # A lone header line (the model wrote only one of the pair): still a path to check.
+            if current is None or current[1] or (text[0] == "-" and current[0].source is not None):
+                current = (FileDiff(), [])
+                files.append(current)
+            if text[0] == "-":
+                current[0].source = _clean_path(text[4:])
+            else:
+                current[0].target = _clean_path(text[4:])
+            index += 1
+            continue
         meta = _GIT_META.match(text)
         if meta and current is not None and not current[1]:
             for prefix, why in _REFUSED_META.items():
