@@ -223,6 +223,13 @@ def test_exit_0_when_nothing_is_proposed(repo: Path, endpoint: ModelEndpoint, mo
     assert "0 proposal(s)" in result.stderr
 
 
+def test_key_in_a_checked_in_file_is_ignored(repo: Path, endpoint: ModelEndpoint) -> None:
+    (repo / "pyproject.toml").write_text(f'[tool.spark-ls]\napi-key = "{TEST_API_KEY}"\n')
+    result = run_check(repo, endpoint.base_url, env={"OPENAI_API_KEY": ""})
+    assert result.returncode == 2  # no key from the environment: the endpoint refuses
+    assert TEST_API_KEY not in result.stderr + result.stdout
+
+
 def test_exit_2_on_bad_key_without_showing_it(repo: Path, endpoint: ModelEndpoint) -> None:
     wrong_key = "sk-wrong-key-DO-NOT-PRINT-0123456789"
     result = run_check(repo, endpoint.base_url, "--format", "json", env={"OPENAI_API_KEY": wrong_key})

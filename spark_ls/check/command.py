@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 import time
@@ -38,7 +39,7 @@ from spark_ls.check.plan import (
 from spark_ls.check.progress import make_progress
 from spark_ls.check.report import CheckReport, Target
 from spark_ls.check.runner import CountingSession, PreparedFile, ProgressSink, execute
-from spark_ls.config import ConfigError, Settings, load_settings
+from spark_ls.config import ConfigError, Secret, Settings, load_settings
 from spark_ls.model.types import ModelError
 
 DEFAULT_ACTIONS = ("fix-bug",)
@@ -199,7 +200,10 @@ class CheckCommand:
             overrides["pin"] = True
         if getattr(self.args, "insecure", False):
             overrides["tls_verify"] = False
-        return load_settings(root, overrides)
+        settings = load_settings(root, overrides)
+        # In CI the key comes from the environment only (a secret), never from a checked-in file.
+        key = os.environ.get("OPENAI_API_KEY")
+        return dataclasses.replace(settings, api_key=Secret(key) if key else None)
 
     def _actions(self, settings: Settings) -> tuple[dict[str, Any], list[ActionChoice], ActionChoice | None]:
         from spark_ls.actions.catalog import ActionSpec, load_catalog
