@@ -170,7 +170,7 @@ def test_concurrent_first_runs_assemble_once(tmp_path: Path) -> None:
     def run() -> None:
         try:
             results.append(ensure_weights(spec=spec, find_parts=finder, cache_dir=cache))
-        except BaseException as exc:  # surfaced below
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(4)]

@@ -19,8 +19,9 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from spark_ls.config import Settings
 from spark_ls.model.types import ModelError, ModelReply, ModelRequest
@@ -100,7 +101,7 @@ class LocalModel:
         params.endpoint_metrics = True  # read in-process by runtime_metrics(); the HTTP side is key-locked
         try:
             return xllamacpp.Server(params)
-        except Exception as exc:  # the runtime raises RuntimeError with no detail for a bad file
+        except Exception as exc:  # noqa: BLE001 - the runtime raises bare RuntimeErrors for a bad file
             raise ModelError("unavailable", f"could not load the local model {str(path)!r}: {exc}") from None
 
     async def runtime_metrics(self) -> dict[str, float]:
@@ -218,13 +219,13 @@ def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], st
                 final["usage"] = chunk["usage"]
                 final["timings"] = chunk.get("timings") or {}
             return False
-        except Exception as exc:  # the runtime swallows callback exceptions; keep ours
+        except Exception as exc:  # noqa: BLE001 - the runtime swallows callback exceptions; keep ours
             failure.append(ModelError("protocol", f"local model stream could not be read: {exc}"))
             return True
 
     try:
         server.handle_chat_completions(body, on_chunk)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the native runtime raises becomes a ModelError
         raise ModelError("server", f"local model failed: {exc}") from None
     if failure:
         raise failure[0]

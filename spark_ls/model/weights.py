@@ -21,9 +21,9 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from spark_ls.model.types import ModelError
 
@@ -132,11 +132,10 @@ def ensure_weights(
         # Another process may have finished the job while we waited for the lock.
         if _stamp_matches(target, spec):
             return target
-        if target.is_file() and target.stat().st_size == spec.size:
-            # A file without a valid stamp (stamp lost, copied in by hand): hash once and adopt.
-            if _sha256_of(target) == spec.sha256:
-                _write_stamp(target, spec)
-                return target
+        # A file without a valid stamp (stamp lost, copied in by hand): hash once and adopt.
+        if target.is_file() and target.stat().st_size == spec.size and _sha256_of(target) == spec.sha256:
+            _write_stamp(target, spec)
+            return target
         parts = find_parts(spec)
         _assemble(parts, target, spec)
         _write_stamp(target, spec)
