@@ -437,3 +437,15 @@ def test_lone_header_line_is_still_checked() -> None:
     assert apply("+++ b/src/geometry.py\n" + hunk) == NEW_AREA
     with pytest.raises(PatchRefused, match="other.py"):
         apply("+++ b/src/other.py\n" + hunk)
+
+
+def test_the_same_hunk_twice_is_applied_once() -> None:
+    diff = diff_reply(SOURCE, NEW_AREA)
+    reply = f"First attempt:\n```diff\n{diff}```\nFinal answer:\n```diff\n{diff}```\n"
+    assert apply(reply) == NEW_AREA
+
+
+def test_scope_mode_decorators_above_the_scope_are_not_duplicated() -> None:
+    old = "class A:\n    @property\n    def x(self):\n        return 1\n"
+    reply = "```python\n@property\ndef x(self):\n    return 2\n```"
+    assert scope_apply(reply, old=old, scope=(2, 3)) == "class A:\n    @property\n    def x(self):\n        return 2\n"

@@ -47,6 +47,15 @@ def apply_diff(old: str, reply: str, *, path: str, allowed: Sequence[LineRange] 
         if file_diff.refusals:
             raise PatchRefused(f"the diff {file_diff.refusals[0]}")
         hunks.extend(file_diff.hunks)
+    # The same hunk twice (a model repeating its answer) is one change, not an overlap.
+    seen: set[tuple[object, ...]] = set()
+    unique = []
+    for hunk in hunks:
+        key = (hunk.old_start, hunk.lines)
+        if key not in seen:
+            seen.add(key)
+            unique.append(hunk)
+    hunks = unique
     if not hunks:
         raise PatchRefused("the reply holds no diff hunks")
     lines = split_lines(old)

@@ -266,6 +266,13 @@ def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[L
         imports += more_imports
     while body and not body[-1].strip():
         body.pop()
+    # Decorators the model copied from just above the scope are not part of the rewrite.
+    leading = 0
+    while leading < len(body) and body[leading].strip().startswith("@"):
+        leading += 1
+    above = [content(line).strip() for line in lines[max(0, first - leading) : first]]
+    if leading and above == [line.strip() for line in body[:leading]]:
+        body = body[leading:]
     # Keep decorators the model left out of its copy.
     old_decorators: list[str] = []
     for line in old_scope:
