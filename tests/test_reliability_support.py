@@ -97,3 +97,58 @@ async def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> None:
 
 def shown(client: Any, *, since: int = 0) -> list[types.ShowMessageParams]:
     return list(client.messages[since:])
+
+
+def logged_server_command(log_path: str, *serve_args: str, log_level: str = "DEBUG") -> list[str]:
+    """`spark-ls --log-level LEVEL serve ARGS` with its whole stderr appended to ``log_path``."""
+    import sys
+
+    return [
+        "/bin/sh", "-c", 'log="$1"; shift; exec "$@" 2>>"$log"', "sh", log_path,
+        sys.executable, "-m", "spark_ls", "--log-level", log_level, "serve", *serve_args,
+    ]
+
+
+async def start_client(
+    command: list[str],
+    env: dict[str, str],
+    *,
+    capabilities: str | types.ClientCapabilities = "visual-studio-code",
+    init_options: dict[str, Any] | None = None,
+    root: Any = None,
+) -> Any:
+    """Like lsp_helpers.lsp_client, for an arbitrary server command (the caller stops it)."""
+    from pytest_lsp import ClientServerConfig, client_capabilities
+
+    client = await ClientServerConfig(server_command=command, server_env=env).start()
+    caps = client_capabilities(capabilities) if isinstance(capabilities, str) else capabilities
+    client.applied_edits = []  # type: ignore[attr-defined]
+    client.statuses = []  # type: ignore[attr-defined]
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        client.applied_edits.append(params)  # type: ignore[attr-defined]
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    @client.feature("spark/status")
+    def status(params: Any) -> None:
+        client.statuses.append(params)  # type: ignore[attr-defined]
+
+    client.init_result = await client.initialize_session(  # type: ignore[attr-defined]
+        types.InitializeParams(
+            capabilities=caps,
+            root_uri=root.as_uri() if root else None,
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if root else None,
+            initialization_options=init_options,
+        )
+    )
+    return client
+
+
+async def stop_client(client: Any) -> None:
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        await client.shutdown_session()
+    with contextlib.suppress(Exception):
+        await client.stop()
