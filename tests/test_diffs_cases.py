@@ -449,3 +449,10 @@ def test_scope_mode_decorators_above_the_scope_are_not_duplicated() -> None:
     old = "class A:\n    @property\n    def x(self):\n        return 1\n"
     reply = "```python\n@property\ndef x(self):\n    return 2\n```"
     assert scope_apply(reply, old=old, scope=(2, 3)) == "class A:\n    @property\n    def x(self):\n        return 2\n"
+
+
+def test_unified_diff_shape() -> None:
+    assert unified_diff(SOURCE, SOURCE, "src/geometry.py") == ""
+    diff = unified_diff("a\nb", "a\nc", "/abs/src/x.py")
+    assert diff == "--- a/abs/src/x.py\n+++ b/abs/src/x.py\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n"
+    assert unified_diff("a\n", "a\nb\n", "x.py").startswith("--- a/x.py\n+++ b/x.py\n@@ -1 +1,2 @@\n")

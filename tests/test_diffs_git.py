@@ -177,7 +177,8 @@ def test_engine_applies_other_context_sizes(history: list[tuple[str, str, str, s
         write(work / "old.py", old)
         write(work / "new.py", new)
         completed = subprocess.run(
-            ["git", "diff", "--no-index", f"-U{context}", "old.py", "new.py"], cwd=work, capture_output=True
+            ["git", "diff", "--no-index", f"-U{context}", "old.py", "new.py"], cwd=work, capture_output=True,
+            check=False,  # exit status 1 means "differences found"
         )
         diff = completed.stdout.decode("utf-8").replace("a/old.py", f"a/{path}").replace("b/new.py", f"b/{path}")
         assert apply_reply(old, diff, path=path, mode="diff", allowed=whole(old)) == new

@@ -3,10 +3,9 @@ refusal, never a different file; minimal edits round-trip."""
 
 from __future__ import annotations
 
-import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+import itertools
 
+import pytest
 from diff_corpus import (
     ALPHABET,
     drop_headers,
@@ -18,7 +17,18 @@ from diff_corpus import (
     strip_trailing_whitespace,
     whole_file,
 )
-from spark_ls.diffs import Edit, PatchRefused, apply_edits, apply_reply, minimal_edits, parse_diff, unified_diff
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from spark_ls.diffs import (
+    Edit,
+    PatchRefused,
+    apply_edits,
+    apply_reply,
+    minimal_edits,
+    parse_diff,
+    unified_diff,
+)
 from spark_ls.diffs.text import content, split_lines
 
 PATH = "pkg/mod.py"
@@ -156,7 +166,7 @@ def test_minimal_edits_round_trip(old: str, new: str) -> None:
         result = result[: edit.start] + edit.new_text + result[edit.end :]
     assert result == new
     assert apply_edits(old, edits) == new
-    for before, after in zip(edits, edits[1:]):
+    for before, after in itertools.pairwise(edits):
         assert before.end <= after.start
     for edit in edits:  # never split a CRLF or put a boundary before a combining mark
         for offset in (edit.start, edit.end):
