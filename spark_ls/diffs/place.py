@@ -144,15 +144,22 @@ def _exact_at(text: _Text, old_side: list[str], start: int) -> bool:
     return all(text.content_at(start + offset) == wanted for offset, wanted in enumerate(old_side))
 
 
-def _loose_at(text: _Text, hunk: Hunk, old_side: list[str], start: int) -> tuple[str, ...] | None | bool:
-    """Match up to whitespace at ``start``: False when it does not match, else the added lines
-    re-indented for the file (None when they can stay as written)."""
+class _NoMatch:
+    """The hunk does not match here (distinct from None: "matches, added lines as written")."""
+
+
+NO_MATCH = _NoMatch()
+
+
+def _loose_at(text: _Text, hunk: Hunk, old_side: list[str], start: int) -> tuple[str, ...] | None | _NoMatch:
+    """Match up to whitespace at ``start``: NO_MATCH, or the added lines re-indented for the
+    file (None when they can stay as written)."""
     if start < 0 or start + len(old_side) > len(text.lines):
-        return False
+        return NO_MATCH
     stripped = text.stripped
     for offset, wanted in enumerate(old_side):
         if stripped[start + offset] != wanted.strip():
-            return False
+            return NO_MATCH
     pairs: list[tuple[int, int]] = []
     same_indent = True
     for offset, wanted in enumerate(old_side):
@@ -169,19 +176,19 @@ def _loose_at(text: _Text, hunk: Hunk, old_side: list[str], start: int) -> tuple
         # scaled (2 spaces for 4?) cannot be told, so only added lines at that level are safe.
         model_width = pairs[0][0]
         if any(line.strip() and indent_width(indent_of(line)) != model_width for line in added):
-            return False
+            return NO_MATCH
     mapping = fit_indent_map(pairs, None, None, text.tabs)
     if mapping is None:
-        return False
+        return NO_MATCH
     return _reindent(added, mapping)
 
 
-def _reindent(lines: list[str], mapping: IndentMap) -> tuple[str, ...] | bool:
+def _reindent(lines: list[str], mapping: IndentMap) -> tuple[str, ...] | _NoMatch:
     out = []
     for line in lines:
         mapped = mapping.apply(line)
         if mapped is None:
-            return False
+            return NO_MATCH
         out.append(mapped)
     return tuple(out)
 
@@ -241,8 +248,9 @@ def _place_one(text: _Text, hunk: Hunk, allowed: Sequence[LineRange] | None) -> 
     exact = [p for p in exact_all if permitted(p)]
     if exact:
         if hint is None:
-            return Placement(hunk, start := _only(hunk, exact, "exactly"), start + size)
-        if hint not in exact_all and _loose_at(text, hunk, old_side, hint) is not False and permitted(hint):
+            start = _only(hunk, exact, "exactly")
+            return Placement(hunk, start, start + size)
+        if hint not in exact_all and _loose_at(text, hunk, old_side, hint) is not NO_MATCH and permitted(hint):
             found = _nearest(hunk, exact, hint)
             raise PatchRefused(
                 f"hunk {hunk.number}: its context matches line {hint + 1} up to whitespace and line "
@@ -255,8 +263,8 @@ def _place_one(text: _Text, hunk: Hunk, allowed: Sequence[LineRange] | None) -> 
     loose: dict[int, tuple[str, ...] | None] = {}
     for position in text.loose_positions(old_side[0]):
         added = _loose_at(text, hunk, old_side, position)
-        if added is not False and permitted(position):
-            loose[position] = added  # type: ignore[assignment]
+        if not isinstance(added, _NoMatch) and permitted(position):
+            loose[position] = added
     if loose:
         if hint is not None and hint in loose:
             start = hint
