@@ -456,3 +456,10 @@ def test_unified_diff_shape() -> None:
     diff = unified_diff("a\nb", "a\nc", "/abs/src/x.py")
     assert diff == "--- a/abs/src/x.py\n+++ b/abs/src/x.py\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n"
     assert unified_diff("a\n", "a\nb\n", "x.py").startswith("--- a/x.py\n+++ b/x.py\n@@ -1 +1,2 @@\n")
+
+
+def test_hunk_naming_a_forbidden_place_is_not_moved_to_an_allowed_copy() -> None:
+    old = "def a():\n    return 1\n\n\ndef b():\n    return 1\n"
+    reply = "@@ -6,1 +6,1 @@\n-    return 1\n+    return 2\n"
+    with pytest.raises(PatchRefused, match="hunk 1: it changes line 6, outside"):
+        apply(reply, old=old, allowed=[(0, 1)])

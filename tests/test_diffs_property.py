@@ -199,3 +199,21 @@ def test_minimal_edits_touch_only_changed_lines(pair: tuple[str, str]) -> None:
 )
 def test_minimal_edits_examples(old: str, new: str, expected: list[Edit]) -> None:
     assert minimal_edits(old, new) == expected
+
+
+@SETTINGS
+@given(file_pairs(), st.data())
+def test_allowed_ranges_give_new_or_refusal(pair: tuple[str, str], data: st.DataObject) -> None:
+    """Confinement never moves a hunk to another copy of its context: new file or refusal."""
+    old, new = pair
+    assume(old != new)
+    total = len(split_lines(old))
+    start = data.draw(st.integers(0, max(total - 1, 0)))
+    end = data.draw(st.integers(start - 1, max(total - 1, start - 1)))
+    allowed = [(start, end)]
+    diff = unified_diff(old, new, PATH, context=data.draw(st.sampled_from([0, 1, 3])))
+    try:
+        result = apply_reply(old, diff, path=PATH, mode="diff", allowed=allowed)
+    except PatchRefused:
+        return
+    assert result == new

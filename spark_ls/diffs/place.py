@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from spark_ls.diffs.errors import PatchRefused
 from spark_ls.diffs.parse import Hunk
@@ -246,6 +247,10 @@ def _place_one(text: _Text, hunk: Hunk, allowed: Sequence[LineRange] | None) -> 
 
     exact_all = [p for p in text.exact_positions(old_side[0]) if _exact_at(text, old_side, p)]
     exact = [p for p in exact_all if permitted(p)]
+    if hint is not None and hint in exact_all:
+        # The stated line fits exactly but may not be changed: moving the hunk to another copy
+        # of its context would be a guess about what the model meant.
+        _refuse_outside(hunk, offending_line(hunk, hint, allowed) or 0, allowed)
     if exact:
         if hint is None:
             start = _only(hunk, exact, "exactly")
@@ -263,8 +268,12 @@ def _place_one(text: _Text, hunk: Hunk, allowed: Sequence[LineRange] | None) -> 
     loose: dict[int, tuple[str, ...] | None] = {}
     for position in text.loose_positions(old_side[0]):
         added = _loose_at(text, hunk, old_side, position)
-        if not isinstance(added, _NoMatch) and permitted(position):
+        if isinstance(added, _NoMatch):
+            continue
+        if permitted(position):
             loose[position] = added
+        elif position == hint:
+            _refuse_outside(hunk, offending_line(hunk, hint, allowed) or 0, allowed)  # as above
     if loose:
         if hint is not None and hint in loose:
             start = hint
@@ -283,7 +292,7 @@ def _place_one(text: _Text, hunk: Hunk, allowed: Sequence[LineRange] | None) -> 
     )
 
 
-def _refuse_outside(hunk: Hunk, line: int, allowed: Sequence[LineRange] | None) -> None:
+def _refuse_outside(hunk: Hunk, line: int, allowed: Sequence[LineRange] | None) -> NoReturn:
     raise PatchRefused(
         f"hunk {hunk.number}: it changes line {line + 1}, outside the lines this action may change "
         f"({describe_ranges(allowed or [])})",
