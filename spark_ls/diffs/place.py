@@ -14,7 +14,8 @@ Each hunk's old side (context + removed lines) is searched for in this order:
 Two occurrences equally near, an occurrence that matches only up to whitespace at the stated
 line while an exact one exists elsewhere, no occurrence at all, or hunks that overlap: the
 whole diff is refused with a reason naming the hunk. Occurrences where the hunk would change
-lines outside ``allowed`` are not candidates (see :func:`offending_line`).
+lines outside ``allowed`` are not candidates (see :func:`offending_line`), but a hunk whose
+stated line fits and is outside ``allowed`` is refused rather than moved to another copy.
 """
 
 from __future__ import annotations
