@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from spark_ls.config import DEFAULT_MODEL
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint
 
@@ -41,7 +42,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO / "docs" / "images" / "vscode-quickfix.png"
 PACKAGED = ["extension.js", "package.json", "package-lock.json", "README.md", ".vscodeignore"]
 
-BUGGY = '''\
+BUGGY = """\
 import math
 
 
@@ -49,32 +50,35 @@ def area(radius):
     return math.pi * radius ** 2
 
 
-def describe(shape)
+def describe(shape):
     kind = shape["kind"]
-    size = area(shape["radius"])
-    return f"{kind} of area {size:.2f}"
-'''
-BUG_LINE = 8  # 1-based: `def describe(shape)` lacks its colon
-FIXED = BUGGY.replace("def describe(shape)\n", "def describe(shape):\n")
+    if kind == "circle"
+        return f"circle of area {area(shape['radius']):.2f}"
+    return kind
+"""
+BUG_LINE = 10  # 1-based: the `if` line lacks its colon
+BUG_COLUMN = 6  # 1-based: on the `if` keyword, inside spark-ls's syntax-error diagnostic
+FIXED = BUGGY.replace('if kind == "circle"\n', 'if kind == "circle":\n')
 FIX_REPLY = """\
 --- a/shapes.py
 +++ b/shapes.py
-@@ -8,3 +8,3 @@
--def describe(shape)
-+def describe(shape):
+@@ -9,4 +9,4 @@
      kind = shape["kind"]
-     size = area(shape["radius"])
+-    if kind == "circle"
++    if kind == "circle":
+         return f"circle of area {area(shape['radius']):.2f}"
+     return kind
 """
-INSTRUCTION = "Round the area to one decimal place"
-INSTRUCTED = FIXED.replace("{size:.2f}", "{size:.1f}")
+INSTRUCTION = "Round the area to two decimal places"
+INSTRUCTION_LINES = (4, 5)  # 1-based, selected: the whole of area()
+INSTRUCTED = FIXED.replace("    return math.pi * radius ** 2\n", "    return round(math.pi * radius ** 2, 2)\n")
 INSTRUCTION_REPLY = """\
 --- a/shapes.py
 +++ b/shapes.py
-@@ -9,3 +9,3 @@
-     kind = shape["kind"]
-     size = area(shape["radius"])
--    return f"{kind} of area {size:.2f}"
-+    return f"{kind} of area {size:.1f}"
+@@ -4,2 +4,2 @@
+ def area(radius):
+-    return math.pi * radius ** 2
++    return round(math.pi * radius ** 2, 2)
 """
 
 QUIET_SETTINGS = {
@@ -89,6 +93,11 @@ QUIET_SETTINGS = {
     "git.enabled": False,
     "files.autoSave": "off",
     "editor.formatOnSave": False,
+    # Sent to the server as initializationOptions {"prefetch": false}: with prefetch on, VS Code's
+    # automatic lightbulb requests would also start model calls, and this test counts them exactly.
+    "spark.prefetch": False,
+    # The LSP traffic goes to the spark-ls output channel, whose log is shown when the test fails.
+    "spark.trace.server": "verbose",
 }
 
 
@@ -145,6 +154,13 @@ def _wait_healthy(port: int, proc: subprocess.Popen, log: Path) -> None:
             pass
         time.sleep(0.2)
     pytest.fail(f"code-server did not answer /healthz:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def _describe_calls(ep: ModelEndpoint) -> str:
+    return json.dumps(
+        [{"transport": c.transport, "outcome": c.outcome, "input_tail": c.context_text[-600:]} for c in ep.calls],
+        indent=1,
+    )
 
 
 def _logs(root: Path) -> str:
@@ -218,11 +234,11 @@ def test_quick_fix_and_instruction_in_real_vscode(tmp_path: Path) -> None:
             plan = {
                 "url": f"http://127.0.0.1:{port}/?folder={workspace}",
                 "file": source.name,
-                "cursor": {"line": BUG_LINE, "column": len("def describe(shape)") + 1},
+                "cursor": {"line": BUG_LINE, "column": BUG_COLUMN},
                 "fixTitle": "Fix:",
                 "screenshot": str(shot),
                 "failureScreenshot": str(tmp_path / "failure.png"),
-                "instruction": {"fromLine": BUG_LINE + 1, "toLine": BUG_LINE + 3, "text": INSTRUCTION},
+                "instruction": {"fromLine": INSTRUCTION_LINES[0], "toLine": INSTRUCTION_LINES[1], "text": INSTRUCTION},
                 "timeoutMs": 90000,
             }
             plan_file = tmp_path / "plan.json"
@@ -235,10 +251,11 @@ def test_quick_fix_and_instruction_in_real_vscode(tmp_path: Path) -> None:
             on_disk = source.read_text()
             context = (
                 f"driver exit {drive.returncode}\nsteps: {json.dumps(steps, indent=1)}\nstderr: {drive.stderr[-2000:]}\n"
-                f"file on disk:\n{on_disk}\nmodel calls: {len(ep.calls)}\n"
+                f"file on disk:\n{on_disk}\nmodel calls: {_describe_calls(ep)}\n"
                 f"logs:\n{_logs(dirs['user-data'])}\ncode-server:\n{cs_log.read_text(errors='replace')[-2000:]}"
             )
             assert drive.returncode == 0 and steps and steps[-1].get("done"), context
+            print("driver steps:", json.dumps(steps))
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -264,11 +281,19 @@ def test_quick_fix_and_instruction_in_real_vscode(tmp_path: Path) -> None:
         assert fix_call.transport == "ws" and instruction_call.transport == "ws"
         assert all(c.outcome == "completed" for c in ep.calls), [c.outcome for c in ep.calls]
         fix_input = fix_call.context_text
-        assert "def describe(shape)" in fix_input, fix_input
+        assert 'if kind == "circle"\n' in fix_input, fix_input
         assert INSTRUCTION not in fix_input
         assert INSTRUCTION in instruction_call.context_text, instruction_call.context_text
-        assert 'return f"{kind} of area {size:.2f}"' in instruction_call.context_text
+        assert "return math.pi * radius ** 2" in instruction_call.context_text
         assert all(h.get("authorization") == f"Bearer {TEST_API_KEY}" for h in ep.headers_seen), "unauthenticated request"
+
+    # The status bar shows the server's `spark/status` (model name) and the extension passed the
+    # explicitly-set setting through as a snake_case initializationOption.
+    status = steps[-1].get("status") or ""
+    assert "spark-ls" in status and DEFAULT_MODEL in status, status
+    channel = "".join(p.read_text(errors="replace") for p in (dirs["user-data"] / "logs").rglob("*spark-ls.log"))
+    assert 'options: {"prefetch":false})' in channel, channel[:3000]
+    assert '"initializationOptions": {\n        "prefetch": false\n    }' in channel, channel[:3000]
 
     assert shot.exists() and shot.stat().st_size > 10_000
     if os.environ.get("SPARK_LS_UPDATE_SCREENSHOT"):

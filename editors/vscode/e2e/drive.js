@@ -24,8 +24,9 @@ const plan = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const TIMEOUT = plan.timeoutMs || 60000;
 const CHROMIUM = plan.chromium || '/usr/bin/chromium';
 
+const T0 = Date.now();
 function report(step, extra = {}) {
-  process.stdout.write(JSON.stringify(Object.assign({ step }, extra)) + '\n');
+  process.stdout.write(JSON.stringify(Object.assign({ step, ms: Date.now() - T0 }, extra)) + '\n');
 }
 
 async function focusedRowText(page) {
@@ -78,7 +79,7 @@ async function main() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
   });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await browser.newContext({ viewport: { width: 1100, height: 620 } });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   try {
@@ -115,7 +116,15 @@ async function main() {
     let rows = [];
     for (let attempt = 0; attempt < 5; attempt++) {
       await page.keyboard.press('Control+Period');
-      await page.waitForSelector('.action-widget .monaco-list-row', { timeout: TIMEOUT });
+      // Either the menu, or VS Code's "No code actions available" message over the cursor.
+      await page.waitForSelector('.action-widget .monaco-list-row, .monaco-editor-overlaymessage', { timeout: TIMEOUT });
+      if (!(await page.$('.action-widget .monaco-list-row'))) {
+        const message = await page.textContent('.monaco-editor-overlaymessage').catch(() => null);
+        report('menu-empty', { message });
+        await page.keyboard.press('Escape');
+        await page.waitForTimeout(1000);
+        continue;
+      }
       rows = await rowTexts(page);
       if (rows.some((t) => t.includes(plan.fixTitle))) break;
       report('menu-without-fix', { rows });
@@ -165,8 +174,12 @@ async function main() {
       report('instruction-saved');
     }
 
-    const status = await page.textContent('[id="spark.status"]').catch(() => null);
-    report('done', { done: true, status: status && status.trim() });
+    // The extension's status-bar item (its DOM id ends with the item id, "spark.status").
+    const status = await page.evaluate(() => {
+      const item = [...document.querySelectorAll('.statusbar-item')].find((el) => el.id.endsWith('spark.status'));
+      return item ? (item.getAttribute('aria-label') || item.textContent || '').trim() : null;
+    });
+    report('done', { done: true, status });
   } catch (err) {
     if (plan.failureScreenshot) await page.screenshot({ path: plan.failureScreenshot }).catch(() => {});
     report('error', { error: String(err && err.stack ? err.stack : err) });
