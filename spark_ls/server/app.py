@@ -11,7 +11,10 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest, JsonRpcParseError
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import ResponseErrorMessage
 from pygls.uris import to_fs_path
 
 from spark_ls import __version__
@@ -37,11 +40,58 @@ def _prefer_utf8(cls: type, client_capabilities: types.ClientCapabilities) -> st
 ServerCapabilitiesBuilder.choose_position_encoding = classmethod(_prefer_utf8)  # type: ignore[method-assign]
 
 
+class _Answered(Exception):
+    """A malformed request that already got its error response."""
+
+
+class SparkProtocol(LanguageServerProtocol):
+    """Every request gets a response: one whose params cannot be read is answered with
+    InvalidParams for its id, instead of leaving the client waiting forever."""
+
+    def structure_message(self, data: Any) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException:
+            msg_id = data.get("id") if isinstance(data, dict) else None
+            if isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool) and "method" in data:
+                method = str(data.get("method"))[:100]
+                self._send_response(
+                    msg_id,
+                    error=types.ResponseError(
+                        code=JsonRpcInvalidParams.CODE, message=f"{method}: the params do not match the LSP types"
+                    ),
+                )
+                raise _Answered(method) from None
+            raise
+
+
+class _ResyncingInput:
+    """stdin for pygls. After a message with a wrong Content-Length, the next header arrives glued
+    to leftover bytes (``...}Content-Length: 52``) and pygls, matching whole lines, would never see
+    a header again. Handing it the header alone resynchronises the stream."""
+
+    _HEADER = b"Content-Length:"
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def readline(self) -> bytes:
+        line = self._raw.readline()
+        cut = line.rfind(self._HEADER)
+        if cut > 0:
+            log.warning("discarded %d bytes before a message header (wrong Content-Length?)", cut)
+            return line[cut:]
+        return line
+
+    def read(self, n: int = -1) -> bytes:
+        return self._raw.read(n)
+
+
 class SparkLanguageServer(LanguageServer):
     """Server state. Mutated only by notifications and start-up; requests read snapshots."""
 
     def __init__(self, *, cli_overrides: dict[str, Any] | None = None) -> None:
-        super().__init__("spark-ls", __version__)
+        super().__init__("spark-ls", __version__, protocol_cls=SparkProtocol)
         self.cli_overrides = dict(cli_overrides or {})
         self.settings: Settings = load_settings(None, self.cli_overrides)
         self.documents = DocumentStore()
@@ -77,6 +127,32 @@ class SparkLanguageServer(LanguageServer):
 
     def supports_progress(self) -> bool:
         return bool(self.caps.window and self.caps.window.work_done_progress)
+
+    # -- transport robustness ----------------------------------------------------------------
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        import sys
+
+        super().start_io(stdin or _ResyncingInput(sys.stdin.buffer), stdout)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        if isinstance(error, _Answered):
+            log.warning("answered a request with unreadable params: %s", error)
+            return
+        if source is JsonRpcException:
+            # A message that could not be read at all (not JSON, not an object): JSON-RPC's answer
+            # is an error with a null id. The editor is not shown a popup for a protocol problem.
+            invalid_json = isinstance(error, ValueError)  # JSONDecodeError, UnicodeDecodeError
+            code = JsonRpcParseError.CODE if invalid_json else JsonRpcInvalidRequest.CODE
+            what = "not valid JSON" if invalid_json else "not a JSON-RPC message"
+            log.warning("unreadable message (%s): %s", what, error)
+            try:
+                self.protocol._send_data(
+                    ResponseErrorMessage(id=None, error=types.ResponseError(code=code, message=f"message {what}: {error}"[:300]))
+                )
+            except Exception:  # noqa: BLE001 - never fail while reporting a failure
+                log.warning("could not send the error response")
+            return
+        super().report_server_error(error, source)
 
     # -- user-facing messages --------------------------------------------------------------
     def notify_user(self, level: str, message: str) -> None:

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.engine import Prefetcher, run_with_progress
+
+_DATA_TYPES = {"uri": str, "version": int, "action": str, "start_line": int, "end_line": int}
+
+
+def check_action_data(data: Any, where: str) -> dict[str, Any]:
+    """The action data a client sent back, if it is spark-ls's; InvalidParams otherwise."""
+    if isinstance(data, dict) and all(
+        isinstance(data.get(key), kind) and not isinstance(data.get(key), bool) for key, kind in _DATA_TYPES.items()
+    ):
+        if data["start_line"] >= 0 and data["end_line"] >= data["start_line"]:
+            return data
+    raise JsonRpcInvalidParams(f"{where}: not spark-ls action data; list the code actions again")
 
 
 def register(server: SparkLanguageServer) -> None:
@@ -16,6 +31,7 @@ def register(server: SparkLanguageServer) -> None:
         data = action.data if isinstance(action.data, dict) else None
         if data is None or "uri" not in data:
             return action  # not ours, or nothing to do
+        check_action_data(data, "codeAction/resolve")
         edit = await run_with_progress(ls, data, action.title)
         if edit is None:
             ls.notify_user("info", f"{action.title}: the model proposed no change")

@@ -11,10 +11,13 @@ import logging
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from spark_ls.server.app import SparkLanguageServer
+from spark_ls.server.code_action_resolve import check_action_data
 from spark_ls.server.convert import LineIndex, range_to_lines
-from spark_ls.server.engine import INSTRUCTION_ACTION, action_data, run_with_progress
+from spark_ls.server.documents import DocumentNotOpen
+from spark_ls.server.engine import INSTRUCTION_ACTION, action_data, as_request_error, run_with_progress
 
 log = logging.getLogger("spark_ls.server")
 
@@ -46,19 +49,25 @@ def _range_from(arg: Any) -> types.Range:
 def register(server: SparkLanguageServer) -> None:
     @server.command(RUN_ACTION)
     async def run_action(ls: SparkLanguageServer, *args: Any) -> dict[str, Any]:
-        if not args or not isinstance(args[0], dict) or "uri" not in args[0]:
-            raise ValueError(f"{RUN_ACTION} takes one argument: the action data from textDocument/codeAction, got {args!r}")
-        data = args[0]
+        if not args:
+            raise JsonRpcInvalidParams(f"{RUN_ACTION} takes one argument: the action data from textDocument/codeAction")
+        data = check_action_data(args[0], RUN_ACTION)
         return await _apply(ls, data, str(data.get("action")))
 
     @server.command(EDIT_WITH_INSTRUCTION)
     async def edit_with_instruction(ls: SparkLanguageServer, *args: Any) -> dict[str, Any]:
-        if len(args) < 3:
-            raise ValueError(f"{EDIT_WITH_INSTRUCTION} takes [uri, range, instruction]")
-        uri, rng, instruction = str(args[0]), _range_from(args[1]), str(args[2]).strip()
+        try:
+            if len(args) < 3 or not isinstance(args[0], str):
+                raise TypeError("wrong arguments")
+            uri, rng, instruction = args[0], _range_from(args[1]), str(args[2]).strip()
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            raise JsonRpcInvalidParams(f"{EDIT_WITH_INSTRUCTION} takes [uri, range, instruction]") from None
         if not instruction:
             return {"applied": False, "reason": "empty instruction"}
-        snap = ls.documents.snapshot(uri)
+        try:
+            snap = ls.documents.snapshot(uri)
+        except DocumentNotOpen as exc:
+            raise as_request_error(ls, exc) from None
         start_line, end_line = range_to_lines(rng)
         from spark_ls.context.picker import enclosing_scope
 

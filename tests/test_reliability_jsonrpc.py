@@ -1,0 +1,225 @@
+"""Malformed JSON-RPC, raw bytes on a `spark-ls serve` subprocess's stdin.
+
+Every request gets a response — an error response when it cannot be served (a client must never
+wait forever for an id); a message that cannot even be read gets a JSON-RPC error with a null id;
+a wrong Content-Length loses at most the messages it overlaps, after which the stream
+resynchronises on the next header; and through all of it the server keeps answering.
+Requests about unopened or closed documents fail with a clear error or an empty result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import pytest
+
+from lsp_helpers import server_env
+from test_reliability_support import BUGGY, FIX_DIFF
+
+INVALID_REQUEST, PARSE_ERROR, METHOD_NOT_FOUND, INVALID_PARAMS, REQUEST_FAILED = -32600, -32700, -32601, -32602, -32803
+
+
+def frame(obj: Any = None, *, raw: bytes | None = None, length: int | None = None) -> bytes:
+    body = raw if raw is not None else json.dumps(obj).encode()
+    return f"Content-Length: {len(body) if length is None else length}\r\n\r\n".encode() + body
+
+
+class RawServer:
+    """A `spark-ls serve` subprocess spoken to in bytes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.inbox: list[dict[str, Any]] = []
+        self._reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def start(cls, endpoint: Any) -> "RawServer":
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "spark_ls", "serve",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env=server_env(endpoint),
+        )
+        return cls(proc)
+
+    async def _read(self) -> None:
+        out = self.proc.stdout
+        assert out is not None
+        while True:
+            length = None
+            while True:
+                line = await out.readline()
+                if not line:
+                    return
+                if not line.strip():
+                    break
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            assert length is not None
+            self.inbox.append(json.loads(await out.readexactly(length)))
+
+    async def send(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        await self.proc.stdin.drain()
+
+    async def request(self, id_: int, method: str, params: Any) -> None:
+        await self.send(frame({"jsonrpc": "2.0", "id": id_, "method": method, "params": params}))
+
+    async def response(self, id_: Any, timeout: float = 15) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for message in self.inbox:
+                if "method" not in message and message.get("id") == id_:
+                    self.inbox.remove(message)
+                    return message
+            if loop.time() > deadline or self._reader.done():
+                raise AssertionError(f"no response for id {id_!r}; received {self.inbox}")
+            await asyncio.sleep(0.01)
+
+    async def alive(self, id_: int) -> None:
+        """A well-formed request still gets its answer."""
+        await self.request(id_, "textDocument/codeAction", {
+            "textDocument": {"uri": "file:///never-opened.py"},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+            "context": {"diagnostics": []},
+        })
+        assert (await self.response(id_)) == {"jsonrpc": "2.0", "id": id_, "result": None}
+        assert self.proc.returncode is None
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        self._reader.cancel()
+
+
+@pytest.fixture
+async def raw(model_endpoint: Any) -> Any:
+    server = await RawServer.start(model_endpoint)
+    try:
+        await server.request(0, "initialize", {"processId": None, "rootUri": None, "capabilities": {}})
+        assert "result" in await server.response(0)
+        await server.send(frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        yield server
+    finally:
+        await server.close()
+
+
+async def test_unreadable_messages_get_a_null_id_error_and_the_server_lives(raw: RawServer) -> None:
+    cases = [
+        (b"{not json at all", PARSE_ERROR),
+        (b'{"jsonrpc": "2.0", "id": 7, "method": "foo\xff\xfe"}', PARSE_ERROR),  # invalid UTF-8
+        (b"42", INVALID_REQUEST),
+        (b'[{"jsonrpc": "2.0", "id": 5, "method": "shutdown"}]', INVALID_REQUEST),  # LSP has no batches
+        (b'"just a string"', INVALID_REQUEST),
+    ]
+    for n, (body, code) in enumerate(cases):
+        await raw.send(frame(raw=body))
+        error = (await raw.response(None))["error"]
+        assert error["code"] == code, (body, error)
+        await raw.alive(100 + n)
+
+
+async def test_every_request_gets_an_answer(raw: RawServer) -> None:
+    await raw.request(1, "spark/noSuchMethod", {})
+    assert (await raw.response(1))["error"]["code"] == METHOD_NOT_FOUND
+    # Unknown notifications are ignored (no response is allowed for a notification).
+    await raw.send(frame({"jsonrpc": "2.0", "method": "spark/noSuchNotification", "params": {"x": 1}}))
+    await raw.send(frame({"jsonrpc": "2.0", "method": "$/someClientExtension", "params": None}))
+    # Params of the wrong type or shape, for methods spark-ls implements.
+    bad_params = [
+        ("textDocument/codeAction", {"textDocument": 5}),
+        ("textDocument/codeAction", "hello"),
+        ("textDocument/codeAction", {"textDocument": {"uri": "file:///x.py"}, "range": {"start": {"line": "zero"}}}),
+        ("codeAction/resolve", [1, 2, 3]),
+        ("codeAction/resolve", {"kind": "quickfix"}),  # no title
+        ("workspace/executeCommand", {"command": 5}),
+    ]
+    for n, (method, params) in enumerate(bad_params, start=10):
+        await raw.request(n, method, params)
+        answer = await raw.response(n)
+        assert answer.get("error", {}).get("code") == INVALID_PARAMS, (method, params, answer)
+    # Well-formed but meaningless arguments to spark-ls's own commands and resolve data.
+    for n, arguments in enumerate([[1, 2, 3], ["file:///x.py", "not a range", "do it"], [], [{"uri": 5}]], start=30):
+        await raw.request(n, "workspace/executeCommand", {"command": "spark.editWithInstruction", "arguments": arguments})
+        error = (await raw.response(n))["error"]
+        assert error["code"] in (INVALID_PARAMS, REQUEST_FAILED), (arguments, error)
+        assert "Traceback" not in json.dumps(error) and "spark.editWithInstruction" in error["message"], error
+    await raw.request(40, "workspace/executeCommand", {"command": "spark.runAction", "arguments": ["junk"]})
+    assert (await raw.response(40))["error"]["code"] in (INVALID_PARAMS, REQUEST_FAILED)
+    await raw.request(41, "workspace/executeCommand", {"command": "rm -rf /", "arguments": []})
+    assert (await raw.response(41))["error"]["code"] == INVALID_PARAMS
+    # Notifications with bad params are dropped without a crash.
+    await raw.send(frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": 1}}}))
+    await raw.send(frame({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": 17}))
+    await raw.alive(50)
+
+
+@pytest.mark.parametrize("wrong", [-8, +8, -1000, +1000], ids=["short", "long", "much-shorter", "much-longer"])
+async def test_wrong_content_length_loses_only_the_overlapped_messages(raw: RawServer, wrong: int) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "spark/noSuchMethod", "params": {"pad": "x" * 1200}}).encode()
+    await raw.send(frame(raw=body, length=max(1, len(body) + wrong)))
+    # Overlapped messages may be lost (and a "much longer" length swallows them whole); the
+    # stream must resynchronise on a later header and answer the requests after it.
+    for n in range(2, 6):
+        await raw.send(frame({"jsonrpc": "2.0", "id": n, "method": "spark/noSuchMethod", "params": {}}))
+    filler = [frame({"jsonrpc": "2.0", "method": "spark/filler", "params": {"pad": "y" * 200}}) for _ in range(8)]
+    await raw.send(b"".join(filler))
+    await raw.alive(60)
+    await raw.alive(61)
+
+
+async def test_missing_or_invalid_content_length_headers_are_skipped(raw: RawServer) -> None:
+    await raw.send(b"Content-Type: application/vscode-jsonrpc\r\n\r\n{}")
+    await raw.send(b"Content-Length: -5\r\n\r\n")
+    await raw.send(b"Content-Length: five\r\n\r\n{}")
+    await raw.send(b"\r\n\r\n\r\n")
+    await raw.alive(70)
+
+
+async def test_unopened_and_closed_documents(raw: RawServer, model_endpoint: Any) -> None:
+    uri = "file:///tmp/closed.py"
+    position = {"line": 6, "character": 4}
+    listing = {
+        "textDocument": {"uri": uri},
+        "range": {"start": position, "end": position},
+        "context": {"diagnostics": []},
+    }
+    data = {"uri": uri, "version": 1, "action": "fix-bug", "start_line": 6, "end_line": 6,
+            "message": None, "scope": "average", "scope_kind": "function", "scope_start": 3, "instruction": None}
+    rng = {"start": position, "end": position}
+
+    async def resolve_fails(id_: int) -> None:
+        await raw.request(id_, "codeAction/resolve", {"title": "Fix bug in average", "data": data})
+        error = (await raw.response(id_))["error"]
+        assert error["code"] == REQUEST_FAILED and "no open document" in error["message"], error
+        await raw.request(id_ + 1, "workspace/executeCommand",
+                          {"command": "spark.editWithInstruction", "arguments": [uri, rng, "fix it"]})
+        error = (await raw.response(id_ + 1))["error"]
+        assert error["code"] == REQUEST_FAILED and "no open document" in error["message"], error
+
+    # Never opened: listing is empty, running fails clearly, changes and closes are ignored.
+    await raw.request(1, "textDocument/codeAction", listing)
+    assert (await raw.response(1))["result"] is None
+    await resolve_fails(2)
+    await raw.send(frame({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": "x = 1\n"}]}}))
+    await raw.send(frame({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": uri}}}))
+    # Opened: the action is listed. Closed: the same requests fail again, without a model call.
+    await raw.send(frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+        "textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": BUGGY}}}))
+    await raw.request(4, "textDocument/codeAction", listing)
+    titles = [a["title"] for a in (await raw.response(4))["result"]]
+    assert "Fix bug in average" in titles, titles
+    await raw.send(frame({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": uri}}}))
+    await raw.request(5, "textDocument/codeAction", listing)
+    assert (await raw.response(5))["result"] is None
+    model_endpoint.replies.append(FIX_DIFF)
+    await resolve_fails(6)
+    assert model_endpoint.requests == []
+    await raw.alive(80)
