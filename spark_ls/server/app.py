@@ -182,6 +182,7 @@ class SparkLanguageServer(LanguageServer):
         try:
             self.settings = load_settings(root, {**options, **self.cli_overrides})
             self.catalog = load_catalog(self.settings)
+            self.documents.max_chars = int(getattr(self.settings, "max_document_chars", self.documents.max_chars))
         except ConfigError as exc:
             self.session_problem = f"configuration error: {exc}"
             log.error("%s", self.session_problem)

@@ -8,7 +8,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from spark_ls.server.app import SparkLanguageServer
-from spark_ls.server.engine import Prefetcher, run_with_progress
+from spark_ls.server.documents import oversized_message
+from spark_ls.server.engine import ActionRefused, Prefetcher, as_request_error, run_with_progress
 
 _DATA_TYPES = {"uri": str, "version": int, "action": str, "start_line": int, "end_line": int}
 
@@ -23,6 +24,12 @@ def check_action_data(data: Any, where: str) -> dict[str, Any]:
     raise JsonRpcInvalidParams(f"{where}: not spark-ls action data; list the code actions again")
 
 
+def refuse_if_oversized(ls: SparkLanguageServer, uri: str) -> None:
+    doc = ls.documents.get(uri)
+    if doc is not None and doc.oversized:
+        raise as_request_error(ls, ActionRefused(oversized_message(doc)))
+
+
 def register(server: SparkLanguageServer) -> None:
     server.prefetcher = Prefetcher(server)
 
@@ -32,6 +39,7 @@ def register(server: SparkLanguageServer) -> None:
         if data is None or "uri" not in data:
             return action  # not ours, or nothing to do
         check_action_data(data, "codeAction/resolve")
+        refuse_if_oversized(ls, data["uri"])
         edit = await run_with_progress(ls, data, action.title)
         if edit is None:
             ls.notify_user("info", f"{action.title}: the model proposed no change")

@@ -34,26 +34,46 @@ class DocumentSnapshot:
         return LineIndex(self.source.text)
 
 
-class OpenDocument:
-    __slots__ = ("uri", "path", "version", "language_id", "document", "_snapshot")
+# Above this many characters a document is kept in sync but not parsed and gets no actions: a
+# multi-megabyte (or pathologically nested) file would otherwise block the server on every keystroke.
+DEFAULT_MAX_DOCUMENT_CHARS = 1_000_000
 
-    def __init__(self, uri: str, version: int, language_id: str, text: str) -> None:
+
+class OpenDocument:
+    __slots__ = ("uri", "path", "version", "language_id", "document", "_snapshot", "language", "max_chars")
+
+    def __init__(
+        self, uri: str, version: int, language_id: str, text: str, max_chars: int = DEFAULT_MAX_DOCUMENT_CHARS
+    ) -> None:
         self.uri = uri
         self.path = to_fs_path(uri) or uri
         self.version = version
         self.language_id = language_id
-        language = language_for(path=self.path, language_id=language_id)
-        self.document = SourceDocument(text, language)
+        self.max_chars = max_chars
+        self.language = language_for(path=self.path, language_id=language_id)
+        self.document = SourceDocument(text, None if len(text) > max_chars else self.language)
         self._snapshot: DocumentSnapshot | None = None
+
+    @property
+    def oversized(self) -> bool:
+        return len(self.document.text) > self.max_chars
 
     def apply(self, version: int, changes: Sequence[types.TextDocumentContentChangeEvent], encoding: str) -> None:
         for change in changes:
             rng = getattr(change, "range", None)
+            text = self.document.text
             if rng is None:  # full-document change
-                self.document.apply_change(0, len(self.document.text), change.text)
+                start, end = 0, len(text)
             else:
-                start, end = range_to_offsets(LineIndex(self.document.text), rng, encoding)
+                start, end = range_to_offsets(LineIndex(text), rng, encoding)
+            parsed = self.document.language is not None
+            if parsed and len(text) - (end - start) + len(change.text) > self.max_chars:
+                # Too large from now on: drop the tree before paying for a parse.
+                self.document = SourceDocument(text[:start] + change.text + text[end:], None)
+            else:
                 self.document.apply_change(start, end, change.text)
+        if self.document.language is None and self.language is not None and not self.oversized:
+            self.document = SourceDocument(self.document.text, self.language)  # small again: parse once
         self.version = version
         self._snapshot = None
 
@@ -65,6 +85,15 @@ class OpenDocument:
         return self._snapshot
 
 
+def oversized_message(doc: OpenDocument) -> str:
+    name = doc.path.replace("\\", "/").rsplit("/", 1)[-1]
+    return (
+        f"{name} is too large for AI actions ({len(doc.document.text):,} characters; the limit is "
+        f"max_document_chars = {doc.max_chars:,}). spark-ls keeps it in sync but does not parse it "
+        "or offer actions on it until it is smaller."
+    )
+
+
 class DocumentNotOpen(LookupError):
     def __init__(self, uri: str) -> None:
         super().__init__(f"spark-ls has no open document {uri}; open it in the editor first")
@@ -72,11 +101,13 @@ class DocumentNotOpen(LookupError):
 
 
 class DocumentStore:
-    def __init__(self) -> None:
+    def __init__(self, max_chars: int = DEFAULT_MAX_DOCUMENT_CHARS) -> None:
         self._docs: dict[str, OpenDocument] = {}
+        self.max_chars = max_chars
+        self.warned_oversized: set[str] = set()  # URIs whose size the user was told about
 
     def open(self, uri: str, version: int, language_id: str, text: str) -> OpenDocument:
-        doc = OpenDocument(uri, version, language_id, text)
+        doc = OpenDocument(uri, version, language_id, text, self.max_chars)
         self._docs[uri] = doc
         return doc
 
@@ -91,6 +122,7 @@ class DocumentStore:
 
     def close(self, uri: str) -> None:
         self._docs.pop(uri, None)
+        self.warned_oversized.discard(uri)
 
     def get(self, uri: str) -> OpenDocument | None:
         return self._docs.get(uri)

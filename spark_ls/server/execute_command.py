@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from spark_ls.server.app import SparkLanguageServer
-from spark_ls.server.code_action_resolve import check_action_data
+from spark_ls.server.code_action_resolve import check_action_data, refuse_if_oversized
 from spark_ls.server.convert import LineIndex, range_to_lines
 from spark_ls.server.documents import DocumentNotOpen
 from spark_ls.server.engine import INSTRUCTION_ACTION, action_data, as_request_error, run_with_progress
@@ -26,6 +26,7 @@ EDIT_WITH_INSTRUCTION = "spark.editWithInstruction"
 
 
 async def _apply(ls: SparkLanguageServer, data: dict[str, Any], title: str) -> dict[str, Any]:
+    refuse_if_oversized(ls, data["uri"])
     edit = await run_with_progress(ls, data, title)
     if edit is None:
         ls.notify_user("info", f"{title}: the model proposed no change")

@@ -7,26 +7,38 @@ import logging
 from lsprotocol import types
 
 from spark_ls.server.app import SparkLanguageServer
-from spark_ls.server.documents import DocumentNotOpen
+from spark_ls.server.documents import DocumentNotOpen, OpenDocument, oversized_message
 
 log = logging.getLogger("spark_ls.server")
+
+
+def _announce_size(ls: SparkLanguageServer, doc: OpenDocument) -> None:
+    """Tell the user once when a document is too large for actions (again if it shrinks and regrows)."""
+    warned = ls.documents.warned_oversized
+    if not doc.oversized:
+        warned.discard(doc.uri)
+    elif doc.uri not in warned:
+        warned.add(doc.uri)
+        ls.notify_user("warning", oversized_message(doc))
 
 
 def register(server: SparkLanguageServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: SparkLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
-        ls.documents.open(doc.uri, doc.version, doc.language_id, doc.text)
+        opened = ls.documents.open(doc.uri, doc.version, doc.language_id, doc.text)
+        _announce_size(ls, opened)
         ls.diagnostics.schedule(doc.uri, immediate=True)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: SparkLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         try:
-            ls.documents.change(uri, params.text_document.version, params.content_changes, ls.encoding)
+            changed = ls.documents.change(uri, params.text_document.version, params.content_changes, ls.encoding)
         except DocumentNotOpen as exc:
             log.warning("%s", exc)
             return
+        _announce_size(ls, changed)
         ls.prefetcher.invalidate(uri)
         ls.diagnostics.schedule(uri)
 
