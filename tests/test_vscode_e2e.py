@@ -172,111 +172,167 @@ def _logs(root: Path) -> str:
     return "\n".join(parts)
 
 
+class VsCode:
+    """One code-server with the VSIX installed, every folder private to the test (tmp_path)."""
+
+    def __init__(self, tmp_path: Path, *, settings: dict | None = None) -> None:
+        _require_setup()
+        self.tmp = tmp_path
+        self.server_dir = _spark_ls_dir()
+        self.home = tmp_path / "home"
+        self.dirs = {n: tmp_path / n for n in ("xdg-config", "xdg-data", "xdg-cache", "user-data", "extensions")}
+        for d in [self.home, *self.dirs.values()]:
+            d.mkdir()
+        (self.dirs["user-data"] / "User").mkdir()
+        (self.dirs["user-data"] / "User" / "settings.json").write_text(
+            json.dumps({**QUIET_SETTINGS, **(settings or {})}, indent=2)
+        )
+        self.config = tmp_path / "code-server.yaml"
+        self.config.write_text("auth: none\ncert: false\n")
+        self.workspace = tmp_path / "workspace"
+        self.workspace.mkdir()
+        # VS Code builds the extension host's environment from a login shell (as on a desktop),
+        # which resets PATH from /etc/profile; put spark-ls on PATH the way a user's ~/.profile does.
+        (self.home / ".profile").write_text(f'export PATH="{self.server_dir}:$PATH"\n')
+        self.common = [
+            "--config", str(self.config),
+            "--user-data-dir", str(self.dirs["user-data"]),
+            "--extensions-dir", str(self.dirs["extensions"]),
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SPARK_LS_"))}
+        env.update(
+            XDG_CONFIG_HOME=str(self.dirs["xdg-config"]),
+            XDG_DATA_HOME=str(self.dirs["xdg-data"]),
+            XDG_CACHE_HOME=str(self.dirs["xdg-cache"]),
+            HOME=str(self.home),
+            PATH=f"{self.server_dir}{os.pathsep}{env.get('PATH', '')}",
+        )
+        self.env = env
+        installed = subprocess.run(
+            [str(CODE_SERVER), *self.common, "--install-extension", str(VSIX)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        assert any(p.name.startswith("spark-ls.spark-ls-") for p in self.dirs["extensions"].iterdir()), installed.stdout
+        self.log = tmp_path / "code-server.log"
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    def start(self, extra_env: dict[str, str]) -> None:
+        self.port = _free_port()
+        with self.log.open("wb") as log_fh:
+            self.proc = subprocess.Popen(
+                [str(CODE_SERVER), *self.common, "--auth", "none", "--bind-addr", f"127.0.0.1:{self.port}",
+                 "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust"],
+                env={**self.env, **extra_env}, stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, cwd=self.tmp,
+            )
+        _wait_healthy(self.port, self.proc, self.log)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def drive(self, plan: dict) -> list[dict]:
+        plan = {
+            "url": f"http://127.0.0.1:{self.port}/?folder={self.workspace}",
+            "failureScreenshot": str(self.tmp / "failure.png"),
+            "timeoutMs": 90000,
+            **plan,
+        }
+        plan_file = self.tmp / "plan.json"
+        plan_file.write_text(json.dumps(plan))
+        run = subprocess.run(
+            ["node", str(E2E_DIR / "drive.js"), str(plan_file)],
+            env=self.env, capture_output=True, text=True, timeout=420, cwd=E2E_DIR,
+        )
+        self.driver_stderr = run.stderr
+        return [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+
+    def channel_log(self) -> str:
+        """The whole `spark-ls` output channel (the extension's own lines and the LSP trace)."""
+        return "".join(p.read_text(errors="replace") for p in (self.dirs["user-data"] / "logs").rglob("*spark-ls.log"))
+
+    def explain(self, steps: list[dict], ep: ModelEndpoint | None = None, path: Path | None = None) -> str:
+        return (
+            f"steps: {json.dumps(steps, indent=1)}\ndriver stderr: {self.driver_stderr[-2000:]}\n"
+            + (f"file on disk:\n{path.read_text()}\n" if path else "")
+            + (f"model calls: {_describe_calls(ep)}\n" if ep else "")
+            + f"logs:\n{_logs(self.dirs['user-data'])}\ncode-server:\n{self.log.read_text(errors='replace')[-2000:]}"
+        )
+
+    def assert_no_key_leak(self, key: str) -> None:
+        leaks = []
+        for root in (*self.dirs.values(), self.home, self.workspace):
+            for path in root.rglob("*"):
+                if path.is_file() and path.stat().st_size < 50_000_000 and key.encode() in path.read_bytes():
+                    leaks.append(str(path))
+        if key in self.log.read_text(errors="replace"):
+            leaks.append(str(self.log))
+        assert not leaks, f"API key written to {leaks}"
+
+
+@pytest.fixture
+def vscode_factory(tmp_path: Path):
+    started: list[VsCode] = []
+
+    def make(**kwargs) -> VsCode:
+        vs = VsCode(tmp_path, **kwargs)
+        started.append(vs)
+        return vs
+
+    yield make
+    for vs in started:
+        vs.stop()
+
+
+def _done(steps: list[dict]) -> bool:
+    return bool(steps) and bool(steps[-1].get("done"))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_quick_fix_and_instruction_in_real_vscode(tmp_path: Path) -> None:
-    _require_setup()
-    server_dir = _spark_ls_dir()
-
-    home = tmp_path / "home"
-    dirs = {name: tmp_path / name for name in ("xdg-config", "xdg-data", "xdg-cache", "user-data", "extensions")}
-    for d in [home, *dirs.values()]:
-        d.mkdir()
-    (dirs["user-data"] / "User").mkdir()
-    (dirs["user-data"] / "User" / "settings.json").write_text(json.dumps(QUIET_SETTINGS, indent=2))
-    config = tmp_path / "code-server.yaml"
-    config.write_text("auth: none\ncert: false\n")
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    source = workspace / "shapes.py"
+def test_quick_fix_and_instruction_in_real_vscode(vscode_factory, tmp_path: Path) -> None:
+    vs = vscode_factory()
+    source = vs.workspace / "shapes.py"
     source.write_text(BUGGY)
-
-    # VS Code builds the extension host's environment from a login shell (as on a desktop), which
-    # resets PATH from /etc/profile; put spark-ls on PATH the way a user's ~/.profile does.
-    (home / ".profile").write_text(f'export PATH="{server_dir}:$PATH"\n')
-
-    common = [
-        "--config", str(config),
-        "--user-data-dir", str(dirs["user-data"]),
-        "--extensions-dir", str(dirs["extensions"]),
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SPARK_LS_"))}
-    env.update(
-        XDG_CONFIG_HOME=str(dirs["xdg-config"]),
-        XDG_DATA_HOME=str(dirs["xdg-data"]),
-        XDG_CACHE_HOME=str(dirs["xdg-cache"]),
-        HOME=str(home),
-        PATH=f"{server_dir}{os.pathsep}{env.get('PATH', '')}",
-    )
-    installed = subprocess.run(
-        [str(CODE_SERVER), *common, "--install-extension", str(VSIX)],
-        env=env, capture_output=True, text=True, timeout=120,
-    )
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    assert any(p.name.startswith("spark-ls.spark-ls-") for p in dirs["extensions"].iterdir()), installed.stdout
+    shot = tmp_path / "quickfix.png"
 
     with ModelEndpoint(api_key=TEST_API_KEY) as ep:
         ep.replies.append(FIX_REPLY)
         ep.replies.append(INSTRUCTION_REPLY)
-        port = _free_port()
-        run_env = dict(env, OPENAI_BASE_URL=ep.base_url, OPENAI_API_KEY=TEST_API_KEY)
-        cs_log = tmp_path / "code-server.log"
-        with cs_log.open("wb") as log_fh:
-            proc = subprocess.Popen(
-                [str(CODE_SERVER), *common, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}",
-                 "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust"],
-                env=run_env, stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=tmp_path,
-            )
-        try:
-            _wait_healthy(port, proc, cs_log)
-            shot = tmp_path / "quickfix.png"
-            plan = {
-                "url": f"http://127.0.0.1:{port}/?folder={workspace}",
-                "file": source.name,
-                "cursor": {"line": BUG_LINE, "column": BUG_COLUMN},
-                "fixTitle": "Fix:",
-                "screenshot": str(shot),
-                "failureScreenshot": str(tmp_path / "failure.png"),
-                "instruction": {"fromLine": INSTRUCTION_LINES[0], "toLine": INSTRUCTION_LINES[1], "text": INSTRUCTION},
-                "timeoutMs": 90000,
-            }
-            plan_file = tmp_path / "plan.json"
-            plan_file.write_text(json.dumps(plan))
-            drive = subprocess.run(
-                ["node", str(E2E_DIR / "drive.js"), str(plan_file)],
-                env=env, capture_output=True, text=True, timeout=420, cwd=E2E_DIR,
-            )
-            steps = [json.loads(line) for line in drive.stdout.splitlines() if line.startswith("{")]
-            on_disk = source.read_text()
-            context = (
-                f"driver exit {drive.returncode}\nsteps: {json.dumps(steps, indent=1)}\nstderr: {drive.stderr[-2000:]}\n"
-                f"file on disk:\n{on_disk}\nmodel calls: {_describe_calls(ep)}\n"
-                f"logs:\n{_logs(dirs['user-data'])}\ncode-server:\n{cs_log.read_text(errors='replace')[-2000:]}"
-            )
-            assert drive.returncode == 0 and steps and steps[-1].get("done"), context
-            print("driver steps:", json.dumps(steps))
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        vs.start({"OPENAI_BASE_URL": ep.base_url, "OPENAI_API_KEY": TEST_API_KEY})
+        steps = vs.drive({
+            "file": source.name,
+            "cursor": {"line": BUG_LINE, "column": BUG_COLUMN},
+            "fixTitle": "Fix:",
+            "screenshot": str(shot),
+            "instruction": {"fromLine": INSTRUCTION_LINES[0], "toLine": INSTRUCTION_LINES[1], "text": INSTRUCTION},
+        })
+        context = vs.explain(steps, ep, source)
+        assert _done(steps), context
+        vs.stop()
 
         # The lightbulb menu listed spark-ls's fix for the diagnostic, and the saved file is exactly
         # the buggy file with both edits: the quick fix, then the instruction.
         menu = next(s for s in steps if s["step"] == "menu")["rows"]
         chosen = next(s for s in steps if s["step"] == "chosen")["title"]
         assert chosen.startswith("Fix:") and chosen in menu, (chosen, menu)
-        assert on_disk == INSTRUCTED, context
+        assert source.read_text() == INSTRUCTED, context
 
         # The model saw exactly two output requests: the fix (with the broken line in its input)
         # and the instruction (with the user's words in it), over the WebSocket, authenticated.
-        assert len(ep.calls) == 2, [c.body for c in ep.calls]
+        assert len(ep.calls) == 2, context
         fix_call, instruction_call = ep.calls
         assert fix_call.transport == "ws" and instruction_call.transport == "ws"
         assert all(c.outcome == "completed" for c in ep.calls), [c.outcome for c in ep.calls]
@@ -285,13 +341,13 @@ def test_quick_fix_and_instruction_in_real_vscode(tmp_path: Path) -> None:
         assert INSTRUCTION not in fix_input
         assert INSTRUCTION in instruction_call.context_text, instruction_call.context_text
         assert "return math.pi * radius ** 2" in instruction_call.context_text
-        assert all(h.get("authorization") == f"Bearer {TEST_API_KEY}" for h in ep.headers_seen), "unauthenticated request"
+        assert ep.headers_seen and all(h.get("authorization") == f"Bearer {TEST_API_KEY}" for h in ep.headers_seen)
 
     # The status bar shows the server's `spark/status` (model name) and the extension passed the
     # explicitly-set setting through as a snake_case initializationOption.
     status = steps[-1].get("status") or ""
     assert "spark-ls" in status and DEFAULT_MODEL in status, status
-    channel = "".join(p.read_text(errors="replace") for p in (dirs["user-data"] / "logs").rglob("*spark-ls.log"))
+    channel = vs.channel_log()
     assert 'options: {"prefetch":false})' in channel, channel[:3000]
     assert '"initializationOptions": {\n        "prefetch": false\n    }' in channel, channel[:3000]
 
@@ -301,11 +357,48 @@ def test_quick_fix_and_instruction_in_real_vscode(tmp_path: Path) -> None:
         shutil.copyfile(shot, SCREENSHOT)
 
     # The API key reached the server only through the environment: it is in no log, setting or state file.
-    leaks = []
-    for root in (dirs["user-data"], dirs["xdg-config"], dirs["xdg-data"], dirs["xdg-cache"], home, workspace):
-        for path in root.rglob("*"):
-            if path.is_file() and path.stat().st_size < 50_000_000 and TEST_API_KEY.encode() in path.read_bytes():
-                leaks.append(str(path))
-    if TEST_API_KEY in cs_log.read_text(errors="replace"):
-        leaks.append(str(cs_log))
-    assert not leaks, f"API key written to {leaks}"
+    vs.assert_no_key_leak(TEST_API_KEY)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_api_key_set_from_the_command_palette_reaches_the_server(vscode_factory) -> None:
+    """No OPENAI_API_KEY anywhere: "Spark: Set API key" stores it in SecretStorage, the client
+    restarts the server with it in the child environment, and the endpoint sees it."""
+    vs = vscode_factory()
+    source = vs.workspace / "shapes.py"
+    source.write_text(BUGGY)
+    with ModelEndpoint(api_key=TEST_API_KEY) as ep:
+        ep.replies.append(FIX_REPLY)
+        vs.start({"OPENAI_BASE_URL": ep.base_url})
+        steps = vs.drive({
+            "apiKey": TEST_API_KEY,
+            "file": source.name,
+            "cursor": {"line": BUG_LINE, "column": BUG_COLUMN},
+            "fixTitle": "Fix:",
+        })
+        context = vs.explain(steps, ep, source)
+        assert _done(steps), context
+        vs.stop()
+        assert source.read_text() == FIXED, context
+        assert len(ep.calls) == 1 and ep.calls[0].outcome == "completed", context
+        # Every request that reached the model carried the key typed into the input box.
+        authorized = [h for h in ep.headers_seen if h.get("authorization") == f"Bearer {TEST_API_KEY}"]
+        assert authorized, ep.headers_seen
+    channel = vs.channel_log()
+    assert "restarting spark-ls: API key changed" in channel, channel[:3000]
+    assert "API key: from Spark: Set API key" in channel, channel[:3000]
+    vs.assert_no_key_leak(TEST_API_KEY)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_missing_server_names_the_install_command(vscode_factory) -> None:
+    vs = vscode_factory(settings={"spark.serverPath": "spark-ls-not-installed"})
+    (vs.workspace / "shapes.py").write_text(BUGGY)
+    vs.start({})
+    steps = vs.drive({"file": "shapes.py", "expectError": "spark-ls is not installed"})
+    assert _done(steps), vs.explain(steps)
+    message = steps[-1]["error"]
+    assert "`spark-ls-not-installed` was not found on PATH" in message, message
+    assert "pip install spark-ls" in message, message

@@ -12,7 +12,9 @@
 //   "fixTitle": "Fix:",                       // the quick fix to pick: first row whose text contains this
 //   "screenshot": "/abs/quickfix.png",        // the open lightbulb menu
 //   "failureScreenshot": "/abs/failure.png",
-//   "instruction": {"fromLine": 6, "toLine": 7, "text": "..."}   // optional second scenario
+//   "instruction": {"fromLine": 6, "toLine": 7, "text": "..."},  // optional: Spark: Edit with Instruction
+//   "apiKey": "...",                          // optional: first run "Spark: Set API key" with this key
+//   "expectError": "spark-ls is not installed",  // optional: only wait for this error notification
 //   "timeoutMs": 60000
 // }
 // Prints one JSON object per step on stdout; the last line is {"done": true, ...}. Exit code 0 on success.
@@ -72,6 +74,33 @@ async function save(page, file) {
   await waitDirty(page, file, false);
 }
 
+async function runCommand(page, title) {
+  // Ctrl+Shift+P, the command's title, Enter on the matching entry. Right after start-up the
+  // palette may open before the extension's contributions are registered: close it and retry.
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('Control+Shift+P');
+    await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: TIMEOUT });
+    await page.keyboard.type(title);
+    try {
+      await page.waitForSelector(`.quick-input-list .monaco-list-row.focused:has-text("${title}")`,
+        { timeout: attempt < 6 ? 5000 : TIMEOUT });
+      break;
+    } catch (err) {
+      if (attempt >= 6) throw err;
+      report('palette-retry', { title, attempt });
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('.quick-input-widget input', { state: 'hidden', timeout: TIMEOUT });
+    }
+  }
+  await page.keyboard.press('Enter');
+}
+
+async function waitNotification(page, text) {
+  const selector = `.notifications-toasts .notification-list-item-message:has-text("${text}")`;
+  await page.waitForSelector(selector, { timeout: TIMEOUT });
+  return (await page.textContent(selector)).trim();
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -88,6 +117,16 @@ async function main() {
     await page.waitForSelector('.explorer-folders-view, .explorer-viewlet, .pane-body', { timeout: TIMEOUT });
     report('workbench');
 
+    if (plan.apiKey) {
+      // "Spark: Set API key" from the command palette; the key goes into a password input box.
+      await runCommand(page, 'Spark: Set API key');
+      await page.waitForSelector('.quick-input-widget .quick-input-title:has-text("Set API key")', { timeout: TIMEOUT });
+      await page.keyboard.type(plan.apiKey);
+      await page.keyboard.press('Enter');
+      await waitNotification(page, 'API key saved');
+      report('api-key-set');
+    }
+
     // Open the file with Quick Open.
     await page.locator('.monaco-workbench').focus().catch(() => {});
     await page.keyboard.press('Control+P');
@@ -98,6 +137,13 @@ async function main() {
     await page.waitForSelector(`.tabs-container .tab[aria-label*="${plan.file}"]`, { timeout: TIMEOUT });
     await page.waitForSelector('.monaco-editor .view-lines', { timeout: TIMEOUT });
     report('opened', { file: plan.file });
+
+    if (plan.expectError) {
+      const text = await waitNotification(page, plan.expectError);
+      if (plan.screenshot) await page.screenshot({ path: plan.screenshot });
+      report('done', { done: true, error: text });
+      return;
+    }
 
     // spark-ls's syntax-error diagnostic, drawn as a squiggle (no other extension makes diagnostics here).
     await page.waitForSelector('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning', { timeout: TIMEOUT });
@@ -159,11 +205,7 @@ async function main() {
       await goTo(page, ins.fromLine, 1);
       for (let l = ins.fromLine; l <= ins.toLine; l++) await page.keyboard.press('Shift+ArrowDown');
       report('selected', { at: await cursorPosition(page) });
-      await page.keyboard.press('Control+Shift+P');
-      await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: TIMEOUT });
-      await page.keyboard.type('Spark: Edit with Instruction');
-      await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: TIMEOUT });
-      await page.keyboard.press('Enter');
+      await runCommand(page, 'Spark: Edit with Instruction');
       // The instruction input box (same quick-input widget, now with our title).
       await page.waitForSelector('.quick-input-widget .quick-input-title:has-text("Edit with Instruction")', { timeout: TIMEOUT });
       await page.keyboard.type(ins.text);
