@@ -402,3 +402,104 @@ def test_missing_server_names_the_install_command(vscode_factory) -> None:
     message = steps[-1]["error"]
     assert "`spark-ls-not-installed` was not found on PATH" in message, message
     assert "pip install spark-ls" in message, message
+
+
+# ----- the extension's settings -> server contract, without an editor (node + lib/server.js) -------
+
+
+def _node(script: str, env: dict[str, str] | None = None) -> object:
+    out = subprocess.run(
+        [shutil.which("node") or "node", "-e", script], cwd=EXT_DIR, capture_output=True, text=True, timeout=60, env=env or dict(os.environ)
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_settings_become_initialization_options_the_server_accepts() -> None:
+    explicit = {
+        "model": "gpt-5.3-codex",
+        "baseUrl": " http://127.0.0.1:9/v1 ",
+        "fallbackModels": ["gpt-5-mini", "gpt-4.1"],
+        "pin": True,
+        "contextBudget": 3500,
+        "prefetch": False,
+    }
+    options = _node(
+        "const s = require('./lib/server');"
+        f"const explicit = {json.dumps(explicit)};"
+        "process.stdout.write(JSON.stringify(s.initializationOptions((k) => ({value: explicit[k], explicit: k in explicit}))));"
+    )
+    assert options == {
+        "model": "gpt-5.3-codex",
+        "base_url": "http://127.0.0.1:9/v1",
+        "fallback_models": ["gpt-5-mini", "gpt-4.1"],
+        "pin": True,
+        "context_budget": 3500,
+        "prefetch": False,
+    }
+    # Every key is a Settings field and every value lands as the server's own type.
+    from spark_ls.config import Settings
+
+    settings = Settings().merged(options)
+    assert settings.model == "gpt-5.3-codex" and settings.base_url == "http://127.0.0.1:9/v1"
+    assert settings.fallback_models == ("gpt-5-mini", "gpt-4.1")
+    assert settings.pin is True and settings.context_budget == 3500 and settings.prefetch is False
+
+    # Settings left at their defaults (or emptied) are not sent, so pyproject/env still apply.
+    untouched = _node(
+        "const s = require('./lib/server');"
+        "const v = {model: '', baseUrl: '  ', fallbackModels: [], pin: false, contextBudget: 2000, prefetch: true};"
+        "process.stdout.write(JSON.stringify(s.initializationOptions((k) => ({value: v[k], explicit: k === 'model' || k === 'fallbackModels' || k === 'baseUrl'}))));"
+    )
+    assert untouched == {}
+
+
+def test_server_command_resolution_and_install_hint(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=str(tmp_path))
+    missing = _node(
+        "const s = require('./lib/server');"
+        "process.stdout.write(JSON.stringify(s.serverCommand({serverPath: 'spark-ls'}, process.env)));",
+        env,
+    )
+    assert missing["error"].startswith("spark-ls is not installed: `spark-ls` was not found on PATH.")
+    assert "python -m pip install spark-ls" in missing["error"]
+
+    fake = tmp_path / "spark-ls"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    found = _node(
+        "const s = require('./lib/server');"
+        "process.stdout.write(JSON.stringify(s.serverCommand({serverPath: 'spark-ls'}, process.env)));",
+        env,
+    )
+    assert found == {"command": str(fake), "args": ["serve"]}
+
+    python = _node(
+        "const s = require('./lib/server');"
+        f"process.stdout.write(JSON.stringify(s.serverCommand({{pythonPath: {json.dumps(sys.executable)}}}, process.env)));"
+    )
+    assert python == {"command": sys.executable, "args": ["-m", "spark_ls", "serve"]}
+    # An interpreter without the package is named, with the command that fixes it.
+    no_pkg = _node(
+        "const s = require('./lib/server');"
+        f"process.stdout.write(JSON.stringify(s.serverCommand({{pythonPath: {json.dumps(sys.executable)}}}, process.env)));",
+        dict(os.environ, PYTHONPATH="", PYTHONNOUSERSITE="1", PYTHONSAFEPATH="1", PYTHONHOME=str(tmp_path)),
+    )
+    assert "error" in no_pkg and "-m pip install spark-ls" in no_pkg["error"], no_pkg
+
+
+def test_spawn_errors_and_keys_are_described_without_the_key() -> None:
+    out = _node(
+        "const s = require('./lib/server');"
+        "const e = Object.assign(new Error('spawn spark-ls ENOENT'), {code: 'ENOENT'});"
+        "process.stdout.write(JSON.stringify({"
+        " enoent: s.describeStartError(e, 'spark-ls'),"
+        " other: s.describeStartError(new Error('401 for Bearer sk-abcdefghijklmnop and OPENAI_API_KEY=sk-zyxwvutsrqponm'), 'spark-ls'),"
+        " env: s.serverEnv({PATH: '/bin', OPENAI_API_KEY: 'from-env'}, 'from-secrets'),"
+        " envNoKey: s.serverEnv({PATH: '/bin', OPENAI_API_KEY: 'from-env'}, undefined)"
+        "}));"
+    )
+    assert "spark-ls is not installed" in out["enoent"] and "pip install spark-ls" in out["enoent"]
+    assert "sk-abcdefghijklmnop" not in out["other"] and "sk-zyxwvutsrqponm" not in out["other"], out["other"]
+    assert out["env"] == {"PATH": "/bin", "OPENAI_API_KEY": "from-secrets"}
+    assert out["envNoKey"] == {"PATH": "/bin", "OPENAI_API_KEY": "from-env"}
