@@ -231,3 +231,22 @@ def test_loopback_or_allow_remote_binds(args: list[str]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+async def test_editor_is_warned_when_verification_is_off(model_endpoint: ModelEndpoint, tmp_path: Path) -> None:
+    """Off through the editor's settings or the workspace's pyproject.toml: a visible warning,
+    not only a log line; on (the default): no such warning."""
+    from lsprotocol import types
+
+    from lsp_helpers import lsp_client, wait_ready
+
+    (tmp_path / "off").mkdir()
+    (tmp_path / "off" / "pyproject.toml").write_text("[tool.spark-ls]\ntls_verify = false\n")
+    cases = [({"tlsVerify": False}, tmp_path, True), (None, tmp_path / "off", True), (None, tmp_path, False)]
+    for options, root, warned in cases:
+        async with lsp_client(model_endpoint, root=root, init_options=options) as client:
+            await wait_ready(client)
+            found = [m for m in client.messages if "TLS certificate verification is OFF" in m.message]
+            assert bool(found) is warned, (options, root, [m.message for m in client.messages])
+            if found:
+                assert found[0].type == types.MessageType.Warning

@@ -200,6 +200,12 @@ class SparkLanguageServer(LanguageServer):
                     "info",
                     "no model endpoint configured (OPENAI_BASE_URL / OPENAI_API_KEY); using the embedded local model",
                 )
+            elif not self.settings.tls_verify and not self.settings.replay:
+                self.notify_user(
+                    "warning",
+                    f"TLS certificate verification is OFF for {self.settings.effective_base_url} (tls_verify = false): "
+                    "anyone on the network path can read your code and your API key",
+                )
             await self.session.start()
             self.send_status("ready")
         except Exception as exc:  # noqa: BLE001 - any start-up failure becomes a clear message
