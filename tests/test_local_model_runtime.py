@@ -207,3 +207,24 @@ async def test_runtime_metrics_are_parsed(gguf: Path, monkeypatch: pytest.Monkey
     metrics = await model.runtime_metrics()
     await model.close()
     assert metrics == {"n_decode_total": 7.0, "tokens_predicted_total": 3.0}
+
+
+async def test_close_stops_a_running_generation_and_fails_waiting_requests(
+    gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = ScriptedRuntime(["tok"], endless_first=True)
+    model = model_with(runtime, gguf, monkeypatch)
+    await model.start()
+    running = asyncio.create_task(model.complete(ModelRequest("s", "long")))
+    await asyncio.get_running_loop().run_in_executor(None, runtime.first_token_sent.wait)
+    waiting = asyncio.create_task(model.complete(ModelRequest("s", "queued")))
+    await asyncio.sleep(0)
+
+    await model.close()
+    results = await asyncio.gather(running, waiting, return_exceptions=True)
+
+    assert [type(r) for r in results] == [ModelError, ModelError]
+    assert results[0].kind == "cancelled"  # a cut-off reply is never returned as if complete
+    assert results[1].kind == "unavailable"
+    assert any(e.startswith("stopped 1") for e in runtime.events)
+    assert len(runtime.bodies) == 1

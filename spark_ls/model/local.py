@@ -47,6 +47,7 @@ class LocalModel:
         self._start_lock = asyncio.Lock()
         self._request_lock = asyncio.Lock()
         self._closed = False
+        self._running_stop: threading.Event | None = None  # set to stop the generation in progress
         self._stats: dict[str, Any] = {
             "requests": 0,
             "cancelled": 0,
@@ -127,9 +128,14 @@ class LocalModel:
             loop.call_soon_threadsafe(deliver, text)
 
         await self._request_lock.acquire()
+        server = self._server
+        if server is None:  # closed while this request waited its turn
+            self._request_lock.release()
+            raise ModelError("unavailable", "the local model has been closed")
         self._stats["requests"] += 1
+        self._running_stop = stop
         try:
-            work = loop.run_in_executor(self._executor, _generate, self._server, body, emit, stop)
+            work = loop.run_in_executor(self._executor, _generate, server, body, emit, stop)
         except BaseException:
             self._request_lock.release()
             raise
@@ -175,6 +181,8 @@ class LocalModel:
                 return
             self._closed = True
             server, self._server = self._server, None
+            if self._running_stop is not None:
+                self._running_stop.set()  # the caller gets ModelError("cancelled")
         if server is not None:
             # Dropping the last reference runs the runtime's destructor (joins its loop thread);
             # do it on the worker so it queues behind any generation still finishing.
@@ -229,8 +237,8 @@ def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], st
         raise ModelError("server", f"local model failed: {exc}") from None
     if failure:
         raise failure[0]
-    if stop.is_set():
-        return _Outcome("", {})
+    if stop.is_set():  # never pass a cut-off reply on as if it were complete
+        raise ModelError("cancelled", "the local model stopped before finishing (cancelled or shut down)")
     usage = final.get("usage") or {}
     timings = final.get("timings") or {}
     cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
