@@ -25,22 +25,30 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from spark_ls.config import DEFAULT_MODEL
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint
+
+from spark_ls.config import DEFAULT_MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 EXT_DIR = REPO / "editors" / "vscode"
 E2E_DIR = EXT_DIR / "e2e"
 SETUP = E2E_DIR / "setup.sh"
 VSIX = EXT_DIR / "spark-ls.vsix"
-CACHE = Path(os.environ.get("SPARK_LS_E2E_CACHE") or Path.home() / ".cache" / "spark-ls-e2e")
+CACHE = Path(
+    os.environ.get("SPARK_LS_E2E_CACHE") or Path.home() / ".cache" / "spark-ls-e2e"
+)
 CODE_SERVER = CACHE / "code-server" / "node_modules" / ".bin" / "code-server"
 PLAYWRIGHT = E2E_DIR / "node_modules" / "playwright-core" / "package.json"
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO / "docs" / "images" / "vscode-quickfix.png"
-PACKAGED = ["extension.js", "package.json", "package-lock.json", "README.md", ".vscodeignore"]
+PACKAGED = [
+    "extension.js",
+    "package.json",
+    "package-lock.json",
+    "README.md",
+    ".vscodeignore",
+]
 
 BUGGY = """\
 import math
@@ -57,7 +65,9 @@ def describe(shape):
     return kind
 """
 BUG_LINE = 10  # 1-based: the `if` line lacks its colon
-BUG_COLUMN = 6  # 1-based: on the `if` keyword, inside spark-ls's syntax-error diagnostic
+BUG_COLUMN = (
+    6  # 1-based: on the `if` keyword, inside spark-ls's syntax-error diagnostic
+)
 FIXED = BUGGY.replace('if kind == "circle"\n', 'if kind == "circle":\n')
 FIX_REPLY = """\
 --- a/shapes.py
@@ -71,7 +81,9 @@ FIX_REPLY = """\
 """
 INSTRUCTION = "Round the area to two decimal places"
 INSTRUCTION_LINES = (4, 5)  # 1-based, selected: the whole of area()
-INSTRUCTED = FIXED.replace("    return math.pi * radius ** 2\n", "    return round(math.pi * radius ** 2, 2)\n")
+INSTRUCTED = FIXED.replace(
+    "    return math.pi * radius ** 2\n", "    return round(math.pi * radius ** 2, 2)\n"
+)
 INSTRUCTION_REPLY = """\
 --- a/shapes.py
 +++ b/shapes.py
@@ -114,8 +126,15 @@ def _require_setup() -> None:
     if not VSIX.exists():
         problems.append(f"{VSIX.name} not built")
     else:
-        sources = PACKAGED + [str(p.relative_to(EXT_DIR)) for p in (EXT_DIR / "lib").glob("*.js")]
-        stale = [s for s in sources if (EXT_DIR / s).exists() and (EXT_DIR / s).stat().st_mtime > VSIX.stat().st_mtime]
+        sources = PACKAGED + [
+            str(p.relative_to(EXT_DIR)) for p in (EXT_DIR / "lib").glob("*.js")
+        ]
+        stale = [
+            s
+            for s in sources
+            if (EXT_DIR / s).exists()
+            and (EXT_DIR / s).stat().st_mtime > VSIX.stat().st_mtime
+        ]
         if stale:
             problems.append(f"{VSIX.name} is older than {', '.join(stale)}")
     if problems:
@@ -129,10 +148,16 @@ def _require_setup() -> None:
 
 def _spark_ls_dir() -> Path:
     """The folder holding the `spark-ls` script of the interpreter running the tests."""
-    for candidate in (Path(sys.executable).parent / "spark-ls", shutil.which("spark-ls")):
+    for candidate in (
+        Path(sys.executable).parent / "spark-ls",
+        shutil.which("spark-ls"),
+    ):
         if candidate and Path(candidate).exists():
             return Path(candidate).parent
-    pytest.fail("`spark-ls` is not installed for this interpreter (python -m pip install -e .)", pytrace=False)
+    pytest.fail(
+        "`spark-ls` is not installed for this interpreter (python -m pip install -e .)",
+        pytrace=False,
+    )
 
 
 def _free_port() -> int:
@@ -145,20 +170,33 @@ def _wait_healthy(port: int, proc: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"code-server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+            pytest.fail(
+                f"code-server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
+            )
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/healthz", timeout=2
+            ) as resp:
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
-    pytest.fail(f"code-server did not answer /healthz:\n{log.read_text(errors='replace')[-3000:]}")
+    pytest.fail(
+        f"code-server did not answer /healthz:\n{log.read_text(errors='replace')[-3000:]}"
+    )
 
 
 def _describe_calls(ep: ModelEndpoint) -> str:
     return json.dumps(
-        [{"transport": c.transport, "outcome": c.outcome, "input_tail": c.context_text[-600:]} for c in ep.calls],
+        [
+            {
+                "transport": c.transport,
+                "outcome": c.outcome,
+                "input_tail": c.context_text[-600:],
+            }
+            for c in ep.calls
+        ],
         indent=1,
     )
 
@@ -166,9 +204,13 @@ def _describe_calls(ep: ModelEndpoint) -> str:
 def _logs(root: Path) -> str:
     """Extension-host and output-channel logs of the run, for failure messages."""
     parts = []
-    for path in sorted((root / "logs").rglob("*.log")) if (root / "logs").exists() else []:
+    for path in (
+        sorted((root / "logs").rglob("*.log")) if (root / "logs").exists() else []
+    ):
         if "exthost" in str(path) or "spark" in path.name.lower():
-            parts.append(f"--- {path.relative_to(root)}\n{path.read_text(errors='replace')[-4000:]}")
+            parts.append(
+                f"--- {path.relative_to(root)}\n{path.read_text(errors='replace')[-4000:]}"
+            )
     return "\n".join(parts)
 
 
@@ -180,7 +222,10 @@ class VsCode:
         self.tmp = tmp_path
         self.server_dir = _spark_ls_dir()
         self.home = tmp_path / "home"
-        self.dirs = {n: tmp_path / n for n in ("xdg-config", "xdg-data", "xdg-cache", "user-data", "extensions")}
+        self.dirs = {
+            n: tmp_path / n
+            for n in ("xdg-config", "xdg-data", "xdg-cache", "user-data", "extensions")
+        }
         for d in [self.home, *self.dirs.values()]:
             d.mkdir()
         (self.dirs["user-data"] / "User").mkdir()
@@ -195,11 +240,18 @@ class VsCode:
         # which resets PATH from /etc/profile; put spark-ls on PATH the way a user's ~/.profile does.
         (self.home / ".profile").write_text(f'export PATH="{self.server_dir}:$PATH"\n')
         self.common = [
-            "--config", str(self.config),
-            "--user-data-dir", str(self.dirs["user-data"]),
-            "--extensions-dir", str(self.dirs["extensions"]),
+            "--config",
+            str(self.config),
+            "--user-data-dir",
+            str(self.dirs["user-data"]),
+            "--extensions-dir",
+            str(self.dirs["extensions"]),
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SPARK_LS_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("OPENAI_", "SPARK_LS_"))
+        }
         env.update(
             XDG_CONFIG_HOME=str(self.dirs["xdg-config"]),
             XDG_DATA_HOME=str(self.dirs["xdg-data"]),
@@ -208,12 +260,18 @@ class VsCode:
             PATH=f"{self.server_dir}{os.pathsep}{env.get('PATH', '')}",
         )
         self.env = env
-        installed = subprocess.run(
+        installed = subprocess.run(  # noqa: PLW1510 - returncode asserted below
             [str(CODE_SERVER), *self.common, "--install-extension", str(VSIX)],
-            env=env, capture_output=True, text=True, timeout=120,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert installed.returncode == 0, installed.stdout + installed.stderr
-        assert any(p.name.startswith("spark-ls.spark-ls-") for p in self.dirs["extensions"].iterdir()), installed.stdout
+        assert any(
+            p.name.startswith("spark-ls.spark-ls-")
+            for p in self.dirs["extensions"].iterdir()
+        ), installed.stdout
         self.log = tmp_path / "code-server.log"
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -222,10 +280,23 @@ class VsCode:
         self.port = _free_port()
         with self.log.open("wb") as log_fh:
             self.proc = subprocess.Popen(
-                [str(CODE_SERVER), *self.common, "--auth", "none", "--bind-addr", f"127.0.0.1:{self.port}",
-                 "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust"],
-                env={**self.env, **extra_env}, stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=self.tmp,
+                [
+                    str(CODE_SERVER),
+                    *self.common,
+                    "--auth",
+                    "none",
+                    "--bind-addr",
+                    f"127.0.0.1:{self.port}",
+                    "--disable-telemetry",
+                    "--disable-update-check",
+                    "--disable-workspace-trust",
+                ],
+                env={**self.env, **extra_env},
+                stdout=log_fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.tmp,
             )
         _wait_healthy(self.port, self.proc, self.log)
 
@@ -252,18 +323,32 @@ class VsCode:
         }
         plan_file = self.tmp / "plan.json"
         plan_file.write_text(json.dumps(plan))
-        run = subprocess.run(
+        run = subprocess.run(  # noqa: PLW1510 - steps and stderr explain failures
             ["node", str(E2E_DIR / "drive.js"), str(plan_file)],
-            env=self.env, capture_output=True, text=True, timeout=420, cwd=E2E_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=420,
+            cwd=E2E_DIR,
         )
         self.driver_stderr = run.stderr
-        return [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+        return [
+            json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")
+        ]
 
     def channel_log(self) -> str:
         """The whole `spark-ls` output channel (the extension's own lines and the LSP trace)."""
-        return "".join(p.read_text(errors="replace") for p in (self.dirs["user-data"] / "logs").rglob("*spark-ls.log"))
+        return "".join(
+            p.read_text(errors="replace")
+            for p in (self.dirs["user-data"] / "logs").rglob("*spark-ls.log")
+        )
 
-    def explain(self, steps: list[dict], ep: ModelEndpoint | None = None, path: Path | None = None) -> str:
+    def explain(
+        self,
+        steps: list[dict],
+        ep: ModelEndpoint | None = None,
+        path: Path | None = None,
+    ) -> str:
         return (
             f"steps: {json.dumps(steps, indent=1)}\ndriver stderr: {self.driver_stderr[-2000:]}\n"
             + (f"file on disk:\n{path.read_text()}\n" if path else "")
@@ -275,7 +360,11 @@ class VsCode:
         leaks = []
         for root in (*self.dirs.values(), self.home, self.workspace):
             for path in root.rglob("*"):
-                if path.is_file() and path.stat().st_size < 50_000_000 and key.encode() in path.read_bytes():
+                if (
+                    path.is_file()
+                    and path.stat().st_size < 50_000_000
+                    and key.encode() in path.read_bytes()
+                ):
                     leaks.append(str(path))
         if key in self.log.read_text(errors="replace"):
             leaks.append(str(self.log))
@@ -302,7 +391,9 @@ def _done(steps: list[dict]) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_quick_fix_and_instruction_in_real_vscode(vscode_factory, tmp_path: Path) -> None:
+def test_quick_fix_and_instruction_in_real_vscode(
+    vscode_factory, tmp_path: Path
+) -> None:
     vs = vscode_factory()
     source = vs.workspace / "shapes.py"
     source.write_text(BUGGY)
@@ -312,13 +403,19 @@ def test_quick_fix_and_instruction_in_real_vscode(vscode_factory, tmp_path: Path
         ep.replies.append(FIX_REPLY)
         ep.replies.append(INSTRUCTION_REPLY)
         vs.start({"OPENAI_BASE_URL": ep.base_url, "OPENAI_API_KEY": TEST_API_KEY})
-        steps = vs.drive({
-            "file": source.name,
-            "cursor": {"line": BUG_LINE, "column": BUG_COLUMN},
-            "fixTitle": "Fix:",
-            "screenshot": str(shot),
-            "instruction": {"fromLine": INSTRUCTION_LINES[0], "toLine": INSTRUCTION_LINES[1], "text": INSTRUCTION},
-        })
+        steps = vs.drive(
+            {
+                "file": source.name,
+                "cursor": {"line": BUG_LINE, "column": BUG_COLUMN},
+                "fixTitle": "Fix:",
+                "screenshot": str(shot),
+                "instruction": {
+                    "fromLine": INSTRUCTION_LINES[0],
+                    "toLine": INSTRUCTION_LINES[1],
+                    "text": INSTRUCTION,
+                },
+            }
+        )
         context = vs.explain(steps, ep, source)
         assert _done(steps), context
         vs.stop()
@@ -335,13 +432,19 @@ def test_quick_fix_and_instruction_in_real_vscode(vscode_factory, tmp_path: Path
         assert len(ep.calls) == 2, context
         fix_call, instruction_call = ep.calls
         assert fix_call.transport == "ws" and instruction_call.transport == "ws"
-        assert all(c.outcome == "completed" for c in ep.calls), [c.outcome for c in ep.calls]
+        assert all(c.outcome == "completed" for c in ep.calls), [
+            c.outcome for c in ep.calls
+        ]
         fix_input = fix_call.context_text
         assert 'if kind == "circle"\n' in fix_input, fix_input
         assert INSTRUCTION not in fix_input
-        assert INSTRUCTION in instruction_call.context_text, instruction_call.context_text
+        assert INSTRUCTION in instruction_call.context_text, (
+            instruction_call.context_text
+        )
         assert "return math.pi * radius ** 2" in instruction_call.context_text
-        assert ep.headers_seen and all(h.get("authorization") == f"Bearer {TEST_API_KEY}" for h in ep.headers_seen)
+        assert ep.headers_seen and all(
+            h.get("authorization") == f"Bearer {TEST_API_KEY}" for h in ep.headers_seen
+        )
 
     # The status bar shows the server's `spark/status` (model name) and the extension passed the
     # explicitly-set setting through as a snake_case initializationOption.
@@ -349,7 +452,9 @@ def test_quick_fix_and_instruction_in_real_vscode(vscode_factory, tmp_path: Path
     assert "spark-ls" in status and DEFAULT_MODEL in status, status
     channel = vs.channel_log()
     assert 'options: {"prefetch":false})' in channel, channel[:3000]
-    assert '"initializationOptions": {\n        "prefetch": false\n    }' in channel, channel[:3000]
+    assert '"initializationOptions": {\n        "prefetch": false\n    }' in channel, (
+        channel[:3000]
+    )
 
     assert shot.exists() and shot.stat().st_size > 10_000
     if os.environ.get("SPARK_LS_UPDATE_SCREENSHOT"):
@@ -362,7 +467,9 @@ def test_quick_fix_and_instruction_in_real_vscode(vscode_factory, tmp_path: Path
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_api_key_set_from_the_command_palette_reaches_the_server(vscode_factory) -> None:
+def test_api_key_set_from_the_command_palette_reaches_the_server(
+    vscode_factory,
+) -> None:
     """No OPENAI_API_KEY anywhere: "Spark: Set API key" stores it in SecretStorage, the client
     restarts the server with it in the child environment, and the endpoint sees it."""
     vs = vscode_factory()
@@ -371,19 +478,25 @@ def test_api_key_set_from_the_command_palette_reaches_the_server(vscode_factory)
     with ModelEndpoint(api_key=TEST_API_KEY) as ep:
         ep.replies.append(FIX_REPLY)
         vs.start({"OPENAI_BASE_URL": ep.base_url})
-        steps = vs.drive({
-            "apiKey": TEST_API_KEY,
-            "file": source.name,
-            "cursor": {"line": BUG_LINE, "column": BUG_COLUMN},
-            "fixTitle": "Fix:",
-        })
+        steps = vs.drive(
+            {
+                "apiKey": TEST_API_KEY,
+                "file": source.name,
+                "cursor": {"line": BUG_LINE, "column": BUG_COLUMN},
+                "fixTitle": "Fix:",
+            }
+        )
         context = vs.explain(steps, ep, source)
         assert _done(steps), context
         vs.stop()
         assert source.read_text() == FIXED, context
         assert len(ep.calls) == 1 and ep.calls[0].outcome == "completed", context
         # Every request that reached the model carried the key typed into the input box.
-        authorized = [h for h in ep.headers_seen if h.get("authorization") == f"Bearer {TEST_API_KEY}"]
+        authorized = [
+            h
+            for h in ep.headers_seen
+            if h.get("authorization") == f"Bearer {TEST_API_KEY}"
+        ]
         assert authorized, ep.headers_seen
     channel = vs.channel_log()
     assert "restarting spark-ls: API key changed" in channel, channel[:3000]
@@ -408,8 +521,13 @@ def test_missing_server_names_the_install_command(vscode_factory) -> None:
 
 
 def _node(script: str, env: dict[str, str] | None = None) -> object:
-    out = subprocess.run(
-        [shutil.which("node") or "node", "-e", script], cwd=EXT_DIR, capture_output=True, text=True, timeout=60, env=env or dict(os.environ)
+    out = subprocess.run(  # noqa: PLW1510 - returncode asserted below
+        [shutil.which("node") or "node", "-e", script],
+        cwd=EXT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or dict(os.environ),
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -441,9 +559,16 @@ def test_settings_become_initialization_options_the_server_accepts() -> None:
     from spark_ls.config import Settings
 
     settings = Settings().merged(options)
-    assert settings.model == "gpt-5.3-codex" and settings.base_url == "http://127.0.0.1:9/v1"
+    assert (
+        settings.model == "gpt-5.3-codex"
+        and settings.base_url == "http://127.0.0.1:9/v1"
+    )
     assert settings.fallback_models == ("gpt-5-mini", "gpt-4.1")
-    assert settings.pin is True and settings.context_budget == 3500 and settings.prefetch is False
+    assert (
+        settings.pin is True
+        and settings.context_budget == 3500
+        and settings.prefetch is False
+    )
 
     # Settings left at their defaults (or emptied) are not sent, so pyproject/env still apply.
     untouched = _node(
@@ -461,7 +586,9 @@ def test_server_command_resolution_and_install_hint(tmp_path: Path) -> None:
         "process.stdout.write(JSON.stringify(s.serverCommand({serverPath: 'spark-ls'}, process.env)));",
         env,
     )
-    assert missing["error"].startswith("spark-ls is not installed: `spark-ls` was not found on PATH.")
+    assert missing["error"].startswith(
+        "spark-ls is not installed: `spark-ls` was not found on PATH."
+    )
     assert "python -m pip install spark-ls" in missing["error"]
 
     fake = tmp_path / "spark-ls"
@@ -483,7 +610,13 @@ def test_server_command_resolution_and_install_hint(tmp_path: Path) -> None:
     no_pkg = _node(
         "const s = require('./lib/server');"
         f"process.stdout.write(JSON.stringify(s.serverCommand({{pythonPath: {json.dumps(sys.executable)}}}, process.env)));",
-        dict(os.environ, PYTHONPATH="", PYTHONNOUSERSITE="1", PYTHONSAFEPATH="1", PYTHONHOME=str(tmp_path)),
+        dict(
+            os.environ,
+            PYTHONPATH="",
+            PYTHONNOUSERSITE="1",
+            PYTHONSAFEPATH="1",
+            PYTHONHOME=str(tmp_path),
+        ),
     )
     assert "error" in no_pkg and "-m pip install spark-ls" in no_pkg["error"], no_pkg
 
@@ -499,7 +632,13 @@ def test_spawn_errors_and_keys_are_described_without_the_key() -> None:
         " envNoKey: s.serverEnv({PATH: '/bin', OPENAI_API_KEY: 'from-env'}, undefined)"
         "}));"
     )
-    assert "spark-ls is not installed" in out["enoent"] and "pip install spark-ls" in out["enoent"]
-    assert "sk-abcdefghijklmnop" not in out["other"] and "sk-zyxwvutsrqponm" not in out["other"], out["other"]
+    assert (
+        "spark-ls is not installed" in out["enoent"]
+        and "pip install spark-ls" in out["enoent"]
+    )
+    assert (
+        "sk-abcdefghijklmnop" not in out["other"]
+        and "sk-zyxwvutsrqponm" not in out["other"]
+    ), out["other"]
     assert out["env"] == {"PATH": "/bin", "OPENAI_API_KEY": "from-secrets"}
     assert out["envNoKey"] == {"PATH": "/bin", "OPENAI_API_KEY": "from-env"}
