@@ -118,12 +118,8 @@ async function startClient() {
     outputChannel: output,
     revealOutputChannelOn: RevealOutputChannelOn.Never,
     initializationOptions: settings.initializationOptions,
-    initializationFailedHandler: (error) => {
-      const message = server.describeStartError(error, cmd.command);
-      log(message);
-      showStartError(message);
-      return false;
-    },
+    // Do not retry a failed `initialize`; start() then rejects and the error is shown once, below.
+    initializationFailedHandler: () => false,
   };
   const candidate = new LanguageClient(CLIENT_ID, 'spark-ls', serverOptions, clientOptions);
   candidate.onDidChangeState((event) => {

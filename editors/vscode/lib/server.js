@@ -85,7 +85,7 @@ function describeStartError(err, command) {
   if (code === 'EACCES' || /EACCES/.test(text)) {
     return `spark-ls: \`${command}\` is not executable (EACCES). Check the spark.serverPath setting.`;
   }
-  return `spark-ls failed to start: ${redact(text)}`;
+  return `spark-ls failed to start (${redact(text)}); its error output is in "Spark: Show Log".`;
 }
 
 /**
