@@ -262,3 +262,43 @@ def test_changes_and_requests_for_unknown_or_closed_documents_are_refused_cleanl
     # Re-opening starts from the new text, not the old one.
     store.open(uri, 7, "python", "y = 2\n")
     assert store.snapshot(uri).text == "y = 2\n" and store.snapshot(uri).version == 7
+
+
+async def test_notifications_leave_no_per_message_state_in_the_server() -> None:
+    """pygls keeps the future of every generator-handled notification forever; spark-ls's text
+    sync must not go through that path (it leaked about 1 KiB per keystroke in the soak bench)."""
+    import json
+
+    from spark_ls.server.app import create_server
+
+    server = create_server()
+    protocol = server.protocol
+    sent: list[bytes] = []
+
+    class Writer:
+        def write(self, data: bytes) -> None:
+            sent.append(data)
+
+        def close(self) -> None:
+            pass
+
+    protocol.set_writer(Writer())
+
+    def feed(message: dict) -> None:
+        protocol.handle_message(json.loads(json.dumps(message), object_hook=protocol.structure_message))
+
+    uri = "file:///tmp/leak.py"
+    feed({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+        "textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": "x = 1\n"}}})
+    for version in range(2, 502):
+        feed({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+            "textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{"range": {"start": {"line": 0, "character": 4}, "end": {"line": 0, "character": 5}},
+                                "text": str(version % 10)}]}})
+    feed({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": uri}}})
+    assert server.documents.get(uri) is None
+    assert len(protocol._request_futures) < 5, len(protocol._request_futures)
+    # ...and the text went through spark-ls's store while it was open.
+    feed({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+        "textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": "y = 2\n"}}})
+    assert server.documents.snapshot(uri).text == "y = 2\n"

@@ -6,6 +6,7 @@ One module per LSP method registers its handler here; handlers stay thin and cal
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from typing import Any
 
@@ -68,21 +69,26 @@ class SparkProtocol(LanguageServerProtocol):
     # spark-ls keeps its own documents (server/documents.py), so pygls's workspace copy is skipped:
     # it cost a second copy and a rebuild per keystroke, and pygls clamps positions past a line's
     # end *in place* in the params (to length - 1, on str.splitlines() lines), which corrupted the
-    # text spark-ls then applied.
+    # text spark-ls then applied. Plain functions, not generators: pygls keeps the future of every
+    # generator-handled notification forever (about 1 KiB per keystroke).
+    def _to_feature(self, method: str, params: Any) -> None:
+        handler = self.fm.features.get(method)
+        if handler is not None:
+            result = handler(params)
+            if inspect.isawaitable(result):
+                asyncio.ensure_future(result)
+
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
+        self._to_feature(types.TEXT_DOCUMENT_DID_OPEN, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
+        self._to_feature(types.TEXT_DOCUMENT_DID_CHANGE, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
-            yield handler, (params,), None
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> None:
+        self._to_feature(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
 
 class _ResyncingInput:
