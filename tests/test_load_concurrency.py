@@ -20,7 +20,7 @@ from lsprotocol import types
 
 from conftest import TEST_API_KEY
 from lsp_helpers import lsp_client, open_document, wait_ready
-from model_endpoint import ModelEndpoint, input_text
+from model_endpoint import ModelEndpoint
 from test_reliability_support import applied, list_actions, wait_for
 
 DOCUMENTS = 20
@@ -37,10 +37,16 @@ def fixed(n: int) -> str:
     return source(n).replace(f"return y - {n}", f"return y + {n}")
 
 
-def reply_for(body: dict[str, Any]) -> str:
-    match = re.search(r"def f_(\d\d)\(", input_text(body.get("input")))
+def document_of(body: dict[str, Any]) -> int:
+    """Which document a request is about: from its instructions, which name the file and are
+    sent even when the request is chained to an earlier one (and its input omits the file)."""
+    match = re.search(r"doc(\d\d)\.py", str(body.get("instructions") or ""))
     assert match is not None, body
-    n = int(match.group(1))
+    return int(match.group(1))
+
+
+def reply_for(body: dict[str, Any]) -> str:
+    n = document_of(body)
     return (
         f"--- a/doc{n:02d}.py\n+++ b/doc{n:02d}.py\n@@ -5,2 +5,2 @@\n"
         f"     y = x * 2\n-    return y - {n}\n+    return y + {n}\n"
@@ -99,7 +105,8 @@ async def test_200_concurrent_resolves_over_4_sockets(tmp_path: Path) -> None:
             # Each document's request went out once per resolve, and the pool stayed at 4 sockets.
             counts = {n: 0 for n in range(DOCUMENTS)}
             for call in endpoint.calls:
-                counts[int(re.search(r"def f_(\d\d)\(", call.context_text).group(1))] += 1
+                counts[document_of(call.body)] += 1
+                assert f"def f_{document_of(call.body):02d}(" in call.context_text  # the model saw that file
             assert set(counts.values()) == {PER_DOCUMENT}, counts
             assert len(seen_connections) <= POOL and endpoint.connections_opened <= POOL, (seen_connections, endpoint.connections_opened)
             assert not [m for m in client.messages if m.type == 1], [m.message for m in client.messages]
