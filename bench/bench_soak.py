@@ -177,7 +177,9 @@ def run(quick: bool) -> dict:
         "rows": rows,
         "notes": notes,
         "targets": [
-            ("RSS growth after warm-up under 25 MiB over the run", growth_mib < 25),
+            # A leak of one small object per notification (the pygls futures this bench found)
+            # showed as ~1 MiB per 1000 resolves; a healthy server stays well under half that.
+            ("RSS growth after warm-up under 0.5 MiB per 1000 resolves", per_1000 < 0.5),
             ("no resolve lost or failed unexpectedly (only the scripted refusals)", result["failures"] == 0 and result["refusals"] == expected_refusals),
         ],
     }
