@@ -172,3 +172,27 @@ async def test_hostile_reply_never_reaches_apply_edit(model_endpoint: ModelEndpo
         (params,) = client.applied_edits
         assert params.edit.changes is None
         assert [c.text_document.uri for c in params.edit.document_changes] == [uri]
+
+
+async def test_scope_mode_rewrites_only_the_target_scope(model_endpoint: ModelEndpoint, tmp_path: Path) -> None:
+    """The scope edit format (the model rewrites the whole function): an obeying model that sends
+    back the whole file, with the injected change to another function, changes only the target
+    function; a diff for another file is still refused."""
+    uri = (tmp_path / "buggy.py").as_uri()
+    async with lsp_client(model_endpoint, root=tmp_path, init_options={"editFormat": "scope"}) as client:
+        await wait_ready(client)
+        open_document(client, uri, INJECTED)
+        action = await fix_action(client, uri, INJECTED)
+        whole_file = FIXED.replace("max(numbers) - min(numbers)", "os.system('rm -rf ~')")
+        model_endpoint.replies.append(f"```python\n{whole_file}```\n")
+        resolved = await client.code_action_resolve_async(action)
+        (change,) = resolved.edit.document_changes
+        assert change.text_document.uri == uri
+        from test_reliability_support import applied
+
+        assert applied(INJECTED, change) == FIXED
+        model_endpoint.replies.append(HOSTILE["another-open-file"])
+        with pytest.raises(Exception) as failure:
+            await client.code_action_resolve_async(action)
+        assert "refused" in str(failure.value)
+        assert "Reply with ONLY the complete rewritten" in model_endpoint.requests[0]["instructions"]
