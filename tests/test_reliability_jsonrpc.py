@@ -223,3 +223,25 @@ async def test_unopened_and_closed_documents(raw: RawServer, model_endpoint: Any
     await resolve_fails(6)
     assert model_endpoint.requests == []
     await raw.alive(80)
+
+
+async def test_huge_content_length_is_skipped_not_allocated(raw: RawServer) -> None:
+    """A Content-Length of 50 GB used to kill the server (pygls allocates the whole body at once).
+    Now the message is skipped in bounded chunks: a lying length resynchronises on the next real
+    header, and the client gets an error instead of a dead server."""
+    await raw.send(b"Content-Length: 50000000000\r\n\r\n{}")
+    await raw.alive(90)
+    error = (await raw.response(None))["error"]
+    assert error["code"] == INVALID_REQUEST and "limit" in error["message"], error
+
+
+async def test_real_oversized_message_is_skipped(raw: RawServer) -> None:
+    from spark_ls.server.app import MAX_MESSAGE_BYTES
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 91, "method": "textDocument/didOpen",
+                       "params": {"textDocument": {"uri": "file:///huge.py", "languageId": "python", "version": 1,
+                                                   "text": "x" * (MAX_MESSAGE_BYTES + 10)}}}).encode()
+    await raw.send(frame(raw=body))
+    error = (await raw.response(None, timeout=60))["error"]
+    assert error["code"] == INVALID_REQUEST and str(len(body)) in error["message"], error
+    await raw.alive(92)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 from typing import Any
 
@@ -40,6 +41,12 @@ def _prefer_utf8(cls: type, client_capabilities: types.ClientCapabilities) -> st
 
 
 ServerCapabilitiesBuilder.choose_position_encoding = classmethod(_prefer_utf8)  # type: ignore[method-assign]
+
+
+# Far above any real message (a 1,000,000-character document is at most ~4 MB of JSON), far
+# below what reading one into memory would cost: a larger Content-Length is skipped, not read.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+_DISCARDED = "$/spark-ls/discardedMessage"  # stands in for a skipped message (see below)
 
 
 class _Answered(Exception):
@@ -78,6 +85,12 @@ class SparkProtocol(LanguageServerProtocol):
             if inspect.isawaitable(result):
                 asyncio.ensure_future(result)
 
+    @lsp_method(_DISCARDED)
+    def lsp_discarded_message(self, params: Any) -> None:
+        size = getattr(params, "bytes", None) or (params.get("bytes") if isinstance(params, dict) else "?")
+        message = f"a message of {size} bytes exceeds spark-ls's limit of {MAX_MESSAGE_BYTES} bytes; it was skipped"
+        self._send_data(ResponseErrorMessage(id=None, error=types.ResponseError(code=JsonRpcInvalidRequest.CODE, message=message)))
+
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         self._to_feature(types.TEXT_DOCUMENT_DID_OPEN, params)
@@ -92,25 +105,85 @@ class SparkProtocol(LanguageServerProtocol):
 
 
 class _ResyncingInput:
-    """stdin for pygls. After a message with a wrong Content-Length, the next header arrives glued
-    to leftover bytes (``...}Content-Length: 52``) and pygls, matching whole lines, would never see
-    a header again. Handing it the header alone resynchronises the stream."""
+    """stdin for pygls.
+
+    - After a message with a wrong Content-Length, the next header arrives glued to leftover bytes
+      (``...}Content-Length: 52``) and pygls, matching whole lines, would never see a header
+      again. Handing it the header alone resynchronises the stream.
+    - A message above MAX_MESSAGE_BYTES is skipped in bounded chunks (pygls would allocate its
+      whole length at once, and die on a huge Content-Length); if a message header turns up
+      inside the bytes being skipped, the length was a lie and reading resumes there. pygls gets
+      a small stand-in message instead, whose handler answers with an error.
+    """
 
     _HEADER = b"Content-Length:"
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
+        self._ahead = bytearray()  # bytes read from the stream but not yet handed to pygls
+        self._lines: list[bytes] = []  # stand-in lines, served first
+        self._body: bytes | None = None  # stand-in body
 
     def readline(self) -> bytes:
-        line = self._raw.readline()
+        if self._lines:
+            return self._lines.pop(0)
+        line = self._raw_line()
         cut = line.rfind(self._HEADER)
         if cut > 0:
             log.warning("discarded %d bytes before a message header (wrong Content-Length?)", cut)
-            return line[cut:]
+            line = line[cut:]
+        if line.startswith(self._HEADER):
+            value = line[len(self._HEADER):].strip()
+            if value.isdigit() and int(value) > MAX_MESSAGE_BYTES:
+                return self._skip(int(value))
         return line
 
     def read(self, n: int = -1) -> bytes:
+        if self._body is not None:
+            body, self._body = self._body, None
+            return body
+        if self._ahead:
+            head = bytes(self._ahead[:n])
+            del self._ahead[:n]
+            return head + (self._raw.read(n - len(head)) if len(head) < n else b"")
         return self._raw.read(n)
+
+    def _raw_line(self) -> bytes:
+        if not self._ahead:
+            return self._raw.readline()
+        end = self._ahead.find(b"\n")
+        if end >= 0:
+            line = bytes(self._ahead[: end + 1])
+            del self._ahead[: end + 1]
+            return line
+        line = bytes(self._ahead)
+        self._ahead.clear()
+        return line + self._raw.readline()
+
+    def _available(self, n: int) -> bytes:
+        if self._ahead:
+            chunk = bytes(self._ahead[:n])
+            del self._ahead[:n]
+            return chunk
+        read1 = getattr(self._raw, "read1", None)
+        return read1(n) if read1 is not None else self._raw.read(min(n, 1 << 16))
+
+    def _skip(self, length: int) -> bytes:
+        log.warning("skipping a %d-byte message (the limit is %d bytes)", length, MAX_MESSAGE_BYTES)
+        while (line := self._raw_line()) and line.strip():
+            pass  # the rest of the header block
+        remaining, tail = length, b""
+        while remaining > 0 and (chunk := self._available(min(remaining, 1 << 20))):
+            window = tail + chunk
+            found = window.find(self._HEADER)
+            if found >= 0:
+                self._ahead[:0] = window[found:]  # a real header: resume reading there
+                break
+            remaining -= len(chunk)
+            tail = window[-len(self._HEADER) :]
+        self._body = json.dumps({"jsonrpc": "2.0", "method": _DISCARDED, "params": {"bytes": length}}).encode()
+        self._lines = [b"\r\n"]
+        return b"Content-Length: %d\r\n" % len(self._body)
 
 
 class SparkLanguageServer(LanguageServer):
