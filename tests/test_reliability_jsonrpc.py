@@ -245,3 +245,35 @@ async def test_real_oversized_message_is_skipped(raw: RawServer) -> None:
     error = (await raw.response(None, timeout=60))["error"]
     assert error["code"] == INVALID_REQUEST and str(len(body)) in error["message"], error
     await raw.alive(92)
+
+
+async def test_absurd_positions_are_answered(raw: RawServer, model_endpoint: Any) -> None:
+    """Positions far past the document, reversed ranges, and values outside LSP's uinteger range:
+    valid ones are served (clamped), invalid ones get InvalidParams; the server lives."""
+    uri = "file:///tmp/absurd.py"
+    await raw.send(frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+        "textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": BUGGY}}}))
+    cases = [
+        (((10**9, 0), (10**9, 5)), "ok"),
+        (((8, 0), (3, 0)), "ok"),  # reversed
+        (((5, 10**9), (2**31 - 1, 2**31 - 1)), "ok"),
+        (((5, 10**9), (2**31, 2**31)), "invalid"),  # above uinteger
+        (((-1, 0), (0, 0)), "invalid"),
+        (((0, -5), (0, 0)), "invalid"),
+        (((2**53, 0), (2**53, 0)), "invalid"),
+    ]
+    for n, ((start, end), expected) in enumerate(cases):
+        rng = {"start": {"line": start[0], "character": start[1]}, "end": {"line": end[0], "character": end[1]}}
+        await raw.request(200 + n, "textDocument/codeAction", {
+            "textDocument": {"uri": uri}, "range": rng, "context": {"diagnostics": [{"range": rng, "message": "m"}]}})
+        listing = await raw.response(200 + n)
+        model_endpoint.replies.append("")
+        await raw.request(300 + n, "workspace/executeCommand", {
+            "command": "spark.editWithInstruction", "arguments": [uri, rng, "do it"]})
+        command = await raw.response(300 + n)
+        if expected == "ok":
+            assert isinstance(listing.get("result"), list), listing
+            assert command.get("result") == {"applied": False, "reason": "no change"}, command
+        else:
+            assert listing["error"]["code"] == INVALID_PARAMS and command["error"]["code"] == INVALID_PARAMS
+    await raw.alive(400)
