@@ -112,3 +112,48 @@ async def test_200_concurrent_resolves_over_4_sockets(tmp_path: Path) -> None:
             assert not [m for m in client.messages if m.type == 1], [m.message for m in client.messages]
     finally:
         endpoint.stop()
+
+
+async def test_cancel_storm_leaves_the_pool_usable(tmp_path: Path) -> None:
+    """40 concurrent resolves over a pool of 2 slow sockets; 12 of them are cancelled by the user
+    (window/workDoneProgress/cancel) while queued or streaming. Every other resolve returns its
+    own correct edit, every cancelled one fails cleanly, and afterwards the pool serves a new
+    batch in full: no slot was leaked."""
+    import random
+
+    endpoint = ModelEndpoint(api_key=TEST_API_KEY, reply_for=reply_for, latency_range=(0.02, 0.08)).start()
+    try:
+        async with lsp_client(endpoint, root=tmp_path, init_options={"poolSize": 2, "prefetch": False}) as client:
+            await wait_ready(client)
+            actions: dict[int, Any] = {}
+            for n in range(8):
+                uri = (tmp_path / f"doc{n:02d}.py").as_uri()
+                open_document(client, uri, source(n), version=1)
+                cursor = types.Position(line=4, character=4)
+                listed = await list_actions(client, uri, types.Range(start=cursor, end=cursor))
+                actions[n] = next(a for a in listed if a.title == f"Fix bug in f_{n:02d}")
+            jobs = [n % 8 for n in range(40)]
+            running = asyncio.gather(*(client.code_action_resolve_async(actions[n]) for n in jobs), return_exceptions=True)
+            def live() -> list[Any]:
+                return [t for t, reports in client.progress_reports.items() if reports and reports[-1].kind != "end"]
+
+            await wait_for(lambda: len(live()) >= 12, "12 resolves in progress")
+            rng = random.Random(8)
+            for token in rng.sample(live(), 12):
+                client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+            results = await asyncio.wait_for(running, 60)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            assert 1 <= len(failed) <= 12, failed
+            for n, result in zip(jobs, results):
+                if not isinstance(result, BaseException):
+                    (change,) = result.edit.document_changes
+                    assert change.text_document.uri.endswith(f"/doc{n:02d}.py")
+                    assert applied(source(n), change) == fixed(n)
+            # The pool is whole again.
+            again = await asyncio.wait_for(
+                asyncio.gather(*(client.code_action_resolve_async(actions[n]) for n in range(8))), 60
+            )
+            for n, result in enumerate(again):
+                assert applied(source(n), result.edit.document_changes[0]) == fixed(n)
+    finally:
+        endpoint.stop()
