@@ -55,10 +55,9 @@ def _rss_kib(pid: int) -> int:
 
 async def _soak(total: int) -> dict[str, Any]:
     sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from lsprotocol import types
-
     from conftest import TEST_API_KEY
     from lsp_helpers import lsp_client, open_document, server_env, wait_ready
+    from lsprotocol import types
     from model_endpoint import ModelEndpoint
 
     model = _Model()
@@ -164,13 +163,19 @@ def run(quick: bool) -> dict:
     })
     expected_refusals = result["calls"] // REFUSE_EVERY
     notes = [
-        f"{total} resolves in {result['wall']:.1f} s ({total / result['wall']:.0f}/s); batches of {BATCH}, pool 4, "
-        f"{DOCUMENTS} documents edited after every batch",
-        f"resolve latency p50 {statistics.median(lat) * 1000:.1f} ms, p95 {lat[int(len(lat) * 0.95)] * 1000:.1f} ms "
-        f"(client-measured, batch of {BATCH} in flight, zero model latency)",
+        (
+            f"{total} resolves in {result['wall']:.1f} s ({total / result['wall']:.0f}/s); batches of {BATCH}, "
+            f"pool 4, {DOCUMENTS} documents edited after every batch"
+        ),
+        (
+            f"resolve latency p50 {statistics.median(lat) * 1000:.1f} ms, p95 {lat[int(len(lat) * 0.95)] * 1000:.1f} ms "
+            f"(client-measured, batch of {BATCH} in flight, zero model latency)"
+        ),
         f"RSS growth after the {WARMUP}-resolve warm-up: {growth_mib:+.2f} MiB ({per_1000:+.3f} MiB per 1000 resolves)",
-        f"refused (scripted, one reply in {REFUSE_EVERY}): {result['refusals']}; unexpected failures: {result['failures']}; "
-        f"model connections opened: {result['connections']}",
+        (
+            f"refused (scripted, one reply in {REFUSE_EVERY}): {result['refusals']}; "
+            f"unexpected failures: {result['failures']}; model connections opened: {result['connections']}"
+        ),
         "command: python -m bench soak" + (" --quick" if quick else ""),
     ]
     return {

@@ -16,10 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lsprotocol import types
-
 from conftest import TEST_API_KEY
 from lsp_helpers import lsp_client, open_document, wait_ready
+from lsprotocol import types
 from model_endpoint import ModelEndpoint
 from test_reliability_support import applied, list_actions, wait_for
 

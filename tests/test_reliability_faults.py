@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lsprotocol import types
-
 from conftest import TEST_API_KEY
 from lsp_helpers import lsp_client, server_env, wait_ready
+from lsprotocol import types
 from model_endpoint import ModelEndpoint
 from test_reliability_support import (
     BUGGY,

@@ -15,7 +15,6 @@ import sys
 from typing import Any
 
 import pytest
-
 from lsp_helpers import server_env
 from test_reliability_support import BUGGY, FIX_DIFF
 
@@ -36,7 +35,7 @@ class RawServer:
         self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def start(cls, endpoint: Any) -> "RawServer":
+    async def start(cls, endpoint: Any) -> RawServer:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "spark_ls", "serve",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,

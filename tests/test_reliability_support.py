@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from lsprotocol import types
-
 from lsp_helpers import apply_text_edits, document_edit, open_document
+from lsprotocol import types
 
 BUGGY = '''\
 """Statistics helpers."""

@@ -16,7 +16,6 @@ import random
 import re
 
 import pytest
-
 from model_endpoint import ModelEndpoint, input_text
 from test_reliability_documents import PIECES, line_units, ref_apply, ref_lines
 from test_reliability_jsonrpc import RawServer, frame
@@ -118,7 +117,7 @@ async def test_server_text_matches_reference_over_stdio(model_endpoint: ModelEnd
                 "command": "spark.editWithInstruction", "arguments": [uri, whole, "look"]})
             answer = await raw.response(1000 + sequence)
             assert answer.get("result", {}).get("applied") is False, answer
-            await wait_for(lambda: len(model_endpoint.calls) > calls, "the model request")
+            await wait_for(lambda calls=calls: len(model_endpoint.calls) > calls, "the model request")
             seen = _server_lines(input_text(model_endpoint.calls[-1].body.get("input")))
             assert seen == _expected_lines(text), (encoding, sequence, log)
             await raw.send(frame({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": uri}}}))

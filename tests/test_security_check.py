@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
 from test_check_helpers import git, run_check
@@ -108,7 +107,6 @@ def make_tree(base: Path, *, use_git: bool) -> Path:
 def test_fix_writes_only_inside_the_given_paths(tmp_path: Path, use_git: bool) -> None:
     base = tmp_path / "base"
     proj = make_tree(base, use_git=use_git)
-    victim = base / "outside" / "victim.py"
     # Only `sub` is checked; sub/evil.py's reply goes for ../app.py (inside the repository but
     # outside the given path).
     model = HostileModel(set(), lambda path: "a/../app.py")

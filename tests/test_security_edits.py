@@ -13,9 +13,8 @@ import ast
 from pathlib import Path
 
 import pytest
-from lsprotocol import types
-
 from lsp_helpers import lsp_client, open_document, wait_ready
+from lsprotocol import types
 from model_endpoint import ModelEndpoint
 from test_reliability_support import fix_action, shown, wait_for
 
@@ -114,9 +113,14 @@ async def test_prompt_injected_replies_are_refused_whole(model_endpoint: ModelEn
             error = str(failure.value)
             assert "refused" in error, (case, error)
             # ... for the right reason: the path, the file operation, or the region.
-            why = "outside the lines" if "outside-region" in case else "creates or deletes" if case.endswith("-file") and case.startswith(("new", "delete")) else "the diff edits"
+            if "outside-region" in case:
+                why = "outside the lines"
+            elif case in ("new-file", "delete-file"):
+                why = "creates or deletes"
+            else:
+                why = "the diff edits"
             assert why in error, (case, error)
-            await wait_for(lambda: len(client.messages) > before, f"a message for {case}")
+            await wait_for(lambda before=before: len(client.messages) > before, f"a message for {case}")
             assert any("refused" in m.message for m in shown(client, since=before)), case
         assert len(model_endpoint.requests) == len(HOSTILE)
         # The injected text did reach the model (the fixture is real), and the honest reply to

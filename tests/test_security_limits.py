@@ -12,12 +12,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lsprotocol import types
-
 from lsp_helpers import lsp_client, open_document, wait_ready
+from lsprotocol import types
 from model_endpoint import ModelEndpoint
+from test_reliability_support import (
+    BUGGY,
+    FIX_DIFF,
+    FIXED,
+    applied,
+    cursor_in,
+    fix_action,
+    list_actions,
+    wait_for,
+)
+
 from spark_ls.server.documents import DEFAULT_MAX_DOCUMENT_CHARS, DocumentStore
-from test_reliability_support import BUGGY, FIX_DIFF, FIXED, applied, cursor_in, fix_action, list_actions, wait_for
 
 PADDING_LINE = "PADDING = 'x'  # generated\n"
 

@@ -17,13 +17,13 @@ import socket
 import ssl
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
-
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint
+
 from spark_ls.cli import _host_port, build_parser, is_loopback
 from spark_ls.config import Secret, Settings, load_settings
 from spark_ls.model.session import open_session
@@ -174,7 +174,9 @@ def _free_port() -> int:
 
 
 def _spark(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spark_ls", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "spark_ls", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @pytest.mark.parametrize(
@@ -236,9 +238,8 @@ def test_loopback_or_allow_remote_binds(args: list[str]) -> None:
 async def test_editor_is_warned_when_verification_is_off(model_endpoint: ModelEndpoint, tmp_path: Path) -> None:
     """Off through the editor's settings or the workspace's pyproject.toml: a visible warning,
     not only a log line; on (the default): no such warning."""
-    from lsprotocol import types
-
     from lsp_helpers import lsp_client, wait_ready
+    from lsprotocol import types
 
     (tmp_path / "off").mkdir()
     (tmp_path / "off" / "pyproject.toml").write_text("[tool.spark-ls]\ntls_verify = false\n")

@@ -9,18 +9,24 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.documents import oversized_message
-from spark_ls.server.engine import ActionRefused, Prefetcher, as_request_error, run_with_progress
+from spark_ls.server.engine import (
+    ActionRefused,
+    Prefetcher,
+    as_request_error,
+    run_with_progress,
+)
 
 _DATA_TYPES = {"uri": str, "version": int, "action": str, "start_line": int, "end_line": int}
 
 
 def check_action_data(data: Any, where: str) -> dict[str, Any]:
     """The action data a client sent back, if it is spark-ls's; InvalidParams otherwise."""
-    if isinstance(data, dict) and all(
-        isinstance(data.get(key), kind) and not isinstance(data.get(key), bool) for key, kind in _DATA_TYPES.items()
+    if (
+        isinstance(data, dict)
+        and all(isinstance(data.get(k), kind) and not isinstance(data.get(k), bool) for k, kind in _DATA_TYPES.items())
+        and 0 <= data["start_line"] <= data["end_line"]
     ):
-        if data["start_line"] >= 0 and data["end_line"] >= data["start_line"]:
-            return data
+        return data
     raise JsonRpcInvalidParams(f"{where}: not spark-ls action data; list the code actions again")
 
 

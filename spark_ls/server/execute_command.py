@@ -17,7 +17,12 @@ from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.code_action_resolve import check_action_data, refuse_if_oversized
 from spark_ls.server.convert import LineIndex, range_to_lines
 from spark_ls.server.documents import DocumentNotOpen
-from spark_ls.server.engine import INSTRUCTION_ACTION, action_data, as_request_error, run_with_progress
+from spark_ls.server.engine import (
+    INSTRUCTION_ACTION,
+    action_data,
+    as_request_error,
+    run_with_progress,
+)
 
 log = logging.getLogger("spark_ls.server")
 
