@@ -251,3 +251,51 @@ async def test_editor_is_warned_when_verification_is_off(model_endpoint: ModelEn
             assert bool(found) is warned, (options, root, [m.message for m in client.messages])
             if found:
                 assert found[0].type == types.MessageType.Warning
+
+
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [
+        (None, True),  # editors and other non-browser clients send no Origin
+        ("http://localhost:3000", True),  # a web editor served from this machine
+        ("http://127.0.0.1:8080", True),
+        ("http://[::1]:8080", True),
+        ("https://evil.example", False),  # any web page the user happens to visit
+        ("http://localhost.evil.example", False),
+        ("http://127.0.0.1.nip.io", False),
+        ("null", False),  # file:// pages, sandboxed frames
+    ],
+)
+async def test_ws_server_refuses_web_pages_from_other_sites(origin: str | None, accepted: bool) -> None:
+    """A browser lets any site open ws://127.0.0.1:PORT; spark-ls --ws must refuse such pages,
+    or any site could drive it (and spend the user's model key)."""
+    import json
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    port = _free_port()
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a plain child process, waited for below
+        [sys.executable, "-m", "spark_ls", "serve", "--ws", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert await asyncio.to_thread(_wait_listening, port, proc)
+        headers = {"Origin": origin} if origin else {}
+        request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+        if accepted:
+            async with connect(f"ws://127.0.0.1:{port}", additional_headers=headers) as ws:
+                await ws.send(json.dumps(request))
+                assert json.loads(await asyncio.wait_for(ws.recv(), 20))["id"] == 1
+        else:
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(f"ws://127.0.0.1:{port}", additional_headers=headers):
+                    pass
+            assert refused.value.response.status_code == 403
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
 import json
 import logging
+import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
@@ -52,6 +55,25 @@ ServerCapabilitiesBuilder.choose_position_encoding = classmethod(_prefer_utf8)  
 # below what reading one into memory would cost: a larger Content-Length is skipped, not read.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _DISCARDED = "$/spark-ls/discardedMessage"  # stands in for a skipped message (see below)
+
+
+def _is_loopback_host(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_loopback_origin(origin: str) -> bool:
+    """An Origin header naming a page served from this machine (``null`` is not)."""
+    try:
+        return _is_loopback_host(urlsplit(origin).hostname)
+    except ValueError:
+        return False
 
 
 class _Answered(Exception):
@@ -237,6 +259,42 @@ class SparkLanguageServer(LanguageServer):
         import sys
 
         super().start_io(stdin or _ResyncingInput(sys.stdin.buffer), stdout)
+
+    def start_ws(self, host: str, port: int) -> None:
+        """pygls's start_ws, except that on a loopback address a browser page from another site
+        (any Origin that is not localhost/127.x/::1) is refused: otherwise any web page the user
+        visits could drive spark-ls (and spend their model key) through ws://127.0.0.1."""
+        from http import HTTPStatus
+
+        from pygls.io_ import run_websocket
+        from websockets.asyncio.server import serve
+
+        guard_origin = _is_loopback_host(host)
+        self._stop_event = stop_event = threading.Event()
+
+        def check_origin(connection: Any, request: Any) -> Any:
+            origin = request.headers.get("Origin")
+            if guard_origin and origin is not None and not _is_loopback_origin(origin):
+                log.warning("refused a WebSocket connection from origin %r", origin[:200])
+                return connection.respond(HTTPStatus.FORBIDDEN, "spark-ls: connections from web pages are refused\n")
+            return None
+
+        async def lsp_connection(websocket: Any) -> None:
+            await run_websocket(
+                stop_event=stop_event, websocket=websocket, protocol=self.protocol, logger=log,
+                error_handler=self.report_server_error,
+            )
+            self.shutdown()
+
+        async def ws_server() -> None:
+            self._server = await serve(lsp_connection, host, port, process_request=check_origin)
+            async with self._server:
+                await self._server.serve_forever()
+
+        try:
+            asyncio.run(ws_server())
+        except asyncio.CancelledError:
+            pass
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         if isinstance(error, _Answered):
