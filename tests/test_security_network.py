@@ -299,3 +299,41 @@ async def test_ws_server_refuses_web_pages_from_other_sites(origin: str | None, 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+def test_tcp_server_ignores_http_requests_from_web_pages() -> None:
+    """A web page can POST text/plain to http://127.0.0.1:PORT without a preflight; the request's
+    own Content-Length header would frame its body as an LSP message. spark-ls closes such a
+    connection unanswered — and keeps serving the real client."""
+    import json
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spark_ls", "serve", "--tcp", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}).encode()
+    try:
+        assert _wait_listening(port, proc)
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as page:
+            page.sendall(
+                f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: https://evil.example\r\n"
+                f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+            assert page.recv(1000) == b""  # closed, nothing answered
+        assert proc.poll() is None
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as editor:
+            editor.sendall(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            received = b""
+            while b'"result"' not in received:
+                chunk = editor.recv(65536)
+                assert chunk, received
+                received += chunk
+        assert b'"id": 1' in received or b'"id":1' in received
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

@@ -10,6 +10,7 @@ import inspect
 import ipaddress
 import json
 import logging
+import re
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,6 +75,26 @@ def _is_loopback_origin(origin: str) -> bool:
         return _is_loopback_host(urlsplit(origin).hostname)
     except ValueError:
         return False
+
+
+_HTTP_REQUEST_LINE = re.compile(rb"^[A-Z]+ \S+ HTTP/\d")
+
+
+class _FirstLineAgain:
+    """An asyncio reader that first returns a line already read from it."""
+
+    def __init__(self, reader: asyncio.StreamReader, first: bytes) -> None:
+        self._reader = reader
+        self._first: bytes | None = first
+
+    async def readline(self) -> bytes:
+        if self._first is not None:
+            line, self._first = self._first, None
+            return line
+        return await self._reader.readline()
+
+    async def readexactly(self, n: int) -> bytes:
+        return await self._reader.readexactly(n)
 
 
 class _Answered(Exception):
@@ -260,6 +281,40 @@ class SparkLanguageServer(LanguageServer):
 
         super().start_io(stdin or _ResyncingInput(sys.stdin.buffer), stdout)
 
+    def start_tcp(self, host: str, port: int) -> None:
+        """pygls's start_tcp, except that a connection opening with an HTTP request line (or
+        closing before sending anything) is closed unanswered and does not end the server: a web
+        page can POST to 127.0.0.1:PORT (no preflight for text/plain), and its Content-Length
+        header would otherwise frame its body as an LSP message."""
+        from pygls.io_ import run_async
+
+        self._stop_event = stop_event = threading.Event()
+
+        async def lsp_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            first = await reader.readline()
+            if not first or _HTTP_REQUEST_LINE.match(first):
+                # Not an LSP client (a web page, or a port probe that sent nothing): keep serving.
+                if first:
+                    log.warning("refused an HTTP request on the LSP port: %r", first[:100])
+                writer.close()
+                return
+            self.protocol.set_writer(writer)  # type: ignore[arg-type]
+            await run_async(
+                stop_event=stop_event, reader=_FirstLineAgain(reader, first), protocol=self.protocol,  # type: ignore[arg-type]
+                logger=log, error_handler=self.report_server_error,
+            )
+            self.shutdown()
+
+        async def tcp_server() -> None:
+            self._server = await asyncio.start_server(lsp_connection, host, port)
+            async with self._server:
+                await self._server.serve_forever()
+
+        try:
+            asyncio.run(tcp_server())
+        except asyncio.CancelledError:
+            pass
+
     def start_ws(self, host: str, port: int) -> None:
         """pygls's start_ws, except that on a loopback address a browser page from another site
         (any Origin that is not localhost/127.x/::1) is refused: otherwise any web page the user
@@ -316,6 +371,11 @@ class SparkLanguageServer(LanguageServer):
             return
         super().report_server_error(error, source)
 
+    @property
+    def problem(self) -> str | None:
+        """Why actions cannot run right now (shown as the reason they are disabled), if they cannot."""
+        return self.session_problem or getattr(self.session, "problem", None)
+
     # -- user-facing messages --------------------------------------------------------------
     def notify_user(self, level: str, message: str) -> None:
         kind = {
@@ -369,7 +429,11 @@ class SparkLanguageServer(LanguageServer):
                     "anyone on the network path can read your code and your API key",
                 )
             await self.session.start()
-            self.send_status("ready")
+            if self.session.problem:
+                self.notify_user("error", f"model session unavailable: {self.session.problem}")
+                self.send_status("error")
+            else:
+                self.send_status("ready")
         except Exception as exc:  # noqa: BLE001 - any start-up failure becomes a clear message
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             self.session_problem = message
