@@ -103,7 +103,15 @@ def _model_server(args: argparse.Namespace) -> int:
         return 2
     settings = load_settings(os.getcwd(), _session_overrides(args))
     try:
-        asyncio.run(serve_model_server(settings, host=host, port=port, allow_remote=args.allow_remote))
+        asyncio.run(
+            serve_model_server(
+                settings,
+                host=host,
+                port=port,
+                allow_remote=args.allow_remote,
+                ready=lambda url: print(f"spark-ls model-server listening on {url}", flush=True),
+            )
+        )
     except KeyboardInterrupt:
         pass
     return 0

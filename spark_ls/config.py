@@ -77,6 +77,7 @@ class Settings:
     local_model_path: str | None = None
     local_threads: int = 2
     local_ctx: int = 4096
+    local_request_timeout: float = 900.0
     # Editor features.
     context_budget: int = 2000
     prefetch: bool = True

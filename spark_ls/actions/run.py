@@ -7,13 +7,14 @@ Nothing here returns a partial edit: ``finish`` either returns the whole result 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from spark_ls.actions.catalog import ActionSpec
 from spark_ls.config import Settings
 from spark_ls.context.document import SourceDocument
-from spark_ls.context.picker import Scope, enclosing_scope, pick_context
+from spark_ls.context.picker import Scope, enclosing_scope, pick_context, syntax_errors
 from spark_ls.diffs import Edit, PatchRefused, apply_reply, minimal_edits, unified_diff
 from spark_ls.model import prompts
 from spark_ls.model.types import ModelReply, ModelRequest
@@ -29,7 +30,8 @@ class ActionRequest:
     diagnostic_message: str | None = None
     instruction: str | None = None  # free text (edit with instruction / --instruction)
     others: Sequence[tuple[str, object]] = ()
-    # For "file" actions (source.fixAll): the (line, message) problems to fix, in order.
+    # For "file" actions (source.fixAll): the (line, message) problems to fix; empty: the
+    # file's syntax errors.
     problems: Sequence[tuple[int, str]] = ()
 
 
@@ -95,14 +97,14 @@ def prepare(req: ActionRequest, model: str, edit_format: str, settings: Settings
     language = snapshot.language.name if snapshot.language else None
     task = task_text(req)
     if edit_format == "diff":
-        instructions, user_input = prompts.build_diff_prompt(
+        instructions, file_context, user_input = prompts.build_diff_prompt(
             model, path=req.path, language=language, task=task, context=context.prompt, region=context.region
         )
     else:
         first, last = context.region
         source = "".join(snapshot.lines[first : last + 1])
         target = context.target
-        instructions, user_input = prompts.build_scope_prompt(
+        instructions, file_context, user_input = prompts.build_scope_prompt(
             model,
             path=req.path,
             language=language,
@@ -112,7 +114,9 @@ def prepare(req: ActionRequest, model: str, edit_format: str, settings: Settings
             source=source,
         )
     return PreparedAction(
-        request=ModelRequest(instructions=instructions, input=user_input, conversation=req.path),
+        request=ModelRequest(
+            instructions=instructions, input=user_input, context=file_context, conversation=req.path
+        ),
         mode=edit_format,
         allowed=tuple(allowed),
         scope=context.region,
@@ -132,6 +136,7 @@ def finish(prepared: PreparedAction, reply: ModelReply, snapshot: object) -> Act
         allowed=prepared.allowed,
         scope=prepared.scope,
         language=snapshot.language,
+        old_tree=snapshot.tree,  # the document's tree: verification needs no full re-parse
     )
     return ActionResult(
         old_text=old,
@@ -158,26 +163,29 @@ async def run_action(
     return finish(prepared, reply, req.snapshot)
 
 
+MAX_FIX_ALL_STEPS = 20
+
+
 async def _run_file_action(
     req: ActionRequest, session: object, settings: Settings, *, on_delta: Callable[[str], None] | None
 ) -> ActionResult:
-    """Fix each problem in turn on the evolving text; the result is one combined edit.
+    """Fix problems one at a time on the evolving text; the result is one combined edit.
 
-    Problems are fixed bottom-up so that a fix never shifts the lines of the ones still to do.
+    With explicit ``problems`` (e.g. another linter's findings) they are fixed bottom-up, so a fix
+    never shifts the lines of the ones still to do. Without, the file's syntax errors are fixed,
+    re-parsing after every fix: one real error often cascades into several reported ones, and a
+    fix that does not reduce the number of errors ends the run.
     """
     original = req.snapshot
     current = original
     usage: dict = {}
     model = ""
-    for line, message in sorted(req.problems, reverse=True):
-        step = ActionRequest(
-            action=req.action,
-            path=req.path,
-            snapshot=current,
-            start_line=min(line, len(current.lines) - 1) if current.lines else 0,
-            end_line=min(line, len(current.lines) - 1) if current.lines else 0,
-            diagnostic_message=message,
-            others=req.others,
+
+    async def fix(line: int, message: str) -> None:
+        nonlocal current, model
+        last = max(0, len(current.lines) - 1)
+        step = dataclasses.replace(
+            req, snapshot=current, start_line=min(line, last), end_line=min(line, last), diagnostic_message=message
         )
         prepared = prepare(step, session.model, session.edit_format, settings)
         reply = await session.complete(prepared.request, on_delta=on_delta)
@@ -188,6 +196,20 @@ async def _run_file_action(
                 usage[key] = usage.get(key, 0) + value
         if result.changed:
             current = SourceDocument(result.new_text, original.language).snapshot()
+
+    if req.problems:
+        for line, message in sorted(req.problems, reverse=True):
+            await fix(line, message)
+    else:
+        errors = syntax_errors(current)
+        for _ in range(MAX_FIX_ALL_STEPS):
+            if not errors:
+                break
+            await fix(errors[-1].start_line, errors[-1].message)
+            remaining = syntax_errors(current)
+            if len(remaining) >= len(errors):
+                break  # no progress: stop rather than loop on the same problem
+            errors = remaining
     old, new = original.text, current.text
     return ActionResult(old, new, minimal_edits(old, new), unified_diff(old, new, req.path), model, usage)
 

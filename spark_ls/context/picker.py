@@ -230,7 +230,41 @@ def enclosing_scope(snap: Snapshot, start_line: int, end_line: int) -> Scope | N
 
 
 def syntax_errors(snap: Snapshot) -> list[SyntaxProblem]:
-    """ERROR and MISSING nodes as problems (outermost ERROR only), in document order."""
+    """ERROR and MISSING nodes as problems (outermost ERROR only), in document order.
+
+    For Python, tree-sitter's error recovery can start an ERROR node far above the mistake
+    (a missing ':' after a def is reported at the first import). CPython's own parser pins the
+    first error exactly, so it replaces the tree-sitter problems that start before it.
+    """
+    problems = _tree_sitter_errors(snap)
+    if problems and snap.language is not None and snap.language.name == "python":
+        precise = _python_error(snap)
+        # Only where tree-sitter's first report is an ERROR above CPython's: its own messages
+        # ("missing ')'") are better than CPython's "invalid syntax" when it finds the right line.
+        if precise is not None and problems[0].start_line < precise.start_line and "missing" not in problems[0].message:
+            problems = [precise] + [p for p in problems if p.start_line > precise.start_line]
+    return problems
+
+
+def _python_error(snap: Snapshot) -> SyntaxProblem | None:
+    try:
+        compile(snap.text, "<spark-ls>", "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
+    except SyntaxError as exc:
+        if not exc.lineno:
+            return None
+        line = min(exc.lineno - 1, max(0, snap.line_count - 1))
+        text = snap.lines[line].rstrip("\r\n") if snap.lines else ""
+        col = min(max((exc.offset or 1) - 1, 0), len(text))
+        end_col = len(text) if (exc.end_lineno or exc.lineno) != exc.lineno else min(max((exc.end_offset or 0) - 1, col), len(text))
+        if end_col <= col:  # a point (e.g. "expected ':'" at the line end): underline the statement
+            col, end_col = len(text) - len(text.lstrip()), len(text)
+        return SyntaxProblem(line, col, line, end_col, f"syntax error: {exc.msg}")
+    except (ValueError, RecursionError, MemoryError):  # NUL bytes, absurd nesting
+        return None
+    return None
+
+
+def _tree_sitter_errors(snap: Snapshot) -> list[SyntaxProblem]:
     if snap.tree is None or not snap.tree.root_node.has_error:
         return []
     problems: list[SyntaxProblem] = []

@@ -18,7 +18,7 @@ class PromptTemplate:
     version: str
     edit_format: str  # "diff" | "scope"
     instructions: str
-    task: str
+    context: str
 
 
 _DIFF_INSTRUCTIONS = """\
@@ -32,32 +32,35 @@ possible change:
 - keep the file's indentation style; no explanations, no code fences.
 If nothing should change, reply with nothing at all."""
 
-_DIFF_TASK = """\
+_DIFF_CONTEXT = """\
 File `{path}` ({language}), relevant context:
 
-{context}
+{context}"""
 
-Task: {task}"""
-
+# Identical for every request on a file (no function name in it): llama.cpp then reuses the
+# cached prompt prefix, which cut a second edit on a 2,000-token file from ~45 s to ~3 s.
 _SCOPE_INSTRUCTIONS = """\
-You are a code editing engine ({template}). Reply with ONLY the complete rewritten {kind} `{name}`
-in a single ```{fence} code block, followed by nothing. Keep its name and signature unless the task
-says otherwise. If the task needs a new import, put the import line first in the same block.
-No explanation."""
+You are a code editing engine ({template}). Reply with ONLY the complete rewritten function or
+class named in the task, in a single ```{fence} code block, followed by nothing. Keep its name and
+signature unless the task says otherwise. If the task needs a new import, put the import line
+first in the same block. No explanation."""
 
-_SCOPE_TASK = """\
+_SCOPE_CONTEXT = """\
 File {path}:
 ```{fence}
 {source}
-```
+```"""
 
-Task: {task}"""
+# The file context travels separately so consecutive requests on an unchanged file can be chained
+# (previous_response_id) without resending it; a chained turn must not assume earlier proposals
+# were applied, since an applied edit changes the context and breaks the chain.
+_TASK = "Task: {task}\n(The file is exactly as shown above; no earlier proposal was applied.)"
 
 TEMPLATES: dict[str, PromptTemplate] = {
-    "openai-codex": PromptTemplate("openai-codex", "diff-v1", "diff", _DIFF_INSTRUCTIONS, _DIFF_TASK),
-    "generic": PromptTemplate("generic", "diff-v1", "diff", _DIFF_INSTRUCTIONS, _DIFF_TASK),
-    "qwen-coder": PromptTemplate("qwen-coder", "scope-v1", "scope", _SCOPE_INSTRUCTIONS, _SCOPE_TASK),
-    "generic-scope": PromptTemplate("generic-scope", "scope-v1", "scope", _SCOPE_INSTRUCTIONS, _SCOPE_TASK),
+    "openai-codex": PromptTemplate("openai-codex", "diff-v1", "diff", _DIFF_INSTRUCTIONS, _DIFF_CONTEXT),
+    "generic": PromptTemplate("generic", "diff-v1", "diff", _DIFF_INSTRUCTIONS, _DIFF_CONTEXT),
+    "qwen-coder": PromptTemplate("qwen-coder", "scope-v2", "scope", _SCOPE_INSTRUCTIONS, _SCOPE_CONTEXT),
+    "generic-scope": PromptTemplate("generic-scope", "scope-v2", "scope", _SCOPE_INSTRUCTIONS, _SCOPE_CONTEXT),
 }
 
 _FAMILY_PATTERNS = (
@@ -88,22 +91,24 @@ def fence_language(language: str | None) -> str:
 
 def build_diff_prompt(
     model: str, *, path: str, language: str | None, task: str, context: str, region: tuple[int, int]
-) -> tuple[str, str]:
-    """(instructions, input) asking for a unified diff. ``region`` is 0-based inclusive."""
+) -> tuple[str, str, str]:
+    """(instructions, context, input) asking for a unified diff. ``region`` is 0-based inclusive."""
     t = template_for(model, "diff")
     template_id = f"{t.family}/{t.version}"
     instructions = t.instructions.format(
         template=template_id, path=path, region=f"{region[0] + 1}-{region[1] + 1}"
     )
-    return instructions, t.task.format(path=path, language=language or "text", context=context, task=task)
+    file_context = t.context.format(path=path, language=language or "text", context=context)
+    return instructions, file_context, _TASK.format(task=task)
 
 
 def build_scope_prompt(
     model: str, *, path: str, language: str | None, task: str, kind: str, name: str, source: str
-) -> tuple[str, str]:
-    """(instructions, input) asking for the rewritten scope ``name`` (small local models)."""
+) -> tuple[str, str, str]:
+    """(instructions, context, input) asking for the rewritten scope ``name`` (small local models)."""
     t = template_for(model, "scope")
     template_id = f"{t.family}/{t.version}"
     fence = fence_language(language)
-    instructions = t.instructions.format(template=template_id, kind=kind, name=name, fence=fence)
-    return instructions, t.task.format(path=path, fence=fence, source=source, task=task)
+    instructions = t.instructions.format(template=template_id, fence=fence)
+    user_input = f"Rewrite the {kind} `{name}`.\n" + _TASK.format(task=task)
+    return instructions, t.context.format(path=path, fence=fence, source=source), user_input

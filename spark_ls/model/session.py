@@ -96,11 +96,17 @@ class _ReplayTransport:
         return None
 
 
+# Failures that will not go away by retrying (a missing local model, a bad key, a retired pinned
+# model): editors show actions greyed out with this reason until a request succeeds again.
+LASTING_PROBLEMS = frozenset({"auth", "config", "unavailable", "pinned", "retired"})
+
+
 class ModelSession:
     """Create with :func:`open_session`; ``await start()``, then ``complete()`` concurrently."""
 
     def __init__(self, settings: Settings, notify: Notify | None = None) -> None:
         self.settings = settings
+        self.problem: str | None = None
         self._notify = notify
         self._stats = Stats()
         self._chooser = ModelChooser(settings, notify)
@@ -190,6 +196,8 @@ class ModelSession:
                     log.warning("model endpoint: %s", exc)
                     return
             except ModelError as exc:
+                if exc.kind in LASTING_PROBLEMS:
+                    self.problem = exc.message
                 log.warning("model endpoint not ready (%s); will connect on the first request", exc.message)
                 return
 
@@ -207,6 +215,16 @@ class ModelSession:
     # ------------------------------------------------------------------ requests
 
     async def complete(self, req: ModelRequest, *, on_delta: Callable[[str], None] | None = None) -> ModelReply:
+        try:
+            reply = await self._complete(req, on_delta=on_delta)
+        except ModelError as exc:
+            if exc.kind in LASTING_PROBLEMS:
+                self.problem = exc.message
+            raise
+        self.problem = None
+        return reply
+
+    async def _complete(self, req: ModelRequest, *, on_delta: Callable[[str], None] | None = None) -> ModelReply:
         if self._closed:
             raise ModelError("config", "The model session is closed.")
         streamed = False
@@ -223,13 +241,15 @@ class ModelSession:
             while True:
                 transport = self._transport
                 model = self._chooser.current
+                # A CPU-bound local model reading a large file needs far longer than a hosted one.
+                local = isinstance(transport, _LocalTransport)
+                limit = self.settings.local_request_timeout if local else self.settings.request_timeout
+                setting = "local_request_timeout" if local else "request_timeout"
                 try:
-                    async with asyncio.timeout(self.settings.request_timeout):
+                    async with asyncio.timeout(limit):
                         reply = await transport.complete(model, req, forward)
                 except TimeoutError:
-                    raise ModelError(
-                        "timeout", f"The model did not finish within request_timeout ({self.settings.request_timeout:g} s)."
-                    ) from None
+                    raise ModelError("timeout", f"The model did not finish within {setting} ({limit:g} s).") from None
                 except TransportUnavailable as exc:
                     if streamed or not await self._fall_back(transport, str(exc)):
                         raise ModelError("unavailable", f"The model endpoint does not offer this API: {exc}") from None

@@ -11,6 +11,7 @@ from spark_ls.actions.catalog import ActionSpec, kind_allowed
 from spark_ls.actions.run import describe_target
 from spark_ls.context.picker import enclosing_scope, syntax_errors
 from spark_ls.server.app import SparkLanguageServer
+from spark_ls.server.diagnostics import SOURCE as SPARK_SOURCE
 from spark_ls.server.convert import range_to_lines
 from spark_ls.server.documents import DocumentSnapshot
 from spark_ls.server.engine import action_data
@@ -30,13 +31,6 @@ OFFERED_KINDS = [
 
 def _contains(rng: types.Range, pos: types.Position) -> bool:
     return (rng.start.line, rng.start.character) <= (pos.line, pos.character) <= (rng.end.line, rng.end.character)
-
-
-def _intersects(a: types.Range, b: types.Range) -> bool:
-    return not (
-        (a.end.line, a.end.character) < (b.start.line, b.start.character)
-        or (b.end.line, b.end.character) < (a.start.line, a.start.character)
-    )
 
 
 class ActionLister:
@@ -73,10 +67,11 @@ class ActionLister:
         )
         if self.server.supports_llm_tag():
             code_action.tags = [types.CodeActionTag.LlmGenerated]
-        if self.server.session_problem:
+        problem = self.server.problem
+        if problem:
             if not self.server.supports_disabled():
                 return None  # type: ignore[return-value]
-            code_action.disabled = types.CodeActionDisabled(reason=f"spark-ls: {self.server.session_problem}")
+            code_action.disabled = types.CodeActionDisabled(reason=f"spark-ls: {problem}")
         elif not self.server.supports_resolve():
             # Clients without resolve support run a command; the server then sends applyEdit.
             code_action.command = types.Command(title=title, command="spark.runAction", arguments=[data])
@@ -92,9 +87,9 @@ class ActionLister:
 
         # 1. One quick fix per diagnostic the client passed (any server's), preferred under the cursor.
         for action in (a for a in catalog if a.applies_to == "diagnostic"):
+            # The client already chose the diagnostics relevant to the request (VS Code: those
+            # overlapping the range; Neovim: those on the cursor line), so trust its choice.
             for diagnostic in params.context.diagnostics[:MAX_DIAGNOSTIC_FIXES]:
-                if not _intersects(diagnostic.range, params.range):
-                    continue
                 d_start, d_end = range_to_lines(diagnostic.range)
                 found.append(
                     self.make(
@@ -121,6 +116,11 @@ class ActionLister:
                 found.extend(self.make(snap, a, 0, 0) for a in file_actions)
 
         found = [a for a in found if a is not None]
+        if found and not any(a.is_preferred for a in found):
+            # No diagnostic contains the cursor: prefer the first fix for one on the cursor's line.
+            same_line = next((a for a in found if a.diagnostics and a.diagnostics[0].range.start.line == cursor.line), None)
+            if same_line is not None:
+                same_line.is_preferred = True
         if params.context.trigger_kind == types.CodeActionTriggerKind.Automatic and not only:
             found.sort(key=lambda a: (not a.is_preferred, a.kind != types.CodeActionKind.QuickFix))
             found = found[:AUTOMATIC_LIMIT]
@@ -146,12 +146,21 @@ def register(server: SparkLanguageServer) -> None:
 
 def _maybe_prefetch(ls: SparkLanguageServer, params: types.CodeActionParams, actions: list[Any]) -> None:
     """An automatic request with a diagnostic at the cursor: start its preferred fix now."""
-    if not ls.settings.prefetch or ls.session_problem:
+    if not ls.settings.prefetch or ls.problem:
         return
     if params.context.trigger_kind != types.CodeActionTriggerKind.Automatic:
         return
     preferred = next(
         (a for a in actions if a.is_preferred and a.kind == types.CodeActionKind.QuickFix and a.diagnostics), None
     )
-    if preferred is not None:
-        ls.prefetcher.start(preferred.data)
+    if preferred is None:
+        return
+    diagnostic = preferred.diagnostics[0]
+    if diagnostic.source == SPARK_SOURCE:
+        # Editors re-ask right after a fix is applied, still holding the old diagnostic: only
+        # prefetch a syntax error the current text still has.
+        doc = ls.documents.get(params.text_document.uri)
+        lines = {p.start_line for p in syntax_errors(doc.snapshot().source)} if doc else set()
+        if diagnostic.range.start.line not in lines:
+            return
+    ls.prefetcher.start(preferred.data)

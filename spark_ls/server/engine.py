@@ -101,11 +101,8 @@ def _action_for(server: SparkLanguageServer, data: dict[str, Any]) -> ActionSpec
 def _request(server: SparkLanguageServer, snap: DocumentSnapshot, data: dict[str, Any]) -> ActionRequest:
     action = _action_for(server, data)
     start, end = locate(snap, data)
-    problems: tuple[tuple[int, str], ...] = ()
-    if action.applies_to == "file":
-        problems = tuple((p.start_line, p.message) for p in syntax_errors(snap.source))
-        if not problems:
-            raise ActionRefused("there are no syntax errors to fix")
+    if action.applies_to == "file" and not syntax_errors(snap.source):
+        raise ActionRefused("there are no syntax errors to fix")
     return ActionRequest(
         action=action,
         path=snap.path,
@@ -115,7 +112,6 @@ def _request(server: SparkLanguageServer, snap: DocumentSnapshot, data: dict[str
         diagnostic_message=data.get("message"),
         instruction=data.get("instruction"),
         others=server.documents.others(snap.uri),
-        problems=problems,
     )
 
 
