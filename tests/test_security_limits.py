@@ -80,7 +80,18 @@ async def test_oversized_document_gets_no_actions_and_one_message(model_endpoint
         client.text_document_did_change(_change(uri, 2, (lines, 0), (lines, 0), huge[len(BUGGY):]))
         await wait_for(lambda: any("too large" in m.message for m in client.messages), "the size message")
         listed = await list_actions(client, uri, cursor_in(BUGGY, "    total = 0"))
-        assert not [a for a in listed if a.title.startswith("Fix bug")], [a.title for a in listed]
+        assert listed == [], [a.title for a in listed]
+        # Not even for another server's diagnostic, or a selection.
+        line = BUGGY.splitlines().index("    total = 0")
+        selection = types.Range(start=types.Position(line=line, character=0), end=types.Position(line=line + 2, character=0))
+        diagnostic = types.Diagnostic(range=selection, message="something is off", source="pyright")
+        listed = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), range=selection,
+                context=types.CodeActionContext(diagnostics=[diagnostic]),
+            )
+        )
+        assert not listed, [a.title for a in listed]
         with pytest.raises(Exception) as failure:
             await client.code_action_resolve_async(action)
         assert "too large" in str(failure.value)

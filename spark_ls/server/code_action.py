@@ -136,8 +136,8 @@ def register(server: SparkLanguageServer) -> None:
     )
     def code_action(ls: SparkLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return None
+        if doc is None or doc.oversized:
+            return None  # an oversized document was announced once (text_sync); no actions
         snap = doc.snapshot()
         actions = lister.list(snap, params)
         _maybe_prefetch(ls, params, actions)
