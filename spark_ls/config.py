@@ -9,6 +9,7 @@ an error message by accident.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -83,6 +84,7 @@ class Settings:
     prefetch: bool = True
     diagnostics: bool = True
     diagnostics_debounce: float = 0.3
+    max_document_chars: int = 1_000_000  # larger documents are kept in sync but get no actions
     actions: tuple[Mapping[str, Any], ...] = ()  # user-defined actions (raw tables)
 
     @property
@@ -125,7 +127,16 @@ _KEY_ALIASES = {
     "local-model-path": "local_model_path",
     "localThreads": "local_threads",
     "local-threads": "local_threads",
+    "maxDocumentChars": "max_document_chars",
+    "max-document-chars": "max_document_chars",
 }
+
+# A workspace's own config file is untrusted (a cloned repository, a pull request under CI): it may
+# not redirect the user's key to another endpoint, weaken TLS, or read or write files elsewhere.
+# These come only from the environment, the editor's settings or the command line.
+UNTRUSTED_WORKSPACE_KEYS = frozenset(
+    {"base_url", "api_key", "tls_verify", "record", "replay", "local_model_path"}
+)
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
@@ -193,17 +204,27 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
 
 
 def from_pyproject(workspace: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """The ``[tool.spark-ls]`` table of ``<workspace>/pyproject.toml`` (or ``spark-ls.toml``)."""
+    """The ``[tool.spark-ls]`` table of ``<workspace>/pyproject.toml`` (or ``spark-ls.toml``),
+    without the keys a repository may not set (see ``UNTRUSTED_WORKSPACE_KEYS``)."""
     if workspace is None:
         return {}
     root = Path(workspace)
     own = root / "spark-ls.toml"
+    table: dict[str, Any] = {}
     if own.is_file():
-        return _read_toml(own)
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        return dict(_read_toml(pyproject).get("tool", {}).get("spark-ls", {}))
-    return {}
+        table, source = _read_toml(own), own
+    elif (root / "pyproject.toml").is_file():
+        source = root / "pyproject.toml"
+        table = dict(_read_toml(source).get("tool", {}).get("spark-ls", {}))
+    ignored = sorted(k for k in table if _KEY_ALIASES.get(k, k.replace("-", "_")) in UNTRUSTED_WORKSPACE_KEYS)
+    if ignored:
+        logging.getLogger("spark_ls.config").warning(
+            "%s: ignoring %s: a repository's own config may not set these; use the environment "
+            "(OPENAI_BASE_URL, SPARK_LS_*) or your editor's settings",
+            source,
+            ", ".join(ignored),
+        )
+    return {k: v for k, v in table.items() if k not in ignored}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

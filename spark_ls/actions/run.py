@@ -50,19 +50,28 @@ class ActionResult:
     old_text: str
     new_text: str
     edits: list[Edit]
-    diff: str
+    path: str
     model: str = ""
     usage: dict = field(default_factory=dict)
+
+    @property
+    def diff(self) -> str:
+        """The change as a unified diff (computed on demand: the editor path never needs it)."""
+        return unified_diff(self.old_text, self.new_text, self.path)
 
     @property
     def changed(self) -> bool:
         return self.old_text != self.new_text
 
 
-def describe_target(req: ActionRequest) -> dict[str, object]:
-    """Placeholder values for titles and instructions."""
+_UNKNOWN = object()
+
+
+def describe_target(req: ActionRequest, scope: object = _UNKNOWN) -> dict[str, object]:
+    """Placeholder values for titles and instructions (``scope``: the enclosing scope, if known)."""
     snapshot = req.snapshot
-    scope = enclosing_scope(snapshot, req.start_line, req.end_line)
+    if scope is _UNKNOWN:
+        scope = enclosing_scope(snapshot, req.start_line, req.end_line)
     return {
         "name": scope.name if scope else "this code",
         "kind": scope.kind if scope else "code",
@@ -142,7 +151,7 @@ def finish(prepared: PreparedAction, reply: ModelReply, snapshot: object) -> Act
         old_text=old,
         new_text=new,
         edits=minimal_edits(old, new),
-        diff=unified_diff(old, new, prepared.path),
+        path=prepared.path,
         model=reply.model,
         usage=dict(reply.usage),
     )
@@ -211,7 +220,7 @@ async def _run_file_action(
                 break  # no progress: stop rather than loop on the same problem
             errors = remaining
     old, new = original.text, current.text
-    return ActionResult(old, new, minimal_edits(old, new), unified_diff(old, new, req.path), model, usage)
+    return ActionResult(old, new, minimal_edits(old, new), req.path, model, usage)
 
 
 __all__ = [

@@ -162,10 +162,12 @@ def _kind_node(captures: dict[str, list[tree_sitter.Node]], prefix: str) -> tupl
     return None
 
 
-def _find_scopes(snap: Snapshot) -> list[_ScopeNode]:
+def _find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None) -> list[_ScopeNode]:
+    """Scopes of the whole file, or (with ``byte_range``) those intersecting the range — which
+    include every scope enclosing it, at a cost proportional to the range, not the file."""
     raw: dict[int, tuple[str, str, tree_sitter.Node]] = {}
     receivers: dict[int, str] = {}
-    for captures in _matches(snap, "scopes"):
+    for captures in _matches(snap, "scopes", byte_range=byte_range):
         found = _kind_node(captures, "scope.")
         if found is None:
             continue
@@ -206,7 +208,20 @@ def all_scopes(snap: Snapshot, kinds: Iterable[str] = SCOPE_KINDS) -> list[Scope
 
 def _enclosing(snap: Snapshot, start_line: int, end_line: int) -> _ScopeNode | None:
     best: _ScopeNode | None = None
-    for item in _analysis(snap).scopes:
+    with _cache_lock:
+        analysed = _cache.get(snap)
+    if analysed is not None:
+        candidates = analysed.scopes
+    elif not snap.lines:
+        return None
+    else:
+        # Right after a keystroke nothing is cached: listing actions must not wait for a
+        # whole-file analysis, so look only at the scopes around the range.
+        last = max(0, snap.line_count - 1)
+        starts = snap._line_starts if snap._is_ascii else snap._byte_line_starts  # bytes
+        first_byte, end_byte = starts[min(start_line, last)], starts[min(end_line, last) + 1]
+        candidates = _find_scopes(snap, (first_byte, max(first_byte, end_byte)))
+    for item in candidates:
         scope = item.scope
         if scope.kind not in SCOPE_KINDS:
             continue

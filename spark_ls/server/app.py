@@ -234,6 +234,31 @@ class _ResyncingInput:
         return b"Content-Length: %d\r\n" % len(self._body)
 
 
+_CONTENT_LENGTH = re.compile(rb"^Content-Length: (\d+)\r\n$")
+
+
+def _read_messages(source: Any, stop: threading.Event) -> Any:
+    """Yield message bodies framed by Content-Length headers (pygls's framing rules)."""
+    content_length = 0
+    while not stop.is_set():
+        header = source.readline()
+        if not header:
+            return
+        if not content_length:
+            match = _CONTENT_LENGTH.fullmatch(header)
+            if match:
+                content_length = int(match.group(1))
+        if content_length and not header.strip():
+            body = b""
+            while len(body) < content_length:
+                chunk = source.read(content_length - len(body))
+                if not chunk:
+                    return
+                body += chunk
+            content_length = 0
+            yield body
+
+
 class SparkLanguageServer(LanguageServer):
     """Server state. Mutated only by notifications and start-up; requests read snapshots."""
 
@@ -277,9 +302,62 @@ class SparkLanguageServer(LanguageServer):
 
     # -- transport robustness ----------------------------------------------------------------
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        """Serve LSP on stdin/stdout.
+
+        pygls reads stdin through the thread pool one header line and one body at a time (three
+        thread hand-offs per message). Here one reader thread frames whole messages and hands
+        each body to the event loop in a single call: the lightbulb's round trip is dominated
+        by that overhead, not by spark-ls's own work.
+        """
         import sys
 
-        super().start_io(stdin or _ResyncingInput(sys.stdin.buffer), stdout)
+        from pygls.io_ import StdoutWriter
+
+        source = stdin or _ResyncingInput(sys.stdin.buffer)
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        self._stop_event = threading.Event()
+
+        async def serve() -> None:
+            loop = asyncio.get_running_loop()
+            finished: asyncio.Future[None] = loop.create_future()
+
+            def done() -> None:
+                if not finished.done():
+                    finished.set_result(None)
+
+            def pump() -> None:
+                try:
+                    for body in _read_messages(source, self._stop_event):
+                        loop.call_soon_threadsafe(self._handle_body, body)
+                except (OSError, ValueError) as exc:  # stdin closed under us
+                    log.info("stdin closed: %s", exc)
+                finally:
+                    try:
+                        loop.call_soon_threadsafe(done)
+                    except RuntimeError:  # the loop is already gone
+                        pass
+
+            threading.Thread(target=pump, name="spark-ls-stdin", daemon=True).start()
+            await finished
+
+        try:
+            asyncio.run(serve())
+        except BrokenPipeError:
+            log.error("Connection to the client is lost! Shutting down the server.")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    def _handle_body(self, body: bytes) -> None:
+        try:
+            message = json.loads(body, object_hook=self.protocol.structure_message)
+            self.protocol.handle_message(message)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad message must not end the server
+            log.exception("Unable to handle message")
+            self.report_server_error(exc, JsonRpcException)
 
     def start_tcp(self, host: str, port: int) -> None:
         """pygls's start_tcp, except that a connection opening with an HTTP request line (or

@@ -8,7 +8,7 @@ from typing import Any
 from lsprotocol import types
 
 from spark_ls.actions.catalog import ActionSpec, kind_allowed
-from spark_ls.actions.run import describe_target
+from spark_ls.actions.run import ActionRequest, describe_target
 from spark_ls.context.picker import enclosing_scope, syntax_errors
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.diagnostics import SOURCE as SPARK_SOURCE
@@ -49,12 +49,10 @@ class ActionLister:
         message: str | None = None,
         diagnostic: types.Diagnostic | None = None,
         preferred: bool = False,
+        scope: Any = None,
     ) -> types.CodeAction:
-        from spark_ls.actions.run import ActionRequest
-
-        scope = enclosing_scope(snap.source, start_line, end_line)
         values = describe_target(
-            ActionRequest(action, snap.path, snap.source, start_line, end_line, diagnostic_message=message)
+            ActionRequest(action, snap.path, snap.source, start_line, end_line, diagnostic_message=message), scope
         )
         title = action.format_title(**values)
         data = action_data(snap, action, start_line, end_line, message=message, scope=scope)
@@ -95,25 +93,26 @@ class ActionLister:
                     self.make(
                         snap, action, d_start, d_end, message=diagnostic.message.splitlines()[0][:200],
                         diagnostic=diagnostic, preferred=_contains(diagnostic.range, cursor),
+                        scope=enclosing_scope(snap.source, d_start, d_end),
                     )
                 )
-        # 2. Scope actions at the cursor ("Fix bug in f", refactors).
+        # 2. Scope actions at the cursor ("Fix bug in f", refactors). The scope is looked up once.
         scope = enclosing_scope(snap.source, start_line, end_line)
         if scope is not None:
             scope_text = snap.text[scope.start : scope.end]
             for action in (a for a in catalog if a.applies_to == "scope"):
                 if scope.kind in action.scope_kinds and action.matches_text(scope_text):
-                    found.append(self.make(snap, action, start_line, end_line))
+                    found.append(self.make(snap, action, start_line, end_line, scope=scope))
         # 3. Selection actions (extract function) when something is selected.
         has_selection = params.range.start != params.range.end
         if has_selection:
             for action in (a for a in catalog if a.applies_to == "selection"):
-                found.append(self.make(snap, action, start_line, end_line))
+                found.append(self.make(snap, action, start_line, end_line, scope=scope))
         # 4. File actions (source.fixAll.spark) when there is something to fix.
         file_actions = [a for a in catalog if a.applies_to == "file"]
         if file_actions and (only or params.context.trigger_kind != types.CodeActionTriggerKind.Automatic):
             if syntax_errors(snap.source):
-                found.extend(self.make(snap, a, 0, 0) for a in file_actions)
+                found.extend(self.make(snap, a, 0, 0, scope=None) for a in file_actions)
 
         found = [a for a in found if a is not None]
         if found and not any(a.is_preferred for a in found):

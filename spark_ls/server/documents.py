@@ -8,6 +8,7 @@ while a model call is in flight never changes the text a request is looking at.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterator, Sequence
 
 from lsprotocol import types
@@ -30,8 +31,12 @@ class DocumentSnapshot:
     def text(self) -> str:
         return self.source.text
 
-    def index(self) -> LineIndex:
+    @cached_property
+    def _index(self) -> LineIndex:
         return LineIndex(self.source.text)
+
+    def index(self) -> LineIndex:
+        return self._index
 
 
 # Above this many characters a document is kept in sync but not parsed and gets no actions: a
