@@ -181,6 +181,7 @@ class ModelEndpoint:
         self.responses_supported = responses_supported  # False: /v1/responses is 404 (a chat-only server)
         # Observations.
         self.calls: list[Call] = []
+        self.reply_errors: list[BaseException] = []  # raised again by stop(): the test sees them
         self.warmups = 0
         self.connections_opened = 0  # accepted WebSocket connections
         self.http_connections_opened = 0  # TCP connections that carried plain HTTP
@@ -251,6 +252,9 @@ class ModelEndpoint:
         self._loop = self._thread = self._server = None
         self._ws.clear()
         self._writers.clear()
+        if self.reply_errors:
+            errors, self.reply_errors = self.reply_errors, []
+            raise AssertionError(f"reply_for raised {len(errors)} time(s); first: {errors[0]!r}") from errors[0]
 
     def __enter__(self) -> Self:
         return self.start()
@@ -315,7 +319,11 @@ class ModelEndpoint:
             if self.replies:
                 return self.replies.popleft()
         if self.reply_for is not None:
-            return self.reply_for(body)
+            try:
+                return self.reply_for(body)
+            except Exception as exc:  # noqa: BLE001 - a broken test script must not hang the request
+                self.reply_errors.append(exc)
+                return ""
         return ""
 
     def _error_for(self, status: int, presented: str = "") -> dict[str, Any]:

@@ -463,3 +463,19 @@ def test_hunk_naming_a_forbidden_place_is_not_moved_to_an_allowed_copy() -> None
     reply = "@@ -6,1 +6,1 @@\n-    return 1\n+    return 2\n"
     with pytest.raises(PatchRefused, match="hunk 1: it changes line 6, outside"):
         apply(reply, old=old, allowed=[(0, 1)])
+
+
+def test_scope_reply_defining_another_function_is_refused() -> None:
+    from spark_ls.diffs import PatchRefused, apply_reply
+
+    old = "import os\n\n\ndef average(xs):\n    return sum(xs) / (len(xs) - 1)\n"
+    with pytest.raises(PatchRefused, match="does not rewrite `average`"):
+        apply_reply(
+            old, "```python\ndef spread(xs):\n    return max(xs) - min(xs)\n```",
+            path="a.py", mode="scope", allowed=[(3, 4)], scope=(3, 4),
+        )
+    fixed = apply_reply(
+        old, "```python\ndef average(xs):\n    return sum(xs) / len(xs)\n```",
+        path="a.py", mode="scope", allowed=[(3, 4)], scope=(3, 4),
+    )
+    assert fixed == "import os\n\n\ndef average(xs):\n    return sum(xs) / len(xs)\n"

@@ -171,3 +171,15 @@ async def test_model_server_refuses_a_non_loopback_host() -> None:
     assert info.value.kind == "config"
     assert "--allow-remote" in info.value.message
     assert not backend.started
+
+
+async def test_model_server_refuses_web_pages_but_serves_local_clients(model_server: tuple[str, ScriptedBackend]) -> None:
+    import httpx
+
+    base_url, _backend = model_server
+    async with httpx.AsyncClient() as http:
+        hostile = await http.get(f"{base_url}/models", headers={"Origin": "https://evil.example"})
+        local_page = await http.get(f"{base_url}/models", headers={"Origin": "http://localhost:3000"})
+        plain = await http.get(f"{base_url}/models")
+    assert hostile.status_code == 403 and "web pages" in hostile.text
+    assert local_page.status_code == 200 and plain.status_code == 200

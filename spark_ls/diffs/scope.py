@@ -236,6 +236,15 @@ def _import_point(allowed: Sequence[LineRange], scope: LineRange) -> int | None:
     return None
 
 
+_DEFINER = re.compile(r"\b(?:def|class|fn|func|function|struct|enum|interface|trait|impl)\s+(?:\([^)]*\)\s*)?([A-Za-z_]\w*)")
+
+
+def _defined_name(header: str) -> str | None:
+    """The name a scope's first line defines (``def average(`` -> ``average``), if it is plain."""
+    found = _DEFINER.search(header)
+    return found.group(1) if found else None
+
+
 def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[LineRange]) -> str:
     """``old`` with the lines of ``scope`` (inclusive) replaced by the code in ``reply``."""
     lines = split_lines(old)
@@ -258,6 +267,9 @@ def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[L
         body.pop()
     if not body:
         raise PatchRefused("the reply holds imports but no code for the scope")
+    name = _defined_name(header)
+    if name and not any(re.search(rf"\b{re.escape(name)}\b", line) for line in body):
+        raise PatchRefused(f"the reply does not rewrite `{name}` (it defines something else)")
 
     outside = {content(line).strip() for line in lines[:first] + lines[last + 1 :] if line.strip()}
     body = _drop_echoes(body, old_scope, outside)

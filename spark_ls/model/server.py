@@ -63,6 +63,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_loopback_origin(origin: str) -> bool:
+    """An Origin header naming a page served from this machine (``null`` is not)."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(origin).hostname
+    except ValueError:
+        return False
+    return bool(host) and (host == "localhost" or host.endswith(".localhost") or _is_loopback(host))
+
+
 async def serve_model_server(
     settings: Settings,
     host: str = "127.0.0.1",
@@ -119,6 +130,13 @@ class _ModelServer:
                 except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
                     return
                 method, path, headers = _parse_head(head)
+                origin = headers.get("origin")
+                if origin is not None and not _is_loopback_origin(origin):
+                    # A web page in the user's browser may not drive the local model (browsers
+                    # send Origin on cross-site WebSocket upgrades and POSTs; real clients don't).
+                    log.warning("refused a request from a web page (Origin: %s)", origin[:100])
+                    await _write_json(writer, 403, _error_body("invalid_request_error", "forbidden_origin", "Requests from web pages are not allowed."))
+                    return
                 if headers.get("upgrade", "").lower() == "websocket":
                     await self._websocket(head, path, reader, writer)
                     return

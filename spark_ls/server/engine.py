@@ -39,6 +39,18 @@ INSTRUCTION_ACTION = ActionSpec(
 )
 
 
+class _ExpectedFailures(logging.Filter):
+    """pygls logs every failed request with a full traceback at ERROR. A refused edit or a model
+    error is an expected outcome, already logged by spark-ls as one readable line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, JsonRpcException) and exc.code == REQUEST_FAILED)
+
+
+logging.getLogger("pygls.protocol.json_rpc").addFilter(_ExpectedFailures())
+
+
 class ActionRefused(Exception):
     """The action cannot run or its result cannot be applied; the message says why."""
 
