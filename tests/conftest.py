@@ -6,7 +6,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import os
+
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# CI runs the property tests on a fixed seed so a run is reproducible; locally they explore anew.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

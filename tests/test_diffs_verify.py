@@ -38,6 +38,15 @@ def full_errors(text: str) -> int:
     return len(error_nodes(PYTHON.parser().parse(text.encode())))
 
 
+def test_already_broken_file_is_judged_by_the_whole_file() -> None:
+    # Found by hypothesis: in a file that is already broken, the edited block parsed on its own
+    # but the whole file gained an error.
+    old = "def f(x):\ndef f(x):\ndef f(x):\ndef f(x):\n]\ndef f(x):\n    def m(self):\n"
+    new = "def f(x):\ndef f(x):\ndef f(x):\ndef f(x):\n]\n    def m(self):\n"
+    with pytest.raises(PatchRefused, match="syntax error"):
+        verify_syntax(old, new, PYTHON, old_tree=PYTHON.parser().parse(old.encode()))
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(LINES), min_size=1, max_size=20), st.data())
 def test_fast_path_agrees_with_whole_file_parse(lines: list[str], data: st.DataObject) -> None:

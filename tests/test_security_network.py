@@ -236,14 +236,14 @@ def test_loopback_or_allow_remote_binds(args: list[str]) -> None:
 
 
 async def test_editor_is_warned_when_verification_is_off(model_endpoint: ModelEndpoint, tmp_path: Path) -> None:
-    """Off through the editor's settings or the workspace's pyproject.toml: a visible warning,
-    not only a log line; on (the default): no such warning."""
+    """Off through the editor's settings: a visible warning, not only a log line; on (the
+    default): no such warning. A workspace's pyproject.toml cannot turn it off at all."""
     from lsp_helpers import lsp_client, wait_ready
     from lsprotocol import types
 
     (tmp_path / "off").mkdir()
     (tmp_path / "off" / "pyproject.toml").write_text("[tool.spark-ls]\ntls_verify = false\n")
-    cases = [({"tlsVerify": False}, tmp_path, True), (None, tmp_path / "off", True), (None, tmp_path, False)]
+    cases = [({"tlsVerify": False}, tmp_path, True), (None, tmp_path / "off", False), (None, tmp_path, False)]
     for options, root, warned in cases:
         async with lsp_client(model_endpoint, root=root, init_options=options) as client:
             await wait_ready(client)

@@ -151,7 +151,9 @@ def verify_syntax(
     parser = _parser_for(language)
     if parser is not None:
         tree_old = old_tree if old_tree is not None else _old_tree(language, parser, old)
-        if not _block_parses_clean(old, new, block, parser, tree_old):
+        # The block-local fast path is only sound in a file that parses clean: in a file that is
+        # already broken, a block that parses on its own can still add errors around it.
+        if tree_old.root_node.has_error or not _block_parses_clean(old, new, block, parser, tree_old):
             tree_new = parse_new(old, new, parser, tree_old)
             before = error_nodes(tree_old)
             after = error_nodes(tree_new)
