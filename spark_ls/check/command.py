@@ -323,6 +323,11 @@ class CheckCommand:
         from spark_ls.model import open_session
 
         session = open_session(settings, notify=lambda level, message: progress.log(f"{level}: {message}"))
+        if settings.uses_local_model:
+            progress.log(
+                "no model endpoint configured (OPENAI_BASE_URL / OPENAI_API_KEY): "
+                f"using the embedded local model ({session.model})"
+            )
         counted = CountingSession(session, report, progress)
 
         async def work(pf: PreparedFile, target: Target) -> str:
