@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import os
 import sys
 from typing import Any, Sequence
 
 from spark_ls import __version__
+from spark_ls.netloc import is_loopback_host
 
 LOOPBACK_HINT = "use --allow-remote to listen on a non-loopback address (anyone who can reach it can use your model key)"
 
@@ -20,15 +20,6 @@ def _host_port(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _session_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     server = create_server(_session_overrides(args))
     if args.tcp or args.ws:
         host, port = args.tcp or args.ws
-        if not is_loopback(host) and not args.allow_remote:
+        if not is_loopback_host(host) and not args.allow_remote:
             print(f"spark-ls: refusing to listen on {host}: {LOOPBACK_HINT}", file=sys.stderr)
             return 2
         if args.tcp:
@@ -98,7 +89,7 @@ def _model_server(args: argparse.Namespace) -> int:
     from spark_ls.model.server import serve_model_server
 
     host, port = args.listen
-    if not is_loopback(host) and not args.allow_remote:
+    if not is_loopback_host(host) and not args.allow_remote:
         print(f"spark-ls: refusing to listen on {host}: {LOOPBACK_HINT}", file=sys.stderr)
         return 2
     settings = load_settings(os.getcwd(), _session_overrides(args))

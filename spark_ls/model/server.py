@@ -19,7 +19,6 @@ pings and compression are the ``websockets`` sans-I/O protocol's. Loopback only 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import time
@@ -32,6 +31,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request as WsRequest
 from websockets.server import ServerProtocol
 
+from spark_ls.netloc import is_loopback_host, is_loopback_origin
 from spark_ls.config import Settings
 from spark_ls.model.types import ModelError, ModelReply, ModelRequest
 
@@ -54,24 +54,8 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
-def _is_loopback_origin(origin: str) -> bool:
-    """An Origin header naming a page served from this machine (``null`` is not)."""
-    from urllib.parse import urlsplit
-
-    try:
-        host = urlsplit(origin).hostname
-    except ValueError:
-        return False
-    return bool(host) and (host == "localhost" or host.endswith(".localhost") or _is_loopback(host))
 
 
 async def serve_model_server(
@@ -83,7 +67,7 @@ async def serve_model_server(
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until cancelled. ``ready(base_url)`` is called once listening (port 0 picks one)."""
-    if not allow_remote and not _is_loopback(host):
+    if not allow_remote and not is_loopback_host(host):
         raise ModelError(
             "config",
             f"Refusing to serve the model on non-loopback address {host!r}: the model server has no "
@@ -131,7 +115,7 @@ class _ModelServer:
                     return
                 method, path, headers = _parse_head(head)
                 origin = headers.get("origin")
-                if origin is not None and not _is_loopback_origin(origin):
+                if origin is not None and not is_loopback_origin(origin):
                     # A web page in the user's browser may not drive the local model (browsers
                     # send Origin on cross-site WebSocket upgrades and POSTs; real clients don't).
                     log.warning("refused a request from a web page (Origin: %s)", origin[:100])

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import ipaddress
 import json
 import logging
 import re
 import threading
 from typing import Any
-from urllib.parse import urlsplit
 
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
@@ -30,6 +28,7 @@ from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from spark_ls import __version__
+from spark_ls.netloc import is_loopback_host, is_loopback_origin
 from spark_ls.actions.catalog import ActionSpec, load_catalog
 from spark_ls.config import ConfigError, Settings, load_settings
 from spark_ls.server.documents import DocumentStore
@@ -58,23 +57,8 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _DISCARDED = "$/spark-ls/discardedMessage"  # stands in for a skipped message (see below)
 
 
-def _is_loopback_host(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
-def _is_loopback_origin(origin: str) -> bool:
-    """An Origin header naming a page served from this machine (``null`` is not)."""
-    try:
-        return _is_loopback_host(urlsplit(origin).hostname)
-    except ValueError:
-        return False
 
 
 _HTTP_REQUEST_LINE = re.compile(rb"^[A-Z]+ \S+ HTTP/\d")
@@ -402,12 +386,12 @@ class SparkLanguageServer(LanguageServer):
         from pygls.io_ import run_websocket
         from websockets.asyncio.server import serve
 
-        guard_origin = _is_loopback_host(host)
+        guard_origin = is_loopback_host(host)
         self._stop_event = stop_event = threading.Event()
 
         def check_origin(connection: Any, request: Any) -> Any:
             origin = request.headers.get("Origin")
-            if guard_origin and origin is not None and not _is_loopback_origin(origin):
+            if guard_origin and origin is not None and not is_loopback_origin(origin):
                 log.warning("refused a WebSocket connection from origin %r", origin[:200])
                 return connection.respond(HTTPStatus.FORBIDDEN, "spark-ls: connections from web pages are refused\n")
             return None

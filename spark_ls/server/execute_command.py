@@ -15,7 +15,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.code_action_resolve import check_action_data, refuse_if_oversized
-from spark_ls.server.convert import LineIndex, range_to_lines
+from spark_ls.server.convert import range_to_lines
 from spark_ls.server.documents import DocumentNotOpen
 from spark_ls.server.engine import (
     INSTRUCTION_ACTION,
