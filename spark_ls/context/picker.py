@@ -600,6 +600,16 @@ def _class_sections(snap: Snapshot, path: str, scope_node: _ScopeNode) -> list[S
     return [_section(snap, path, title, a, b, "class", symbol=scope.name) for a, b in runs]
 
 
+def warm(snap: Snapshot) -> None:
+    """Compute ``snap``'s cached analysis (scopes, definitions, imports) now — e.g. while the
+    editor is idle — so the next pick_context on it costs a fraction of a millisecond."""
+    if snap.tree is None:
+        return
+    _analysis(snap)
+    _definitions(snap)
+    _import_info(snap)
+
+
 def pick_context(
     snap: Snapshot,
     start_line: int,

@@ -9,7 +9,7 @@ import asyncio
 
 from lsprotocol import types
 
-from spark_ls.context.picker import syntax_errors
+from spark_ls.context.picker import syntax_errors, warm
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.convert import LineIndex, column_to_units
 
@@ -39,14 +39,15 @@ def to_lsp_diagnostics(index: LineIndex, problems: list, encoding: str) -> list[
 
 
 class DiagnosticsPublisher:
+    """Runs once the editor has been idle for ``diagnostics_debounce`` after a change: publishes
+    the syntax errors and prepares the text's analysis for the next action."""
+
     def __init__(self, server: SparkLanguageServer) -> None:
         self.server = server
         self._pending: dict[str, asyncio.TimerHandle] = {}
         self.latest: dict[str, list[types.Diagnostic]] = {}
 
     def schedule(self, uri: str, *, immediate: bool = False) -> None:
-        if not self.server.settings.diagnostics:
-            return
         handle = self._pending.pop(uri, None)
         if handle is not None:
             handle.cancel()
@@ -60,6 +61,13 @@ class DiagnosticsPublisher:
         if doc is None:
             return
         snap = doc.snapshot()
+        if self.server.settings.diagnostics:
+            self._publish(uri, snap)
+        # The user is reading, not typing: build this text's scopes, definitions and imports
+        # now, so the action they pick next does not wait for them.
+        warm(snap.source)
+
+    def _publish(self, uri: str, snap: object) -> None:
         diagnostics = to_lsp_diagnostics(snap.index(), syntax_errors(snap.source), self.server.encoding)
         if diagnostics == self.latest.get(uri, []) and uri in self.latest:
             return
