@@ -574,12 +574,13 @@ class ModelEndpoint:
                 await asyncio.sleep(1.0 / self.tokens_per_second)
             if ev.get("type") in TERMINAL_EVENTS:
                 call.outcome = "completed"  # before the client can see it
+                # Likewise the chain cache (the most recent response of this connection; a failed
+                # turn evicts): a test that reacts to the reply must find it already updated.
+                conn.chain_cache.clear()
+                conn.chain_cache[response["id"]] = call.context_text + reply
             conn.send_event(ev)
             await asyncio.sleep(0)
         call.outcome = "completed"
-        # The cache holds the most recent response of this connection (a failed turn evicts).
-        conn.chain_cache.clear()
-        conn.chain_cache[response["id"]] = call.context_text + reply
 
     async def _before_first_token(self) -> None:
         delay = self.first_token_delay
