@@ -359,32 +359,28 @@ async def _measure(quick: bool) -> dict[str, Any]:
                     continue
                 resolve_ms.append(ms)
                 no_edit += not resolved.get("edit")
-            # The same after a keystroke: the editor lists the actions again on the new text, the
-            # user picks the fix; the resolve is the first to need this snapshot's context.
-            fresh_ms: list[float] = []
-            for _ in range(n_fresh):
-                sdoc.keystroke()
-                listed = await spark.request("textDocument/codeAction", sdoc.code_action_params(diagnostic, 1))
-                try:
-                    ms, resolved = await spark.timed_request("codeAction/resolve", _preferred_fix(listed))
-                except LspError:
-                    refusals += 1
-                    continue
-                fresh_ms.append(ms)
-                no_edit += not resolved.get("edit")
-            # The usual rhythm: a keystroke, a pause while the user reads the menu, then the pick.
-            paused_ms: list[float] = []
-            for _ in range(max(3, n_fresh // 8)):
-                sdoc.keystroke()
-                listed = await spark.request("textDocument/codeAction", sdoc.code_action_params(diagnostic, 1))
-                await asyncio.sleep(PAUSE_S)
-                try:
-                    ms, resolved = await spark.timed_request("codeAction/resolve", _preferred_fix(listed))
-                except LspError:
-                    refusals += 1
-                    continue
-                paused_ms.append(ms)
-                no_edit += not resolved.get("edit")
+            async def resolves_after_keystrokes(count: int, pause: float) -> list[float]:
+                """Keystroke, list the actions on the new text, optionally pause, resolve the fix."""
+                nonlocal refusals, no_edit
+                times: list[float] = []
+                for _ in range(count):
+                    sdoc.keystroke()
+                    listed = await spark.request("textDocument/codeAction", sdoc.code_action_params(diagnostic, 1))
+                    if pause:
+                        await asyncio.sleep(pause)
+                    try:
+                        ms, resolved = await spark.timed_request("codeAction/resolve", _preferred_fix(listed))
+                    except LspError:
+                        refusals += 1
+                        continue
+                    times.append(ms)
+                    no_edit += not resolved.get("edit")
+                return times
+
+            # Straight after a keystroke the resolve is the first to need this snapshot's context;
+            # with the usual pause (the user reading the menu) spark-ls has analysed it meanwhile.
+            fresh_ms = await resolves_after_keystrokes(n_fresh, 0.0)
+            paused_ms = await resolves_after_keystrokes(max(3, n_fresh // 8), PAUSE_S)
             if sdoc.inserted:
                 sdoc.keystroke()
             out["resolve_ms"], out["refusals"], out["no_edit"] = resolve_ms, refusals, no_edit
