@@ -193,6 +193,8 @@ def test_fix_bug_code_action_and_spark_edit(tmp_path: Path, model_endpoint: Mode
     }
     result, report = run_nvim(tmp_path, plan)
     assert result.get("ok") is True and result["returncode"] == 0, report
+    # vim.lsp's stop_client (shutdown + exit): the server ends with code 0 and no signal (#11).
+    assert [(e["code"], e["signal"]) for e in result["server_exits"]] == [(0, 0)], report
 
     ca, edit = result["steps"]
     assert "Fix bug in add" in ca["titles"], report

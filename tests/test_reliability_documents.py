@@ -269,7 +269,7 @@ async def test_notifications_leave_no_per_message_state_in_the_server() -> None:
     sync must not go through that path (it leaked about 1 KiB per keystroke in the soak bench)."""
     import json
 
-    from spark_ls.server.app import create_server
+    from spark_ls.server.main import create_server
 
     server = create_server()
     protocol = server.protocol

@@ -18,7 +18,7 @@ import re
 import pytest
 from model_endpoint import ModelEndpoint, input_text
 from test_reliability_documents import PIECES, line_units, ref_apply, ref_lines
-from test_reliability_jsonrpc import RawServer, frame
+from raw_lsp import RawServer, frame
 from test_reliability_support import wait_for
 
 SEQUENCES = 12

@@ -96,11 +96,6 @@ class _ReplayTransport:
         return None
 
 
-# Failures that will not go away by retrying (a missing local model, a bad key, a retired pinned
-# model): editors show actions greyed out with this reason until a request succeeds again.
-LASTING_PROBLEMS = frozenset({"auth", "config", "unavailable", "pinned", "retired"})
-
-
 class ModelSession:
     """Create with :func:`open_session`; ``await start()``, then ``complete()`` concurrently."""
 
@@ -196,7 +191,7 @@ class ModelSession:
                     log.warning("model endpoint: %s", exc)
                     return
             except ModelError as exc:
-                if exc.kind in LASTING_PROBLEMS:
+                if exc.kind.lasting:
                     self.problem = exc.message
                 log.warning("model endpoint not ready (%s); will connect on the first request", exc.message)
                 return
@@ -218,7 +213,7 @@ class ModelSession:
         try:
             reply = await self._complete(req, on_delta=on_delta)
         except ModelError as exc:
-            if exc.kind in LASTING_PROBLEMS:
+            if exc.kind.lasting:
                 self.problem = exc.message
             raise
         self.problem = None

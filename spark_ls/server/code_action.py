@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from lsprotocol import types
 
 from spark_ls.actions.catalog import ActionSpec, kind_allowed
 from spark_ls.actions.run import ActionRequest, describe_target
-from spark_ls.context.picker import enclosing_scope, syntax_errors
-from spark_ls.server.app import SparkLanguageServer
-from spark_ls.server.diagnostics import SOURCE as SPARK_SOURCE
+from spark_ls.context import Scope, enclosing_scope, syntax_errors
+from spark_ls.server.capabilities import ResolvedClientCapabilities
 from spark_ls.server.convert import range_to_lines
+from spark_ls.server.diagnostics import SOURCE as SPARK_SOURCE
 from spark_ls.server.documents import DocumentSnapshot
-from spark_ls.server.engine import action_data
+from spark_ls.server.engine import Prefetcher, action_data
+
+if TYPE_CHECKING:
+    from spark_ls.server.app import SparkLanguageServer
 
 log = logging.getLogger("spark_ls.server")
 
@@ -33,11 +37,24 @@ def _contains(rng: types.Range, pos: types.Position) -> bool:
     return (rng.start.line, rng.start.character) <= (pos.line, pos.character) <= (rng.end.line, rng.end.character)
 
 
+class ListingState(Protocol):
+    """What listing reads from the server (a SparkLanguageServer, or any object in a unit test)."""
+
+    @property
+    def catalog(self) -> Sequence[ActionSpec]: ...
+
+    @property
+    def client(self) -> ResolvedClientCapabilities: ...
+
+    @property
+    def problem(self) -> str | None: ...
+
+
 class ActionLister:
     """Decides which catalog entries apply at a range. Plain logic, unit-testable."""
 
-    def __init__(self, server: SparkLanguageServer) -> None:
-        self.server = server
+    def __init__(self, state: ListingState) -> None:
+        self.state = state
 
     def make(
         self,
@@ -49,8 +66,8 @@ class ActionLister:
         message: str | None = None,
         diagnostic: types.Diagnostic | None = None,
         preferred: bool = False,
-        scope: Any = None,
-    ) -> types.CodeAction:
+        scope: Scope | None = None,
+    ) -> types.CodeAction | None:
         values = describe_target(
             ActionRequest(action, snap.path, snap.source, start_line, end_line, diagnostic_message=message), scope
         )
@@ -63,14 +80,15 @@ class ActionLister:
             is_preferred=preferred or None,
             data=data,
         )
-        if self.server.supports_llm_tag():
+        client = self.state.client
+        if client.llm_tag:
             code_action.tags = [types.CodeActionTag.LlmGenerated]
-        problem = self.server.problem
+        problem = self.state.problem
         if problem:
-            if not self.server.supports_disabled():
-                return None  # type: ignore[return-value]
+            if not client.code_action_disabled:
+                return None
             code_action.disabled = types.CodeActionDisabled(reason=f"spark-ls: {problem}")
-        elif not self.server.supports_resolve():
+        elif not client.code_action_resolve:
             # Clients without resolve support run a command; the server then sends applyEdit.
             code_action.command = types.Command(title=title, command="spark.runAction", arguments=[data])
         return code_action
@@ -80,8 +98,8 @@ class ActionLister:
         language = snap.source.language.name if snap.source.language else None
         start_line, end_line = range_to_lines(params.range)
         cursor = params.range.start
-        found: list[types.CodeAction] = []
-        catalog = [a for a in self.server.catalog if a.supports(language) and kind_allowed(a.kind, only)]
+        found: list[types.CodeAction | None] = []
+        catalog = [a for a in self.state.catalog if a.supports(language) and kind_allowed(a.kind, only)]
 
         # 1. One quick fix per diagnostic the client passed (any server's), preferred under the cursor.
         for action in (a for a in catalog if a.applies_to == "diagnostic"):
@@ -114,16 +132,16 @@ class ActionLister:
             if syntax_errors(snap.source):
                 found.extend(self.make(snap, a, 0, 0, scope=None) for a in file_actions)
 
-        found = [a for a in found if a is not None]
-        if found and not any(a.is_preferred for a in found):
+        listed = [a for a in found if a is not None]
+        if listed and not any(a.is_preferred for a in listed):
             # No diagnostic contains the cursor: prefer the first fix for one on the cursor's line.
-            same_line = next((a for a in found if a.diagnostics and a.diagnostics[0].range.start.line == cursor.line), None)
+            same_line = next((a for a in listed if a.diagnostics and a.diagnostics[0].range.start.line == cursor.line), None)
             if same_line is not None:
                 same_line.is_preferred = True
         if params.context.trigger_kind == types.CodeActionTriggerKind.Automatic and not only:
-            found.sort(key=lambda a: (not a.is_preferred, a.kind != types.CodeActionKind.QuickFix))
-            found = found[:AUTOMATIC_LIMIT]
-        return found
+            listed.sort(key=lambda a: (not a.is_preferred, a.kind != types.CodeActionKind.QuickFix))
+            listed = listed[:AUTOMATIC_LIMIT]
+        return listed
 
 
 def register(server: SparkLanguageServer) -> None:
@@ -139,27 +157,30 @@ def register(server: SparkLanguageServer) -> None:
             return None  # an oversized document was announced once (text_sync); no actions
         snap = doc.snapshot()
         actions = lister.list(snap, params)
-        _maybe_prefetch(ls, params, actions)
+        _maybe_prefetch(ls, snap, params, actions)
         return actions
 
 
-def _maybe_prefetch(ls: SparkLanguageServer, params: types.CodeActionParams, actions: list[Any]) -> None:
+def _maybe_prefetch(
+    ls: SparkLanguageServer, snap: DocumentSnapshot, params: types.CodeActionParams, actions: list[types.CodeAction]
+) -> None:
     """An automatic request with a diagnostic at the cursor: start its preferred fix now."""
-    if not ls.settings.prefetch or ls.problem:
+    if not snap.settings.prefetch or ls.problem:
         return
     if params.context.trigger_kind != types.CodeActionTriggerKind.Automatic:
         return
     preferred = next(
         (a for a in actions if a.is_preferred and a.kind == types.CodeActionKind.QuickFix and a.diagnostics), None
     )
-    if preferred is None:
+    if preferred is None or not preferred.diagnostics or not isinstance(preferred.data, dict):
         return
     diagnostic = preferred.diagnostics[0]
     if diagnostic.source == SPARK_SOURCE:
         # Editors re-ask right after a fix is applied, still holding the old diagnostic: only
         # prefetch a syntax error the current text still has.
-        doc = ls.documents.get(params.text_document.uri)
-        lines = {p.start_line for p in syntax_errors(doc.snapshot().source)} if doc else set()
+        lines = {p.start_line for p in syntax_errors(snap.source)}
         if diagnostic.range.start.line not in lines:
             return
-    ls.prefetcher.start(preferred.data)
+    prefetcher = ls.features.find(Prefetcher)
+    if prefetcher is not None:
+        prefetcher.start(preferred.data)
