@@ -84,6 +84,7 @@ class SettingInfo:
     untrusted: bool = False
     # "session": read by the model session, which is restarted when it changes.
     # "folder": read per request, from the settings of the document's workspace folder.
+    # "server": server-wide (from the first workspace folder), applied without a session restart.
     scope: str = "session"
     secret: bool = False  # never echoed; not offered as a plain editor setting
     env: bool = True  # settable as SPARK_LS_<NAME>
@@ -166,7 +167,7 @@ class Settings:
         0.3, "Seconds of typing pause before diagnostics are published.", minimum=0, maximum=10, scope="folder")
     max_document_chars: int = setting(
         1_000_000, "Larger documents are kept in sync but get no actions.", minimum=1000, maximum=100_000_000,
-        scope="folder")
+        scope="server")
     actions: tuple[Mapping[str, Any], ...] = setting(
         (), "User-defined actions: a list of tables (`id`, `title`, `instruction`, optional `kind`, "
         "`applies_to`, `languages`, `scope_kinds`, `allow_imports`, `requires`), or a table of them by id.",
@@ -227,7 +228,7 @@ KEY_NAMES: dict[str, str] = {
 # These come only from the environment, the editor's settings or the command line.
 UNTRUSTED_WORKSPACE_KEYS = frozenset(name for name in FIELDS if info(name).untrusted)
 FOLDER_KEYS = frozenset(name for name in FIELDS if info(name).scope == "folder")
-SESSION_KEYS = frozenset(FIELDS) - FOLDER_KEYS
+SESSION_KEYS = frozenset(name for name in FIELDS if info(name).scope == "session")
 
 
 def canonical(key: str) -> str | None:
@@ -564,3 +565,14 @@ def display_value(name: str, value: Any) -> Any:
     if isinstance(value, tuple):
         return [dict(v) if isinstance(v, Mapping) else v for v in value]
     return value
+
+
+def folder_for(path: str | os.PathLike[str], folders: Iterable[str]) -> str | None:
+    """The innermost of ``folders`` containing ``path`` (nested folders: the deepest wins)."""
+    target = Path(path)
+    best: str | None = None
+    for folder in folders:
+        root = Path(folder)
+        if (target == root or root in target.parents) and (best is None or len(str(root)) > len(best)):
+            best = str(root)
+    return best
