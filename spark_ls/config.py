@@ -432,11 +432,12 @@ def resolve(layers: Iterable[Layer], base: Settings | None = None) -> Resolved:
             if not layer.trusted and name in UNTRUSTED_WORKSPACE_KEYS:
                 refused.append(str(raw_key))
                 continue
+            where = f"{layer.where} ({layer.labels[raw_key]})" if raw_key in layer.labels else layer.where
             try:
                 current[name] = structure(name, value)
             except _PartialValue as exc:
                 current[name] = exc.usable
-                sources[name] = layer.where
+                sources[name] = where
                 problems.append(f"{layer.where}: setting {label}: {exc}")
                 continue
             except ValueError as exc:
@@ -445,7 +446,7 @@ def resolve(layers: Iterable[Layer], base: Settings | None = None) -> Resolved:
                     f"{layer.where}: setting {label}: {exc}; using {_described(name, current[name])} ({origin})"
                 )
                 continue
-            sources[name] = layer.where
+            sources[name] = where
         if refused:
             problems.append(
                 f"{layer.where}: ignoring {', '.join(sorted(refused))}: a repository's own config may not set "

@@ -93,7 +93,7 @@ def test_bad_value_keeps_the_lower_layer_and_says_why(key: str, value: object, r
 def test_a_bad_editor_value_falls_back_to_the_environment_value_not_the_default() -> None:
     result = resolve_settings(None, editor={"poolSize": 0}, environ={"SPARK_LS_POOL_SIZE": "5"})
     assert result.settings.pool_size == 5
-    assert result.problems == ("editor settings: setting 'poolSize': must be at least 1, not 0; using 5 (from environment)",)
+    assert result.problems == ("editor settings: setting 'poolSize': must be at least 1, not 0; using 5 (from environment (SPARK_LS_POOL_SIZE))",)
 
 
 def test_environment_strings_are_parsed_strictly() -> None:
@@ -111,7 +111,7 @@ def test_environment_strings_are_parsed_strictly() -> None:
     assert result.problems == (
         "environment: setting SPARK_LS_DIAGNOSTICS: expected true or false, got 'sometimes'; using True (the default)",
     )
-    assert result.sources["pool_size"] == "environment" and result.sources["model"] == "default"
+    assert result.sources["pool_size"] == "environment (SPARK_LS_POOL_SIZE)" and result.sources["model"] == "default"
     assert result.settings.api_key == Secret("sk-test-abcdefgh")
 
 
@@ -152,7 +152,7 @@ bogus = 1
     result = resolve_settings(tmp_path, environ={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
     where = f"{tmp_path / 'pyproject.toml'} [tool.spark-ls]"
     assert result.settings.model == "from-pyproject" and result.settings.context_budget == 4000
-    assert result.settings.base_url == "http://127.0.0.1:9/v1" and result.sources["base_url"] == "environment"
+    assert result.settings.base_url == "http://127.0.0.1:9/v1" and result.sources["base_url"] == "environment (OPENAI_BASE_URL)"
     assert result.settings.pool_size == 2
     assert result.sources["model"] == where
     assert set(result.problems) == {
@@ -196,7 +196,7 @@ def test_layers_priority_and_sources(tmp_path: Path) -> None:
     assert result.sources["model"] == "command line"
     assert result.sources["context_budget"] == "editor settings"
     assert result.sources["prefetch"].endswith("pyproject.toml [tool.spark-ls]")
-    assert result.sources["local_threads"] == "environment"
+    assert result.sources["local_threads"] == "environment (SPARK_LS_LOCAL_THREADS)"
     assert result.sources["pin"] == "default"
 
 
