@@ -180,12 +180,12 @@ def _check(args: argparse.Namespace) -> int:
 
 def _add_logging_arguments(parser: argparse.ArgumentParser, *, top: bool) -> None:
     # Accepted before and after the subcommand; the subcommand's value wins.
-    default = {} if top else {"default": argparse.SUPPRESS}
+    default: Any = None if top else argparse.SUPPRESS
     group = parser.add_argument_group("logging")
     group.add_argument(
-        "--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING (default; env SPARK_LS_LOG) or ERROR; "
-        "DEBUG also logs each prompt sent (key masked)", **default)
-    group.add_argument("--log-file", metavar="FILE", help="append the log to FILE instead of stderr", **default)
+        "--log-level", metavar="LEVEL", default=default, help="DEBUG, INFO, WARNING (default; env SPARK_LS_LOG) "
+        "or ERROR; DEBUG also logs each prompt sent (key masked)")
+    group.add_argument("--log-file", metavar="FILE", default=default, help="append the log to FILE instead of stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -133,10 +133,13 @@ class Settings:
     api_key: Secret | None = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
         None, "API key (default `OPENAI_API_KEY`); sent only to `base_url`.", untrusted=True, secret=True, env=False,
         editor=False)
-    tls_verify: bool = setting(True, "Verify the endpoint's TLS certificate (turning it off logs a warning).", untrusted=True)
+    tls_verify: bool = setting(
+        True, "Verify the endpoint's TLS certificate (`false` / `--insecure` only for local test servers; logged as "
+        "a warning).", untrusted=True)
     store: bool = setting(False, "Ask the endpoint to store responses (`store` in the Responses API).")
     # Session behaviour.
-    pool_size: int = setting(2, "Model connections kept open (concurrent requests).", minimum=1, maximum=64)
+    pool_size: int = setting(
+        2, "Model connections kept open; more requests queue fairly (`check` uses `--jobs`).", minimum=1, maximum=64)
     connect_timeout: float = setting(10.0, "Seconds to wait for a connection to the endpoint.", minimum=0.1, maximum=600)
     request_timeout: float = setting(120.0, "Seconds to wait for one model reply.", minimum=0.1, maximum=3600)
     idle_timeout: float = setting(300.0, "Seconds an unused connection stays open.", minimum=1, maximum=86400)
@@ -145,8 +148,11 @@ class Settings:
         minimum=1, maximum=86400)
     max_reply_bytes: int = setting(
         512 * 1024, "Largest model reply accepted, in bytes.", minimum=1024, maximum=64 * 1024 * 1024)
-    max_retries: int = setting(2, "Retries after a rate limit or server error.", minimum=0, maximum=10)
-    record: str | None = setting(None, "Record every model exchange to this cassette file.", untrusted=True)
+    max_retries: int = setting(
+        2, "Retries after a rate limit (429, honouring `retry-after`) or a server error (5xx).", minimum=0, maximum=10)
+    record: str | None = setting(
+        None, "Record every model exchange to this JSON-lines cassette file (replay it for byte-identical CI runs).",
+        untrusted=True)
     replay: str | None = setting(None, "Answer model requests from this cassette file (no endpoint).", untrusted=True)
     # Embedded local model.
     local_model_path: str | None = setting(
@@ -157,7 +163,7 @@ class Settings:
         900.0, "Seconds to wait for one reply from the embedded model.", minimum=1, maximum=86400)
     # Editor features.
     context_budget: int = setting(
-        2000, "Tokens of surrounding code (definitions, imports) sent with each request.", minimum=200,
+        2000, "Tokens (about 4 characters each) of surrounding code sent with each request.", minimum=200,
         maximum=200_000, scope="folder")
     prefetch: bool = setting(
         True, "When the editor asks for actions on its own at a diagnostic, start computing the preferred "
@@ -303,6 +309,10 @@ def _tables(value: Any, _: Any) -> tuple[Mapping[str, Any], ...]:
     raise ValueError(f"expected a list of action tables, got {_show(value)}")
 
 
+def _is(hint: Any) -> Callable[[Any], bool]:
+    return lambda t: bool(t == hint)
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     converter.register_structure_hook(bool, _bool)
@@ -310,8 +320,11 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(float, _float)
     converter.register_structure_hook(str, _str)
     converter.register_structure_hook(Secret, _secret)
-    for hint, hook in ((tuple[str, ...], _strings), (Secret | None, _secret), (tuple[Mapping[str, Any], ...], _tables)):
-        converter.register_structure_hook_func(lambda t, hint=hint: t == hint, hook)
+    hooks: list[tuple[Any, Callable[[Any, Any], Any]]] = [
+        (tuple[str, ...], _strings), (Secret | None, _secret), (tuple[Mapping[str, Any], ...], _tables),
+    ]
+    for hint, hook in hooks:
+        converter.register_structure_hook_func(_is(hint), hook)
     return converter
 
 

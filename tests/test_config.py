@@ -270,3 +270,11 @@ def test_render_package_json_only_touches_the_configuration_section() -> None:
     stale = text.replace(json.dumps(old), '"stale"', 1).replace('"title": "spark-ls"', '"title": "x"', 1)
     assert stale != text
     assert settings_schema.render_package_json(stale) == text
+
+
+def test_readme_settings_table_is_up_to_date() -> None:
+    text = (REPO / "README.md").read_text("utf-8")
+    assert settings_schema.render_readme(text) == text, "run: python -m spark_ls.settings_schema --write"
+    table = text.split(settings_schema.README_START)[1].split(settings_schema.README_END)[0]
+    for name in config.FIELDS:
+        assert f"| `{name}`" in table

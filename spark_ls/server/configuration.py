@@ -98,12 +98,12 @@ class WorkspaceConfiguration:
 
 def folders_of(params: types.InitializeParams) -> list[str]:
     if params.workspace_folders:
-        return [to_fs_path(f.uri) for f in params.workspace_folders if to_fs_path(f.uri)]
-    if params.root_uri:
-        return [to_fs_path(params.root_uri)]
-    if params.root_path:
-        return [params.root_path]
-    return []
+        paths = [to_fs_path(f.uri) for f in params.workspace_folders]
+    elif params.root_uri:
+        paths = [to_fs_path(params.root_uri)]
+    else:
+        paths = [params.root_path]
+    return [p for p in paths if p]
 
 
 def initialize(ls: SparkLanguageServer, params: types.InitializeParams) -> None:
