@@ -24,7 +24,7 @@ SCHEMA_PATH = REPO / "docs" / "settings.schema.json"
 VSCODE_PACKAGE = REPO / "editors" / "vscode" / "package.json"
 VSCODE_PREFIX = "spark."
 # Settings of the VS Code extension itself (how it starts the server); not server settings.
-VSCODE_CLIENT_ONLY = ("serverPath", "pythonPath", "trace.server")
+VSCODE_CLIENT_ONLY = ("serverPath", "pythonPath", "importStrategy", "trace.server")
 
 _ACTION_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -163,7 +163,12 @@ bogus = 1
     }
 
 
+# Settings that run commands, move the key, weaken TLS or touch files outside the workspace.
+MUST_BE_UNTRUSTED = ("base_url", "api_key", "tls_verify", "record", "replay", "local_model_path", "verify_command")
+
+
 def test_every_untrusted_key_is_refused_from_the_workspace_in_any_spelling(tmp_path: Path) -> None:
+    assert {n for n in MUST_BE_UNTRUSTED if n in config.FIELDS} <= UNTRUSTED_WORKSPACE_KEYS
     assert {"base_url", "api_key", "tls_verify", "record", "replay", "local_model_path"} <= UNTRUSTED_WORKSPACE_KEYS
     for name in sorted(UNTRUSTED_WORKSPACE_KEYS):
         for key in (name, config.kebab(name), config.camel(name)):

@@ -13,7 +13,7 @@ const INSTALL_HINT =
 // VS Code setting (under `spark.`) -> Settings field name in spark_ls/config.py: every server
 // setting in package.json (generated from config.py by `python -m spark_ls.settings_schema --write`),
 // not the extension's own settings.
-const CLIENT_ONLY = new Set(['serverPath', 'pythonPath', 'trace.server']);
+const CLIENT_ONLY = new Set(['serverPath', 'pythonPath', 'importStrategy', 'trace.server']);
 const INIT_OPTION_KEYS = Object.fromEntries(
   Object.keys(require('../package.json').contributes.configuration.properties)
     .map((key) => key.replace(/^spark\./, ''))
