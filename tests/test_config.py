@@ -283,3 +283,49 @@ def test_readme_settings_table_is_up_to_date() -> None:
     table = text.split(settings_schema.README_START)[1].split(settings_schema.README_END)[0]
     for name in config.FIELDS:
         assert f"| `{name}`" in table
+
+
+def test_a_document_belongs_to_the_innermost_folder_containing_it(tmp_path: Path) -> None:
+    outer, inner, sibling = str(tmp_path / "ws"), str(tmp_path / "ws" / "pkg"), str(tmp_path / "ws2")
+    folders = [outer, inner, sibling]
+    assert config.folder_for(tmp_path / "ws" / "pkg" / "a.py", folders) == inner
+    assert config.folder_for(tmp_path / "ws" / "b.py", folders) == outer
+    assert config.folder_for(tmp_path / "ws2" / "c.py", folders) == sibling
+    assert config.folder_for(tmp_path / "ws-other" / "d.py", folders) is None  # a prefix is not a parent
+    assert config.folder_for(tmp_path / "elsewhere.py", folders) is None
+
+
+def test_editor_payload_sections() -> None:
+    from spark_ls.server.configuration import editor_section
+
+    assert editor_section({"spark-ls": {"model": "a"}, "other-tool": {"x": 1}}) == {"model": "a"}
+    assert editor_section({"spark": {"contextBudget": 9}}) == {"contextBudget": 9}
+    assert editor_section({"model": "flat"}) == {"model": "flat"}
+    assert editor_section(None) == {} and editor_section([1, 2]) == {}
+
+
+def test_workspace_configuration_resolves_each_folder(tmp_path: Path) -> None:
+    from spark_ls.server.configuration import WorkspaceConfiguration
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    _write(one / "spark-ls.toml", "context_budget = 900\n")
+    _write(two / "pyproject.toml", "[tool.spark-ls]\ncontext_budget = 1200\npool_size = 3\n")
+    ws = WorkspaceConfiguration(cli={"model": "cli-model"})
+    ws.folders = [str(one), str(two)]
+    ws.init_options = {"prefetch": False}
+    assert ws.resolve() == []
+    assert ws.settings_for((one / "a.py").as_uri()).context_budget == 900
+    assert ws.settings_for((two / "b.py").as_uri()).context_budget == 1200
+    assert ws.settings_for((tmp_path / "loose.py").as_uri()).context_budget == 2000  # in no folder
+    assert ws.settings_for("untitled:Untitled-1").context_budget == 2000
+    assert ws.primary.pool_size == 2 and ws.primary.model == "cli-model"  # the first folder's
+    assert all(r.settings.prefetch is False for r in ws.resolved.values())
+    ws.pushed = {"prefetch": True, "contextBudget": 50}
+    problems = ws.resolve()
+    assert ws.settings_for((one / "a.py").as_uri()).prefetch is True
+    assert problems == ["editor settings: setting 'contextBudget': must be at least 200, not 50; using 900 "
+                        f"(from {one / 'spark-ls.toml'})",
+                        "editor settings: setting 'contextBudget': must be at least 200, not 50; using 1200 "
+                        f"(from {two / 'pyproject.toml'} [tool.spark-ls])",
+                        "editor settings: setting 'contextBudget': must be at least 200, not 50; using 2000 "
+                        "(the default)"]
