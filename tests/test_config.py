@@ -323,9 +323,9 @@ def test_workspace_configuration_resolves_each_folder(tmp_path: Path) -> None:
     ws.pushed = {"prefetch": True, "contextBudget": 50}
     problems = ws.resolve()
     assert ws.settings_for((one / "a.py").as_uri()).prefetch is True
-    assert problems == ["editor settings: setting 'contextBudget': must be at least 200, not 50; using 900 "
-                        f"(from {one / 'spark-ls.toml'})",
-                        "editor settings: setting 'contextBudget': must be at least 200, not 50; using 1200 "
-                        f"(from {two / 'pyproject.toml'} [tool.spark-ls])",
-                        "editor settings: setting 'contextBudget': must be at least 200, not 50; using 2000 "
-                        "(the default)"]
+    bad = "editor settings: setting 'contextBudget': must be at least 200, not 50; using"
+    assert problems == [
+        f"{bad} 900 (from {one / 'spark-ls.toml'})",
+        f"{bad} 1200 (from {two / 'pyproject.toml'} [tool.spark-ls])",
+        f"{bad} 2000 (the default)",
+    ]
