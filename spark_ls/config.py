@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import logging
 import os
 import re
@@ -32,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cattrs
+if typing.TYPE_CHECKING:
+    import cattrs
 
 log = logging.getLogger("spark_ls.config")
 
@@ -317,7 +319,11 @@ def _is(hint: Any) -> Callable[[Any], bool]:
     return lambda t: bool(t == hint)
 
 
-def _make_converter() -> cattrs.Converter:
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The strict converter (built on first use: cattrs costs ~0.1 s to import)."""
+    import cattrs
+
     converter = cattrs.Converter()
     converter.register_structure_hook(bool, _bool)
     converter.register_structure_hook(int, _int)
@@ -330,9 +336,6 @@ def _make_converter() -> cattrs.Converter:
     for hint, hook in hooks:
         converter.register_structure_hook_func(_is(hint), hook)
     return converter
-
-
-CONVERTER = _make_converter()
 
 
 def _show(value: Any, limit: int = 60) -> str:
@@ -354,8 +357,10 @@ def structure(name: str, value: Any) -> Any:
     hint = _TYPES[name]
     if value is None and type(None) in typing.get_args(hint):
         return None
+    import cattrs
+
     try:
-        result = CONVERTER.structure(value, hint)
+        result = converter().structure(value, hint)
     except cattrs.BaseValidationError as exc:
         reasons = [str(e) for e in exc.exceptions] or [str(exc)]
         raise ValueError("; ".join(reasons)) from None
