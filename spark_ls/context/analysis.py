@@ -29,7 +29,7 @@ class Scope:
 @dataclass
 class ScopeNode:
     scope: Scope
-    node: tree_sitter.Node
+    node: tree_sitter.Node | None  # None for a scope recovered from the layout of broken code
     receiver: str | None = None  # the type a method belongs to when not nested in it (Go)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from spark_ls.context.analysis import Definition, Scope, ScopeNode
 from spark_ls.context.document import Snapshot, split_lines
-from spark_ls.context.scopes import enclosing_node, scope_nodes
+from spark_ls.context.scopes import enclosing_node, layout_region, scope_nodes
 from spark_ls.context.symbols import (
     definitions_of,
     header_end_line,
@@ -182,20 +182,26 @@ def _definition_sections(snap: Snapshot, path: str, definition: Definition, role
 def _class_sections(snap: Snapshot, path: str, scope_node: ScopeNode) -> list[Section]:
     """The class header plus its direct non-scope members (fields, docstring), as contiguous runs."""
     scope = scope_node.scope
-    definitions = {d.node.id: d for d in definitions_of(snap)}
-    definition = definitions.get(scope_node.node.id)
-    body = definition.body if definition else scope_node.node.child_by_field_name("body")
-    header_end = header_end_line(snap, scope_node.node, body)
-    lines: set[int] = set(range(scope.start_line, header_end + 1))
-    if body is not None:
-        scope_ids = {s.node.id for s in scope_nodes(snap)}
-        for child in body.named_children:
-            if child.is_extra or child.id in scope_ids:
-                continue
-            if any(c.id in scope_ids for c in child.children):  # e.g. an export wrapper around a method
-                continue
-            first, last = snap.node_lines(child)
-            lines.update(range(first, last + 1))
+    node = scope_node.node
+    if node is None:  # recovered from a broken file's layout: the header line only
+        lines: set[int] = {scope.start_line}
+    else:
+        definitions = {d.node.id: d for d in definitions_of(snap)}
+        definition = definitions.get(node.id)
+        body = definition.body if definition else node.child_by_field_name("body")
+        header_end = min(header_end_line(snap, node, body), scope.end_line)
+        lines = set(range(scope.start_line, header_end + 1))
+        if body is not None:
+            scope_ids = {s.node.id for s in scope_nodes(snap) if s.node is not None}
+            for child in body.named_children:
+                if child.is_extra or child.id in scope_ids:
+                    continue
+                if any(c.id in scope_ids for c in child.children):  # e.g. an export wrapper around a method
+                    continue
+                first, last = snap.node_lines(child)
+                if first > scope.end_line:  # past a class bounded in a broken file
+                    break
+                lines.update(range(first, min(last, scope.end_line) + 1))
     runs: list[tuple[int, int]] = []
     for line in sorted(lines):
         if runs and all(not snap.lines[gap].strip() for gap in range(runs[-1][1] + 1, line)):
@@ -243,12 +249,24 @@ def pick_context(
 
     target_node = enclosing_node(snap, start_line, end_line) if snap.tree is not None else None
     target = target_node.scope if target_node else None
+    inner_block = None
+    if target is not None and snap.tree is not None and snap.tree.root_node.has_error and any(
+        target.start <= s.scope.start and s.scope.end <= target.end and s.scope != target for s in scope_nodes(snap)
+    ):
+        # Broken code directly inside a scope that holds other definitions (a method that lost
+        # its header): the broken block alone, never the whole class with its other members.
+        inner_block = layout_region(snap, start_line, end_line, within=target)
+        if inner_block is not None:
+            target_node = target = None
     if target is not None:
         lo_limit, hi_limit = target.start_line, target.end_line
         title = f"target: {target.kind} {target.qualname or target.name}"
     else:
         lo_limit = max(0, start_line - FALLBACK_WINDOW_LINES)
         hi_limit = min(last_line, end_line + FALLBACK_WINDOW_LINES)
+        block = inner_block or layout_region(snap, start_line, end_line)
+        if block is not None:  # broken code outside any scope: its own block, not the neighbours
+            lo_limit, hi_limit = block
         title = "target: lines around the selection"
     room = budget.limit_chars - len(_file_header(path))
     if snap.line_count == 0:

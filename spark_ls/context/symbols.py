@@ -52,7 +52,7 @@ def definitions_of(snap: Snapshot) -> list[Definition]:
     ids: dict[int, set[str]] = {}
     for _, name, node, _ in raw:
         ids.setdefault(node.id, set()).add(name)
-    scope_by_node = {item.node.id: item.scope for item in scope_nodes(snap)}
+    scope_by_node = {item.node.id: item.scope for item in scope_nodes(snap) if item.node is not None}
     definitions: list[Definition] = []
     for kind, name, node, body in raw:
         parent = node.parent
