@@ -8,8 +8,8 @@ Nothing here returns a partial edit: ``finish`` either returns the whole result 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec
 from spark_ls.config import Settings

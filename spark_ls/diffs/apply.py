@@ -23,9 +23,15 @@ from spark_ls.diffs.place import (
     place_hunks,
 )
 from spark_ls.diffs.scope import rewrite_scope
-from spark_ls.diffs.structure import check_structure
+from spark_ls.diffs.structure import check_no_new_duplicates, check_structure
 from spark_ls.diffs.text import line_contents, split_lines
-from spark_ls.diffs.verify import ParserSource, is_python, new_tree_source, old_tree_source, verify_syntax
+from spark_ls.diffs.verify import (
+    ParserSource,
+    is_python,
+    new_tree_source,
+    old_tree_source,
+    verify_syntax,
+)
 
 if TYPE_CHECKING:
     import tree_sitter
@@ -144,3 +150,20 @@ def apply_reply(
         )
     verify_syntax(old, new, language, old_tree=old_tree, path=path)
     return new
+
+
+def check_combined(
+    old: str,
+    new: str,
+    *,
+    path: str,
+    language: ParserSource | None = None,
+    old_tree: tree_sitter.Tree | None = None,
+) -> None:
+    """Re-verify a combination of separately verified results (``spark-ls check`` merging the
+    proposals for one file): it must still parse (and, for Python, compile) no worse than
+    ``old``, and may not define a name twice at one level where ``old`` did not."""
+    if old == new:
+        return
+    check_no_new_duplicates(line_contents(old), line_contents(new), python=is_python(language, path))
+    verify_syntax(old, new, language, old_tree=old_tree, path=path)

@@ -132,14 +132,18 @@ def _drop_echoes(body: list[str], old_scope: list[str], outside: set[str]) -> li
     inside = {line.strip() for line in old_scope}
 
     def is_echo(chunk: list[str]) -> bool:
-        # A verbatim copy of code from outside the scope. A copy with any line changed is not
-        # an echo: it is kept, and the structural check refuses it as a second definition.
+        # A copy of code from outside the scope (a whole-file reply): never applied. A copy
+        # with a different head is kept, and the structural check refuses it (a new definition,
+        # or one shadowing the original).
         head = _head(chunk, base)
-        return head in outside and head not in inside and all(
-            line.strip() in outside for line in chunk if line.strip()
-        )
+        return head in outside and head not in inside
 
     kept = [chunk for chunk in chunks if is_target(chunk) or not is_echo(chunk)]
+    for chunk in chunks:
+        if not is_target(chunk) and is_echo(chunk) and any(line.strip() not in outside for line in chunk if line.strip()):
+            _log.warning(
+                "the reply also rewrites `%s`, outside the target; only the target is applied", _head(chunk, base)[:60]
+            )
     return [line for chunk in kept for line in chunk]
 
 
