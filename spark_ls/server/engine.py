@@ -16,7 +16,7 @@ from typing import Any, Callable
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from spark_ls.actions.catalog import ActionSpec, find_action
+from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec, find_action
 from spark_ls.actions.run import ActionRequest, ActionResult, finish, prepare, run_action
 from spark_ls.context.picker import all_scopes, syntax_errors
 from spark_ls.diffs import PatchRefused
@@ -30,7 +30,7 @@ log = logging.getLogger("spark_ls.server")
 REQUEST_FAILED = -32803  # LSP RequestFailed
 
 INSTRUCTION_ACTION = ActionSpec(
-    id="instruction",
+    id=INSTRUCTION_ACTION_ID,
     title="Edit with instruction",
     kind="refactor.rewrite",
     instruction="{instruction}",
