@@ -4,7 +4,10 @@ queries and a manifest) ships inside the wheel as ``spark_ls_grammars``."""
 
 from setuptools import find_namespace_packages, find_packages, setup
 
-GRAMMARS = ["spark_ls_grammars", *(f"spark_ls_grammars.{p}" for p in find_namespace_packages(where="grammars"))]
+GRAMMARS = [
+    "spark_ls_grammars",
+    *(f"spark_ls_grammars.{p}" for p in find_namespace_packages(where="grammars")),
+]
 
 setup(
     packages=[*find_packages(include=["spark_ls", "spark_ls.*"]), *GRAMMARS],
