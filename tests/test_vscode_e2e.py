@@ -642,3 +642,62 @@ def test_spawn_errors_and_keys_are_described_without_the_key() -> None:
     ), out["other"]
     assert out["env"] == {"PATH": "/bin", "OPENAI_API_KEY": "from-secrets"}
     assert out["envNoKey"] == {"PATH": "/bin", "OPENAI_API_KEY": "from-env"}
+
+
+# ----- the server side of the status bar and "Show prompt" (pytest-lsp, no editor) -----------------
+
+
+async def test_status_names_the_running_action_and_last_prompt_is_redacted(
+    model_endpoint: ModelEndpoint, tmp_path: Path
+) -> None:
+    from lsp_helpers import lsp_client, open_document, wait_ready
+    from lsprotocol import types
+
+    pasted_key = "sk-proj-PASTEDINTOTHECODE0123456789"
+    source = f'def add(a, b):\n    key = "{pasted_key}"  # pasted into the code\n    return a - b\n'
+    fixed = source.replace("return a - b", "return a + b")
+    uri = (tmp_path / "calc.py").as_uri()
+    async with lsp_client(model_endpoint, root=tmp_path) as client:
+        await wait_ready(client)
+        assert (
+            await client.protocol.send_request_async("spark/lastPrompt", None) is None
+        )
+        open_document(client, uri, source)
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=types.Range(
+                    start=types.Position(line=2, character=6),
+                    end=types.Position(line=2, character=6),
+                ),
+                context=types.CodeActionContext(
+                    diagnostics=[], trigger_kind=types.CodeActionTriggerKind.Invoked
+                ),
+            )
+        )
+        fix = next(a for a in actions if a.title == "Fix bug in add")
+        model_endpoint.replies.append(
+            f'--- a/calc.py\n+++ b/calc.py\n@@ -1,3 +1,3 @@\n def add(a, b):\n     key = "{pasted_key}"  # pasted into the code\n-    return a - b\n+    return a + b\n'
+        )
+        resolved = await client.code_action_resolve_async(fix)
+        assert resolved.edit is not None
+        states = [(s.state, getattr(s, "action", None)) for s in client.statuses]
+        # ready (session warm) -> working "Fix bug in add" -> ready, in that order.
+        working = states.index(("working", "Fix bug in add"))
+        assert ("ready", None) in states[:working] and ("ready", None) in states[
+            working + 1 :
+        ], states
+
+        prompt = await client.protocol.send_request_async("spark/lastPrompt", None)
+    prompt = {
+        k: getattr(prompt, k)
+        for k in ("action", "model", "instructions", "context", "input")
+    }
+    assert prompt["action"] == "fix-bug" and prompt["model"]
+    text = prompt["instructions"] + prompt["context"] + prompt["input"]
+    assert "def add(a, b):" in text and "return a - b" in text  # the prompt as sent
+    assert pasted_key not in text and TEST_API_KEY not in text  # keys redacted
+    assert "***" in text
+    # What the model really received held the code (the endpoint saw it; the redaction is on the way out).
+    assert pasted_key in json.dumps(model_endpoint.requests[-1])
+    assert fixed != source
