@@ -31,7 +31,12 @@ REPO = EXT.parent.parent
 BUNDLED = EXT / "bundled"
 # vsce --target -> the pip platform tags whose wheels run there.
 PLATFORMS = {
-    "linux-x64": ["manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_5_x86_64", "manylinux1_x86_64"],
+    "linux-x64": [
+        "manylinux_2_17_x86_64",
+        "manylinux2014_x86_64",
+        "manylinux_2_5_x86_64",
+        "manylinux1_x86_64",
+    ],
     "linux-arm64": ["manylinux_2_17_aarch64", "manylinux2014_aarch64"],
     "darwin-x64": ["macosx_10_9_x86_64", "macosx_10_13_x86_64", "macosx_11_0_x86_64"],
     "darwin-arm64": ["macosx_11_0_arm64"],
@@ -46,8 +51,42 @@ def run(cmd: list[str], **kwargs: object) -> None:
 
 
 def build_wheel(out: Path) -> Path:
-    run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(REPO)],
-        stdout=subprocess.DEVNULL)
+    try:
+        import setuptools
+
+        import build  # noqa: F401 - the test extra has it, with setuptools>=77
+
+        offline = int(setuptools.__version__.split(".")[0]) >= 77
+    except ImportError:
+        offline = False
+    if offline:  # nothing fetched
+        run(
+            [
+                sys.executable,
+                "-m",
+                "build",
+                "--wheel",
+                "--no-isolation",
+                "--outdir",
+                str(out),
+                str(REPO),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+    else:  # pip builds in an isolated environment (fetches the build backend)
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--wheel-dir",
+                str(out),
+                str(REPO),
+            ]
+        )
     (wheel,) = out.glob("spark_ls-*.whl")
     return wheel
 
@@ -59,10 +98,27 @@ def runtime_constraints(out: Path) -> Path:
     return target
 
 
-def install_for(python: str, platforms: list[str], wheel: Path, constraints: Path, target: Path) -> None:
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-           "--target", str(target), "--only-binary=:all:", "--implementation", "cp",
-           "--python-version", python, "-c", str(constraints)]
+def install_for(
+    python: str, platforms: list[str], wheel: Path, constraints: Path, target: Path
+) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--target",
+        str(target),
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python,
+        "-c",
+        str(constraints),
+    ]
     for platform in platforms:
         cmd += ["--platform", platform]
     run([*cmd, str(wheel)])
@@ -73,7 +129,11 @@ def is_portable(dist_info: Path) -> bool:
     wheel = (dist_info / "WHEEL").read_text()
     if "Root-Is-Purelib: true" in wheel:
         return True
-    tags = [line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
+    tags = [
+        line.split(":", 1)[1].strip()
+        for line in wheel.splitlines()
+        if line.startswith("Tag:")
+    ]
     return bool(tags) and all("-abi3-" in tag or "-none-" in tag for tag in tags)
 
 
@@ -97,7 +157,12 @@ def move(site: Path, files: list[Path], dest: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vsce-target", default="linux-x64", choices=sorted(PLATFORMS))
-    parser.add_argument("--python", nargs="+", default=PYTHONS, help="CPython versions to bundle binary wheels for")
+    parser.add_argument(
+        "--python",
+        nargs="+",
+        default=PYTHONS,
+        help="CPython versions to bundle binary wheels for",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="spark-ls-bundle-") as tmp_name:
@@ -108,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
         common = BUNDLED / "libs"
         common.mkdir(parents=True)
-        manifest: dict[str, object] = {"vsceTarget": args.vsce_target, "pythons": [], "portable": {}, "binary": {}}
+        manifest: dict[str, object] = {
+            "vsceTarget": args.vsce_target,
+            "pythons": [],
+            "portable": {},
+            "binary": {},
+        }
         for python in args.python:
             site = tmp / f"site-{python}"
             install_for(python, PLATFORMS[args.vsce_target], wheel, constraints, site)
@@ -131,8 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(common / "bin", ignore_errors=True)
         for stray in common.rglob("__pycache__"):
             shutil.rmtree(stray, ignore_errors=True)
-        (BUNDLED / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    print(f"bundled spark-ls for {args.vsce_target}, CPython {', '.join(args.python)} into {BUNDLED}", file=sys.stderr)
+        (BUNDLED / "manifest.json").write_text(
+            json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+        )
+    print(
+        f"bundled spark-ls for {args.vsce_target}, CPython {', '.join(args.python)} into {BUNDLED}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -42,7 +42,11 @@ def main() -> int:
     import spark_ls
     from spark_ls.cli import main as cli_main
 
-    origin = "bundled" if Path(spark_ls.__file__).resolve().is_relative_to(BUNDLED) else "environment"
+    origin = (
+        "bundled"
+        if Path(spark_ls.__file__).resolve().is_relative_to(BUNDLED)
+        else "environment"
+    )
     print(
         f"spark-ls {spark_ls.__version__} ({origin}: {Path(spark_ls.__file__).parent}) "
         f"on Python {sys.version.split()[0]} ({sys.executable})",
