@@ -12,9 +12,10 @@ import dataclasses
 import logging
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULT_MODEL = "gpt-5.3-codex-spark"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -64,6 +65,9 @@ class Settings:
     api_key: Secret | None = field(default=None, repr=False)
     tls_verify: bool = True
     store: bool = False
+    # permessage-deflate on the model WebSocket: off by default (bench/bench_transport.py measures
+    # it costing more than it saves for Responses event streams; the official SDK is off too).
+    ws_compression: bool = False
     # Session behaviour.
     pool_size: int = 2
     connect_timeout: float = 10.0
@@ -97,7 +101,7 @@ class Settings:
     def effective_base_url(self) -> str:
         return (self.base_url or DEFAULT_BASE_URL).rstrip("/")
 
-    def merged(self, overrides: Mapping[str, Any]) -> "Settings":
+    def merged(self, overrides: Mapping[str, Any]) -> Settings:
         """Return a copy with ``overrides`` (a user-facing table) applied and validated."""
         return _apply(self, overrides)
 
@@ -123,6 +127,8 @@ _KEY_ALIASES = {
     "connectTimeout": "connect_timeout",
     "connect-timeout": "connect_timeout",
     "maxReplyBytes": "max_reply_bytes",
+    "wsCompression": "ws_compression",
+    "ws-compression": "ws_compression",
     "localModelPath": "local_model_path",
     "local-model-path": "local_model_path",
     "localThreads": "local_threads",
