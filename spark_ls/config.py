@@ -139,6 +139,9 @@ class Settings:
         True, "Verify the endpoint's TLS certificate (`false` / `--insecure` only for local test servers; logged as "
         "a warning).", untrusted=True)
     store: bool = setting(False, "Ask the endpoint to store responses (`store` in the Responses API).")
+    ws_compression: bool = setting(
+        False, "permessage-deflate on the model WebSocket (off by default: bench/bench_transport.py measures it "
+        "costing more than it saves for Responses event streams; the official SDK is off too).")
     # Session behaviour.
     pool_size: int = setting(
         2, "Model connections kept open; more requests queue fairly (`check` uses `--jobs`).", minimum=1, maximum=64)

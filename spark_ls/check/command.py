@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec
 from spark_ls.check.files import (
     CheckInputError,
     SourceFile,
@@ -29,7 +30,6 @@ from spark_ls.check.findings import Finding, load_findings
 from spark_ls.check.fixwrite import FixRefused, PendingWrite, write_atomically
 from spark_ls.check.formats import FORMATS, FORMATTERS
 from spark_ls.check.plan import (
-    ActionChoice,
     SyntaxFinding,
     parse_shard,
     plan_targets,
@@ -45,7 +45,6 @@ from spark_ls.model.types import ModelError
 DEFAULT_ACTIONS = ("fix-bug",)
 DEFAULT_JOBS = 4
 MAX_LISTED_ERRORS = 20  # repeated at the end of stderr; the structured formats carry all of them
-INSTRUCTION_ACTION_ID = "instruction"  # actions.run treats this id's instruction as the whole task
 
 CHECK_EPILOG = """\
 exit codes:
@@ -228,8 +227,8 @@ class CheckCommand:
         key = os.environ.get("OPENAI_API_KEY")
         return dataclasses.replace(settings, api_key=Secret(key) if key else None)
 
-    def _actions(self, settings: Settings) -> tuple[dict[str, Any], list[ActionChoice], ActionChoice | None]:
-        from spark_ls.actions.catalog import ActionSpec, load_catalog
+    def _actions(self, settings: Settings) -> tuple[dict[str, Any], list[ActionSpec], ActionSpec | None]:
+        from spark_ls.actions.catalog import load_catalog
 
         catalog = {spec.id: spec for spec in load_catalog(settings)}
         requested = _split(self.args.action)
@@ -241,14 +240,14 @@ class CheckCommand:
                 f"unknown action(s): {', '.join(unknown)}; available: {', '.join(sorted(catalog))}"
             )
         specs: dict[str, Any] = {}
-        choices: list[ActionChoice] = []
-        diagnostic_choice: ActionChoice | None = None
+        choices: list[ActionSpec] = []
+        diagnostic_choice: ActionSpec | None = None
         for action_id in dict.fromkeys(requested):
             spec = catalog[action_id]
             if spec.applies_to == "selection":
                 raise CheckInputError(f"action {action_id!r} needs an editor selection; it cannot run in check")
             specs[action_id] = spec
-            choice = _choice(spec)
+            choice = spec
             if spec.applies_to == "diagnostic":
                 diagnostic_choice = diagnostic_choice or choice
             else:
@@ -260,15 +259,12 @@ class CheckCommand:
                 allow_imports=True,
             )
             specs[spec.id] = spec
-            choices.append(ActionChoice(
-                id=spec.id, title=spec.title, applies_to="scope", scope_kinds=spec.scope_kinds,
-                instruction=self.args.instruction,
-            ))
+            choices.append(spec)
         if diagnostic_choice is None and "fix-diagnostic" in catalog and (
             self.args.diagnostics or not self.args.no_syntax_errors
         ):
             specs["fix-diagnostic"] = catalog["fix-diagnostic"]
-            diagnostic_choice = _choice(catalog["fix-diagnostic"])
+            diagnostic_choice = catalog["fix-diagnostic"]
         return specs, choices, diagnostic_choice
 
     def _prepare(
@@ -276,8 +272,8 @@ class CheckCommand:
         files: Sequence[SourceFile],
         report: CheckReport,
         specs: dict[str, Any],
-        choices: Sequence[ActionChoice],
-        diagnostic_choice: ActionChoice | None,
+        choices: Sequence[ActionSpec],
+        diagnostic_choice: ActionSpec | None,
         findings_by_path: dict[str, list[Finding]],
         changed: dict[str, list[tuple[int, int]]] | None,
         languages: Sequence[str],
@@ -426,13 +422,6 @@ class _ShowingPrompts:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
-
-
-def _choice(spec: Any) -> ActionChoice:
-    return ActionChoice(
-        id=spec.id, title=spec.title, applies_to=spec.applies_to,
-        scope_kinds=tuple(spec.scope_kinds), requires=getattr(spec, "_requires_re", None),
-    )
 
 
 def _split(values: Sequence[str]) -> list[str]:

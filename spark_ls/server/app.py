@@ -259,6 +259,9 @@ class SparkLanguageServer(LanguageServer):
         self.session_problem: str | None = None  # why actions are disabled, if they are
         self.encoding: str = types.PositionEncodingKind.Utf16
         self.last_latency_ms: float | None = None
+        self.last_status: str | None = None  # the state last sent in spark/status
+        self.actions_in_flight = 0  # user-started actions running (status "working" while > 0)
+        self.last_prompt: tuple[str, str, Any] | None = None  # (action id, model, ModelRequest)
         # Set by feature modules at registration.
         self.diagnostics: Any = None
         self.prefetcher: Any = None
@@ -449,11 +452,14 @@ class SparkLanguageServer(LanguageServer):
         }.get(level, types.MessageType.Log)
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"spark-ls: {message}"))
 
-    def send_status(self, state: str) -> None:
+    def send_status(self, state: str, *, action: str | None = None) -> None:
+        """spark/status: ready | working (with the action's title) | error."""
         model = getattr(self.session, "model", self.settings.model) if self.session else self.settings.model
-        self.protocol.notify(
-            "spark/status", {"state": state, "model": model, "latencyMs": self.last_latency_ms}
-        )
+        params: dict[str, Any] = {"state": state, "model": model, "latencyMs": self.last_latency_ms}
+        if action is not None:
+            params["action"] = action
+        self.last_status = state
+        self.protocol.notify("spark/status", params)
 
     # -- model session -----------------------------------------------------------------------
     def configure(self, params: types.InitializeParams) -> None:
@@ -521,11 +527,13 @@ def create_server(cli_overrides: dict[str, Any] | None = None) -> SparkLanguageS
         configuration,
         diagnostics,
         execute_command,
+        last_prompt,
         lifecycle,
         text_sync,
     )
 
     server = SparkLanguageServer(cli_overrides=cli_overrides)
-    for module in (lifecycle, configuration, text_sync, diagnostics, code_action, code_action_resolve, execute_command):
+    for module in (lifecycle, configuration, text_sync, diagnostics, code_action, code_action_resolve, execute_command,
+                   last_prompt):
         module.register(server)
     return server
