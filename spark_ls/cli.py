@@ -138,6 +138,11 @@ def _config(args: argparse.Namespace) -> int:
         workspace_layers,
     )
 
+    if args.schema:
+        from spark_ls.settings_schema import render_schema
+
+        sys.stdout.write(render_schema())
+        return 0
     folder = Path(args.path).resolve()
     if folder.is_file():
         folder = folder.parent
@@ -228,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config.add_argument("path", nargs="?", default=".", metavar="PATH", help="the workspace folder (default: .)")
     config.add_argument("--json", action="store_true", help="print JSON (values, sources, problems)")
+    config.add_argument("--schema", action="store_true",
+                        help="print the JSON schema of [tool.spark-ls] / spark-ls.toml and exit")
     add_model_arguments(config)
     _add_logging_arguments(config, top=False)
     config.set_defaults(func=_config)

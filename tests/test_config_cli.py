@@ -64,6 +64,12 @@ def test_config_json_and_a_clean_folder(tmp_path: Path) -> None:
     }
 
 
+def test_config_schema_is_the_committed_one(tmp_path: Path) -> None:
+    result = _spark("config", "--schema", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout == (REPO_ROOT / "docs" / "settings.schema.json").read_text("utf-8")
+
+
 def test_config_reports_unknown_keys_and_bad_values(tmp_path: Path) -> None:
     (tmp_path / "spark-ls.toml").write_text('diagnosticsDebounce = 0.1\npool_size = "two"\nmodle = "x"\n')
     result = _spark("config", "--json", str(tmp_path), cwd=tmp_path)
