@@ -253,3 +253,21 @@ async def test_models_against_the_model_server_reports_the_configured_models_ava
     assert "missing" not in out.decode()
     assert "answered by spark-ls model-server (scripted-local) (set edit_format = scope" in rows[1]
     assert "set edit_format" not in scoped_out.decode()
+
+
+def test_check_warns_about_settings_and_still_runs(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {
+        "pyproject.toml": b'[tool.spark-ls]\ncontext_budget = "big"\nbase_url = "https://elsewhere.example/v1"\n'
+                          b'[[tool.spark-ls.actions]]\nid = "shout"\ntitle = "Shout {name}"\ninstruction = "x"\n'
+                          b'[[tool.spark-ls.actions]]\nid = "broken"\ntitle = "Broken"\n',
+    })
+    model = ScriptedModel(repo)
+    with ModelEndpoint(api_key=TEST_API_KEY, reply_for=model) as ep:
+        result = run_check(repo, ep.base_url, "--action", "shout", "--format", "json", "calc.py")
+    assert result.returncode == 1, result.stderr  # the user action ran and proposed fixes
+    where = f"{repo / 'pyproject.toml'} [tool.spark-ls]"
+    assert (f"spark-ls check: warning: {where}: setting 'context_budget': expected a whole number, got 'big'; "
+            "using 2000 (the default)") in result.stderr
+    assert f"spark-ls check: warning: {where}: ignoring base_url" in result.stderr
+    assert "action 'broken': missing key 'instruction'" in result.stderr
+    assert {p["action"] for p in json.loads(result.stdout)["proposals"]} == {"shout"}
