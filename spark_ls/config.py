@@ -85,6 +85,7 @@ class Settings:
     diagnostics: bool = True
     diagnostics_debounce: float = 0.3
     max_document_chars: int = 1_000_000  # larger documents are kept in sync but get no actions
+    inline_completion: bool = True  # textDocument/inlineCompletion (ghost text) and spark/nextEdit
     actions: tuple[Mapping[str, Any], ...] = ()  # user-defined actions (raw tables)
 
     @property
@@ -129,6 +130,7 @@ _KEY_ALIASES = {
     "local-threads": "local_threads",
     "maxDocumentChars": "max_document_chars",
     "max-document-chars": "max_document_chars",
+    "inlineCompletion": "inline_completion",
 }
 
 # A workspace's own config file is untrusted (a cloned repository, a pull request under CI): it may
