@@ -179,6 +179,9 @@ class Settings:
     max_document_chars: int = setting(
         1_000_000, "Larger documents are kept in sync but get no actions.", minimum=1000, maximum=100_000_000,
         scope="server")
+    inline_completion: bool = setting(
+        True, "Inline completions (ghost text) and next-edit suggestions (`spark/nextEdit`) as you type.",
+        scope="folder")
     actions: tuple[Mapping[str, Any], ...] = setting(
         (), "User-defined actions: a list of tables (`id`, `title`, `instruction`, optional `kind`, "
         "`applies_to`, `languages`, `scope_kinds`, `allow_imports`, `requires`), or a table of them by id.",

@@ -76,6 +76,9 @@ class _LocalTransport:
     async def close(self) -> None:
         await self._model.close()
 
+    async def complete_raw(self, prompt: str, max_tokens: int, stop: list[str], on_delta: DeltaCallback) -> ModelReply:
+        return await self._model.complete_raw(prompt, max_tokens=max_tokens, stop=stop, on_delta=on_delta)
+
 
 class _ReplayTransport:
     name = "replay"
@@ -287,6 +290,40 @@ class ModelSession:
                 if self._recorder is not None:
                     self._recorder.record(self.settings.model, req, reply)
                 return reply
+
+
+    # ------------------------------------------------------------------ raw (fill-in-the-middle)
+
+    @property
+    def supports_raw(self) -> bool:
+        """Whether :meth:`complete_raw` works: the embedded model takes raw FIM prompts."""
+        return isinstance(self._transport, _LocalTransport)
+
+    async def complete_raw(
+        self, prompt: str, *, max_tokens: int, stop: list[str] | None = None, on_delta: Callable[[str], None] | None = None
+    ) -> ModelReply:
+        """A raw completion of ``prompt`` (inline completions' fill-in-the-middle path); only on
+        the embedded model (:attr:`supports_raw`). Same gate, timeout and error handling as
+        :meth:`complete`, no retries (a stale completion is worth nothing)."""
+        transport = self._transport
+        if not isinstance(transport, _LocalTransport):
+            raise ModelError("unavailable", f"the {transport.name} transport takes no raw prompts")
+        if self._closed:
+            raise ModelError("config", "The model session is closed.")
+        async with self._gate:
+            self._stats.requests += 1
+            limit = self.settings.local_request_timeout
+            try:
+                async with asyncio.timeout(limit):
+                    reply = await transport.complete_raw(prompt, max_tokens, list(stop or ()), on_delta or (lambda _d: None))
+            except TimeoutError:
+                raise ModelError("timeout", f"The model did not finish within local_request_timeout ({limit:g} s).") from None
+            except ModelError as exc:
+                if exc.kind in LASTING_PROBLEMS:
+                    self.problem = exc.message
+                raise
+        self.problem = None
+        return reply
 
 
 def open_session(settings: Settings, *, notify: Notify | None = None) -> ModelSession:

@@ -536,4 +536,8 @@ def create_server(cli_overrides: dict[str, Any] | None = None) -> SparkLanguageS
     for module in (lifecycle, configuration, text_sync, diagnostics, code_action, code_action_resolve, execute_command,
                    last_prompt):
         module.register(server)
+    from spark_ls.server import inline_completion, next_edit  # inline completions + spark/nextEdit (#13)
+
+    inline_completion.register(server)
+    next_edit.register(server)
     return server
