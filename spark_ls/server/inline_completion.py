@@ -61,7 +61,7 @@ class InlineCompletions:
     # -- disabled ---------------------------------------------------------------------------
     def disabled_reason(self, uri: str) -> str | None:
         ls = self.server
-        if not getattr(ls.settings, "inline_completion", True):
+        if not getattr(ls.settings_for(uri), "inline_completion", True):
             return "inline completions are turned off (inline_completion = false)"
         doc = ls.documents.get(uri)
         if doc is not None and doc.oversized:
@@ -131,7 +131,7 @@ class InlineCompletions:
         session = await ls.ready_session()
         ctx = build_context(
             snap.source, offset, path=snap.path,
-            budget_tokens=min(INLINE_BUDGET_TOKENS, ls.settings.context_budget),
+            budget_tokens=min(INLINE_BUDGET_TOKENS, ls.settings_for(uri).context_budget),
             others=ls.documents.others(uri),
         )
         first_ready = asyncio.Event()
