@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -215,3 +216,33 @@ async def test_inline_completion_follows_the_folder_and_live_changes(model_endpo
         calls = len(model_endpoint.calls)
         assert items_of(await client.text_document_inline_completion_async(request(pos2, uri_on))) == []
         assert len(model_endpoint.calls) == calls
+
+
+@pytest.mark.asyncio
+async def test_serve_debug_log_file_shows_the_prompt_sent_without_the_key(model_endpoint, tmp_path: Path) -> None:
+    from conftest import TEST_API_KEY
+    from lsp_helpers import lsp_client
+
+    log_file = tmp_path / "server.log"
+    source = "def add(a, b):\n    return a - b  # token sk-proj-abcdefgh12345678\n"
+    async with lsp_client(model_endpoint, root=tmp_path,
+                          server_args=["--log-level", "DEBUG", "--log-file", str(log_file)]) as client:
+        await _until(lambda: client.statuses, "the session status")  # type: ignore[attr-defined]
+        uri = (tmp_path / "m.py").as_uri()
+        open_document(client, uri, source)
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=types.Range(start=types.Position(line=1, character=4), end=types.Position(line=1, character=4)),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        )
+        fix = next(a for a in actions or [] if a.title == "Fix bug in add")
+        model_endpoint.replies.append("")
+        await client.code_action_resolve_async(fix)
+    log = log_file.read_text()
+    prompt = log.split("spark_ls.model.session DEBUG prompt sent to gpt-5.3-codex-spark:\n", 1)[1]
+    prompt = re.split(r"\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", prompt, maxsplit=1)[0]  # up to the next record
+    assert prompt.startswith("--- instructions\n") and "def add(a, b):" in prompt
+    assert "abcdefgh12345678" not in prompt and "# token ***" in prompt  # key-like text masked
+    assert TEST_API_KEY not in log
