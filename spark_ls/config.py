@@ -24,6 +24,7 @@ import dataclasses
 import difflib
 import functools
 import logging
+import math
 import os
 import re
 import tomllib
@@ -257,7 +258,7 @@ def canonical(key: str) -> str | None:
 # ---------------------------------------------------------------------------------------- values
 
 _TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off", "")
+_FALSE = ("0", "false", "no", "off")
 
 
 def _bool(value: Any, _: Any) -> bool:
@@ -279,14 +280,17 @@ def _int(value: Any, _: Any) -> int:
 
 
 def _float(value: Any, _: Any) -> float:
+    number: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
-    raise ValueError(f"expected a number, got {_show(value)}")
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"expected a number, got {_show(value)}")
+    return number
 
 
 def _str(value: Any, _: Any) -> str:
@@ -375,6 +379,10 @@ def structure(name: str, value: Any) -> Any:
     meta = info(name)
     if isinstance(result, str) and hint in (str, str | None):
         result = result.strip()
+        if not result:
+            if hint is str:
+                raise ValueError("must not be empty")
+            raise _Unset  # an empty optional string leaves the value of the layer below
     if meta.choices and result not in meta.choices:
         raise ValueError(f"must be one of {', '.join(meta.choices)}, not {_show(result)}")
     if isinstance(result, (int, float)) and not isinstance(result, bool):
@@ -407,6 +415,10 @@ def _valid_actions(tables: tuple[Mapping[str, Any], ...]) -> tuple[Mapping[str, 
     if bad:
         raise _PartialValue(tuple(good), "; ".join(bad) + " (that action is ignored, the others apply)")
     return tuple(good)
+
+
+class _Unset(Exception):
+    """The value says "not set here" (an empty optional string)."""
 
 
 class _PartialValue(ValueError):
@@ -463,6 +475,8 @@ def resolve(layers: Iterable[Layer], base: Settings | None = None) -> Resolved:
             where = f"{layer.where} ({layer.labels[raw_key]})" if raw_key in layer.labels else layer.where
             try:
                 current[name] = structure(name, value)
+            except _Unset:
+                continue
             except _PartialValue as exc:
                 current[name] = exc.usable
                 sources[name] = where
