@@ -86,6 +86,11 @@ class Settings:
     diagnostics_debounce: float = 0.3
     max_document_chars: int = 1_000_000  # larger documents are kept in sync but get no actions
     actions: tuple[Mapping[str, Any], ...] = ()  # user-defined actions (raw tables)
+    # Quality (#12): a test command run on each fix before it is offered (untrusted in a
+    # repository's own config: it is a shell command), and the model's second look at a fix.
+    verify_command: str | None = None
+    verify_timeout: float = 300.0
+    second_look: bool = False
 
     @property
     def uses_local_model(self) -> bool:
@@ -129,13 +134,16 @@ _KEY_ALIASES = {
     "local-threads": "local_threads",
     "maxDocumentChars": "max_document_chars",
     "max-document-chars": "max_document_chars",
+    "verifyCommand": "verify_command",
+    "verifyTimeout": "verify_timeout",
+    "secondLook": "second_look",
 }
 
 # A workspace's own config file is untrusted (a cloned repository, a pull request under CI): it may
 # not redirect the user's key to another endpoint, weaken TLS, or read or write files elsewhere.
 # These come only from the environment, the editor's settings or the command line.
 UNTRUSTED_WORKSPACE_KEYS = frozenset(
-    {"base_url", "api_key", "tls_verify", "record", "replay", "local_model_path"}
+    {"base_url", "api_key", "tls_verify", "record", "replay", "local_model_path", "verify_command"}
 )
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
