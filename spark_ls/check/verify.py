@@ -242,7 +242,7 @@ class Verifier:
         self._active.add(process)
         try:
             output, _ = await asyncio.wait_for(process.communicate(), timeout=self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             _kill(process)
             await process.wait()
             return RunResult(None, None, time.perf_counter() - started, "")
