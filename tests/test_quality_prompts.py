@@ -98,3 +98,33 @@ def test_behaviour_preserving_actions_say_so() -> None:
     for action_id in preserving:
         text = actions[action_id].instruction
         assert "must stay exactly the same" in text or "Change nothing else" in text, action_id
+
+
+LINT_PY = ("def check(x):\n    if x == None:\n        return 1\n    return 0\n\n\n"
+           "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b + 0\n")
+
+
+def test_default_ci_action_set(tmp_path: Path) -> None:
+    """--diagnostics alone: only the findings; with --changed-since: plus fix-bug on the changed
+    functions only; with neither: fix-bug everywhere."""
+    import subprocess
+
+    from test_check_helpers import git
+
+    repo = make_repo(tmp_path / "repo", {"lint_me.py": LINT_PY.encode()})
+    (repo / "lint_me.py").write_text(LINT_PY.replace("return a - b", "return a - b  # changed"))
+    git(repo, "commit", "-qam", "change add")
+    lint = subprocess.run(["ruff", "check", "--no-cache", "--isolated", "--select", "E711", "--output-format",
+                           "json", "."], cwd=repo, capture_output=True, text=True, check=False)
+    findings = tmp_path / "ruff.json"
+    findings.write_text(lint.stdout)
+    fixes = {"lint_me.py": [("x == None", "x is None"), ("a - b", "a + b"), ("a * b + 0", "a * b")]}
+
+    def proposals(*args: str) -> list[tuple[str, str]]:
+        with ModelEndpoint(api_key=TEST_API_KEY, reply_for=ScriptedModel(repo, fixes=fixes)) as ep:
+            result = run_check(repo, ep.base_url, "--format", "json", *args)
+        return sorted((p["action"], p["scope_name"]) for p in json.loads(result.stdout)["proposals"])
+
+    assert proposals("--diagnostics", str(findings)) == [("fix-diagnostic", "check")]
+    assert proposals("--diagnostics", str(findings), "--changed-since", "HEAD~1") == [("fix-bug", "add")]
+    assert proposals() == [("fix-bug", "add"), ("fix-bug", "check"), ("fix-bug", "mul")]

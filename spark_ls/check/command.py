@@ -66,7 +66,8 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                            "(git diff), e.g. origin/main")
     what.add_argument("--diagnostics", action="append", default=[], metavar="FILE",
                       help="propose a fix for each finding in FILE: SARIF 2.1.0, or ruff's "
-                           "`--output-format json`; without --action, only these are fixed")
+                           "`--output-format json`; without --action, only these are fixed (plus "
+                           "fix-bug on the changed functions with --changed-since)")
     what.add_argument("--no-syntax-errors", action="store_true",
                       help="do not propose fixes for spark-ls's own syntax-error findings")
     what.add_argument("--shard", metavar="I/N",
@@ -223,7 +224,9 @@ class CheckCommand:
 
         catalog = {spec.id: spec for spec in load_catalog(settings)}
         requested = _split(self.args.action)
-        if not requested and not self.args.instruction and not self.args.diagnostics:
+        # Defaults a reviewer wants: every function without other input; with --diagnostics, the
+        # findings' fixes, plus fix-bug on the functions a PR changed when --changed-since is given.
+        if not requested and not self.args.instruction and (not self.args.diagnostics or self.args.changed_since):
             requested = list(DEFAULT_ACTIONS)
         unknown = [a for a in requested if a not in catalog]
         if unknown:
