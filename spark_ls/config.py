@@ -187,6 +187,15 @@ class Settings:
         (), "User-defined actions: a list of tables (`id`, `title`, `instruction`, optional `kind`, "
         "`applies_to`, `languages`, `scope_kinds`, `allow_imports`, `requires`), or a table of them by id.",
         scope="folder", env=False)
+    # Quality (#12): a test command run on each fix before it is offered (untrusted in a repository's
+    # own config: it is a shell command), and the model's second look at a fix.
+    verify_command: str | None = setting(
+        None, "A test command (e.g. `pytest -x -q`) run on a private copy of the workspace with each "
+        "\"Fix bug\" / quick fix applied before it is offered: fixes that make it worse are dropped, fixes "
+        "that turn it green are marked verified and preferred.", untrusted=True)
+    verify_timeout: float = setting(300.0, "Seconds the verify command may run.", minimum=1, maximum=86400)
+    second_look: bool = setting(
+        False, "Ask the model a second time whether a proposed fix repairs a real defect; drop it if not.")
 
     @property
     def uses_local_model(self) -> bool:
