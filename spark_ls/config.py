@@ -192,10 +192,12 @@ class Settings:
     verify_command: str | None = setting(
         None, "A test command (e.g. `pytest -x -q`) run on a private copy of the workspace with each "
         "\"Fix bug\" / quick fix applied before it is offered: fixes that make it worse are dropped, fixes "
-        "that turn it green are marked verified and preferred.", untrusted=True)
-    verify_timeout: float = setting(300.0, "Seconds the verify command may run.", minimum=1, maximum=86400)
+        "that turn it green are marked verified and preferred.", untrusted=True, scope="folder")
+    verify_timeout: float = setting(
+        300.0, "Seconds the verify command may run.", minimum=1, maximum=86400, scope="folder")
     second_look: bool = setting(
-        False, "Ask the model a second time whether a proposed fix repairs a real defect; drop it if not.")
+        False, "Ask the model a second time whether a proposed fix repairs a real defect; drop it if not.",
+        scope="folder")
 
     @property
     def uses_local_model(self) -> bool:
