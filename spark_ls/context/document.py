@@ -12,6 +12,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import accumulate
 
 import tree_sitter
 
@@ -47,12 +48,7 @@ class Snapshot:
 
     @cached_property
     def _line_starts(self) -> list[int]:
-        starts = [0]
-        total = 0
-        for line in self.lines:
-            total += len(line)
-            starts.append(total)
-        return starts  # one more entry than lines: the end of the text
+        return list(accumulate(map(len, self.lines), initial=0))  # one more entry than lines: the end
 
     @cached_property
     def _is_ascii(self) -> bool:
@@ -60,12 +56,7 @@ class Snapshot:
 
     @cached_property
     def _byte_line_starts(self) -> list[int]:
-        starts = [0]
-        total = 0
-        for line in self.lines:
-            total += len(line.encode("utf-8"))
-            starts.append(total)
-        return starts
+        return list(accumulate((len(line.encode("utf-8")) for line in self.lines), initial=0))
 
     @property
     def line_count(self) -> int:

@@ -1,0 +1,121 @@
+"""The incremental index (per top-level node, reused across snapshots) equals the from-scratch
+computation: scopes, definitions (with their tree nodes) and imports, after random edits."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from spark_ls.context.document import Snapshot, SourceDocument
+from spark_ls.context.index import (
+    all_scopes,
+    clear_chunk_cache,
+    definitions_of,
+    enclosing_scope,
+    file_index,
+    import_info,
+    scope_nodes,
+)
+from spark_ls.context.languages import language_for
+from spark_ls.context.scopes import find_scopes
+from spark_ls.context.symbols import find_definitions, find_import_info
+
+SAMPLES = sorted((Path(__file__).parent / "fixtures" / "context").glob("sample.*"))
+# Pieces typed or pasted: tokens that keep code valid, and ones that break it for a while.
+PIECES = ["x", "_", " ", "\n", "\n\n", "    ", "(", ")", "{", "}", ":", ";", ",", "#", "//", "\"", "'",
+          "def f(a):\n    return a\n", "class K:\n    pass\n", "function g() { return 1; }\n",
+          "fn h() -> i32 { 1 }\n", "int k(void) { return 0; }\n", "import os\n", "#include <x.h>\n",
+          "use std::io;\n", "package p;\n", "import java.util.List;\n", "import { a } from 'b';\n"]
+
+
+def _node_key(node: object) -> tuple[object, ...] | None:
+    if node is None:
+        return None
+    return (node.type, node.start_byte, node.end_byte)  # type: ignore[attr-defined]
+
+
+def _assert_index_equals_full(snap: Snapshot, label: str) -> None:
+    full_scopes = find_scopes(snap)
+    indexed = scope_nodes(snap)
+    assert [(s.scope, s.receiver) for s in indexed] == [(s.scope, s.receiver) for s in full_scopes], label
+    assert [_node_key(s.node) for s in indexed] == [_node_key(s.node) for s in full_scopes], label
+    full_definitions = find_definitions(snap, full_scopes)
+    mine = definitions_of(snap)
+    assert [d.key() for d in mine] == [d.key() for d in full_definitions], label
+    assert [(_node_key(d.node), _node_key(d.body)) for d in mine] == \
+        [(_node_key(d.node), _node_key(d.body)) for d in full_definitions], label
+    assert import_info(snap) == find_import_info(snap), label
+
+
+def _random_edit(document: SourceDocument, rng: random.Random) -> str:
+    text = document.text
+    start = rng.randrange(len(text) + 1)
+    if rng.random() < 0.4 and text:
+        end = min(len(text), start + rng.randrange(1, 12))
+        document.apply_change(start, end, "")
+        return f"delete {start}:{end}"
+    piece = rng.choice(PIECES)
+    document.apply_change(start, start, piece)
+    return f"insert {piece!r} at {start}"
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.suffix)
+def test_index_equals_full_computation_after_random_edits(path: Path) -> None:
+    clear_chunk_cache()
+    language = language_for(path=str(path))
+    document = SourceDocument(path.read_text(encoding="utf-8"), language)
+    rng = random.Random(path.suffix)
+    reused = 0
+    for step in range(150):
+        what = _random_edit(document, rng)
+        snap = document.snapshot()
+        _assert_index_equals_full(snap, f"{path.name} step {step}: {what}")
+        if snap.tree is not None and not snap.tree.root_node.has_error:
+            reused += 1
+        if step % 5 == 4:  # back to the original now and then: valid code, mostly cached chunks
+            document.replace_all(path.read_text(encoding="utf-8"))
+            _assert_index_equals_full(document.snapshot(), f"{path.name} step {step}: reset")
+            if rng.random() < 0.5:  # then a keystroke into an identifier, which keeps it valid
+                text = document.text
+                at = rng.choice([i for i in range(1, len(text)) if text[i - 1].isalpha() and text[i].isalpha()])
+                document.apply_change(at, at, "q")
+                snap = document.snapshot()
+                _assert_index_equals_full(snap, f"{path.name} step {step}: keystroke at {at}")
+                reused += not snap.tree.root_node.has_error  # type: ignore[union-attr]
+    assert reused >= 10  # the per-node path ran, not only the whole-file one for broken trees
+
+
+def test_a_keystroke_queries_only_the_touched_node() -> None:
+    from bench.bench_engine import generate_python
+
+    text = generate_python(1_000, seed=5)
+    language = language_for(path="big.py")
+    document = SourceDocument(text, language)
+    first = file_index(document.snapshot())
+    assert first is not None and len(first.chunks) > 50
+    at = text.index("result = []", len(text) // 2) + len("result")
+    document.apply_change(at, at, "s")
+    snap = document.snapshot()
+    index = file_index(snap)
+    assert index is not None
+    # Same facts objects (from the cache) for every chunk but the edited one.
+    changed = [i for i, (a, b) in enumerate(zip(first.chunks, index.chunks, strict=True)) if a.facts is not b.facts]
+    assert len(changed) == 1
+    assert index.chunks[changed[0]].line <= snap.line_of_offset(at) <= index.chunks[changed[0]].last_line
+    _assert_index_equals_full(snap, "keystroke")
+    line = snap.line_of_offset(at)
+    assert enclosing_scope(snap, line, line) == next(
+        s for s in reversed(all_scopes(snap)) if s.start_line <= line <= s.end_line
+    )
+
+
+def test_broken_files_are_indexed_whole_and_equal_too() -> None:
+    text = 'def greet(name):\n    print("hello, " + name\n\ndef add(a, b):\n    return a + b\n'
+    document = SourceDocument(text, language_for(path="syn.py"))
+    snap = document.snapshot()
+    index = file_index(snap)
+    assert index is not None and len(index.chunks) == 1
+    _assert_index_equals_full(snap, "broken")
+    assert [s.name for s in all_scopes(snap)] == ["greet", "add"]
