@@ -103,6 +103,7 @@ def test_a_keystroke_queries_only_the_touched_node() -> None:
     # Same facts objects (from the cache) for every chunk but the edited one.
     changed = [i for i, (a, b) in enumerate(zip(first.chunks, index.chunks, strict=True)) if a.facts is not b.facts]
     assert len(changed) == 1
+    assert index.chunks[0] is first.chunks[0]  # reused from the previous snapshot's index, not looked up
     assert index.chunks[changed[0]].line <= snap.line_of_offset(at) <= index.chunks[changed[0]].last_line
     _assert_index_equals_full(snap, "keystroke")
     line = snap.line_of_offset(at)
@@ -119,3 +120,55 @@ def test_broken_files_are_indexed_whole_and_equal_too() -> None:
     assert index is not None and len(index.chunks) == 1
     _assert_index_equals_full(snap, "broken")
     assert [s.name for s in all_scopes(snap)] == ["greet", "add"]
+
+
+def test_line_table_follows_edits_including_cr_lf() -> None:
+    from spark_ls.context.document import split_lines
+
+    rng = random.Random(11)
+    document = SourceDocument("a\r\nb\rc\n\nd", language_for(path="x.py"))
+    assert document.snapshot().lines  # computed once: later edits keep it up to date
+    for step in range(400):
+        text = document.text
+        start = rng.randrange(len(text) + 1)
+        end = min(len(text), start + rng.choice([0, 0, 1, 2, 5]))
+        document.apply_change(start, end, rng.choice(["", "x", "\n", "\r", "\r\n", "ab\ncd", "\n\r"]))
+        snap = document.snapshot()
+        assert "lines" in snap.__dict__, step  # from the document, not split again
+        assert snap.lines == split_lines(snap.text), step
+        expected_starts = [0]
+        for line in snap.lines:
+            expected_starts.append(expected_starts[-1] + len(line))
+        assert snap._line_starts == expected_starts, step
+
+
+def test_section_size_is_counted_exactly_without_rendering() -> None:
+    from spark_ls.context.assembly import Section, _render_section, _section_chars
+
+    rng = random.Random(5)
+    for _ in range(500):
+        text = "".join(rng.choice(["ab", "é", "\n", "\r", "\r\n", "  x", "😀"]) for _ in range(rng.randrange(12)))
+        section = Section(rng.choice(["t", "target: function f", ""]), rng.choice([0, 8, 98, 9_998]), 0, text,
+                          elided=rng.random() < 0.3)
+        width = rng.choice([1, 2, 4, 5])
+        assert _section_chars(section, width) == len(_render_section(section, width)), (text, section, width)
+
+
+@pytest.mark.parametrize("path", SAMPLES[:4] + SAMPLES[5:6], ids=lambda p: p.suffix)
+def test_several_edits_between_snapshots(path: Path) -> None:
+    language = language_for(path=str(path))
+    original = path.read_text(encoding="utf-8")
+    document = SourceDocument(original, language)
+    rng = random.Random(path.suffix + "many")
+    file_index(document.snapshot())
+    for step in range(60):
+        if step % 6 == 5:
+            document.replace_all(original)
+        for _ in range(rng.randrange(1, 4)):
+            text = document.text
+            if rng.random() < 0.7:  # typing into identifiers mostly keeps the code valid
+                at = rng.choice([i for i in range(1, len(text)) if text[i - 1].isalpha() and text[i].isalpha()])
+                document.apply_change(at, at, rng.choice(["z", "zz", ""]))
+            else:
+                _random_edit(document, rng)
+        _assert_index_equals_full(document.snapshot(), f"{path.name} step {step}")

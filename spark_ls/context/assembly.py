@@ -89,7 +89,7 @@ class _Budget:
 
     def cost(self, section: Section, width: int) -> int:
         extra = 0 if section.path in self.paths else len(_file_header(section.path))
-        return extra + len(_render_section(section, width))
+        return extra + _section_chars(section, width)
 
     def fits(self, section: Section, width: int) -> bool:
         return self.used_chars + self.cost(section, width) <= self.limit_chars
@@ -114,6 +114,19 @@ def _render_section(section: Section, width: int) -> str:
     if section.elided:
         out.append(f"{'':>{width}} | ...\n")
     return "".join(out)
+
+
+def _section_chars(section: Section, width: int) -> int:
+    """``len(_render_section(section, width))``, counted without rendering."""
+    text = section.text
+    newlines, returns = text.count("\n"), text.count("\r")
+    lines = newlines + returns - text.count("\r\n") + (1 if text and text[-1] not in "\r\n" else 0)
+    last_number = section.start_line + lines
+    if len(str(last_number)) <= width:
+        numbers = lines * width
+    else:
+        numbers = sum(max(width, len(str(k))) for k in range(section.start_line + 1, last_number + 1))
+    return len(section.title) + 3 + numbers + 4 * lines + len(text) - newlines - returns + (width + 7) * section.elided
 
 
 def _bare_lines(text: str) -> list[str]:

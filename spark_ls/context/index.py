@@ -85,16 +85,14 @@ class _Facts:
     imports: tuple[tuple[int, int], ...] = ()  # relative lines of every import node inside, in order
 
 
-@dataclass(frozen=True, slots=True)
 class _Placed:
-    facts: _Facts
-    line: int  # where the chunk starts in this snapshot
-    offset: int
-    byte: int
+    """A chunk at its place in one snapshot."""
 
-    @property
-    def last_line(self) -> int:
-        return self.line + self.facts.end_line
+    __slots__ = ("byte", "facts", "last_line", "line", "offset")
+
+    def __init__(self, facts: _Facts, line: int, offset: int, byte: int) -> None:
+        self.facts, self.line, self.offset, self.byte = facts, line, offset, byte
+        self.last_line = line + facts.end_line
 
 
 class FileIndex:
@@ -109,6 +107,7 @@ class FileIndex:
         self._scopes: dict[int, list[ScopeNode]] = {}
         self._names: dict[str, list[tuple[int, int]]] | None = None
         self._lock = threading.Lock()
+        self.whole = False  # indexed as one piece (a file with syntax errors): nothing to reuse
 
     # -- scopes
 
@@ -244,14 +243,6 @@ _chunk_cache: OrderedDict[tuple[str, str, int, bytes], _Facts] = OrderedDict()
 _chunk_lock = threading.Lock()
 
 
-def _cached(key: tuple[str, str, int, bytes]) -> _Facts | None:
-    with _chunk_lock:
-        found = _chunk_cache.get(key)
-        if found is not None:
-            _chunk_cache.move_to_end(key)
-        return found
-
-
 def _remember(key: tuple[str, str, int, bytes], facts: _Facts) -> None:
     with _chunk_lock:
         _chunk_cache[key] = facts
@@ -275,6 +266,7 @@ def file_index(snap: Snapshot) -> FileIndex | None:
         return found
     built = _build(snap, snap.tree)
     analysis.index = built
+    snap.__dict__.pop("derived_from", None)  # the previous snapshot is no longer needed
     return built
 
 
@@ -283,15 +275,79 @@ def _build(snap: Snapshot, tree: tree_sitter.Tree) -> FileIndex:
     if root.has_error:  # bounding and recovery look across top-level nodes: the whole file at once
         scopes = find_scopes(snap)
         whole = _facts_of(snap, 0, 0, scopes, find_definitions(snap, scopes), max(0, snap.line_count - 1))
-        return FileIndex(snap, [_Placed(whole, 0, 0, 0)], find_import_info(snap))
+        index = FileIndex(snap, [_Placed(whole, 0, 0, 0)], find_import_info(snap))
+        index.whole = True
+        return index
+    reused = _reuse(snap, root)
+    if reused is not None:
+        return FileIndex(snap, reused, None)
+    return FileIndex(snap, _place(snap, root.children), None)
+
+
+def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
+    """The chunks of the snapshot this one was edited from, kept before and shifted after the
+    changed bytes; only the top-level nodes in between are looked up (None: nothing to reuse)."""
+    derived = snap.__dict__.get("derived_from")  # set by SourceDocument.snapshot()
+    if derived is None:
+        return None
+    base, lo, hi, delta = derived
+    analysed = cached_analysis(base)
+    old = analysed.index if analysed is not None else None
+    if not isinstance(old, FileIndex) or old.whole:
+        return None
+    count = root.child_count
+    # First top-level node that may have changed (ends at or after lo), first one after hi.
+    low, high = 0, count
+    while low < high:
+        middle = (low + high) // 2
+        if root.child(middle).end_byte < lo:  # type: ignore[union-attr]
+            low = middle + 1
+        else:
+            high = middle
+    first = low
+    low, high = first, count
+    while low < high:
+        middle = (low + high) // 2
+        if root.child(middle).start_byte <= hi:  # type: ignore[union-attr]
+            low = middle + 1
+        else:
+            high = middle
+    after = low
+    old_chunks = old.chunks
+    tail = count - after
+    if first + tail > len(old_chunks):
+        return None
+    if first and old_chunks[first - 1].byte != root.child(first - 1).start_byte:  # type: ignore[union-attr]
+        return None
+    middle_children: list[tree_sitter.Node] = []
+    node = root.child(first) if first < after else None
+    while node is not None and len(middle_children) < after - first:
+        middle_children.append(node)
+        node = node.next_sibling
+    placed = old_chunks[:first] + _place(snap, middle_children)
+    if tail:
+        next_node = root.child(after)
+        assert next_node is not None
+        old_next = old_chunks[len(old_chunks) - tail]
+        if old_next.byte + delta != next_node.start_byte:
+            return None
+        offset = next_node.start_byte if snap._is_ascii else snap.offset_of_byte(next_node.start_byte)
+        line_shift = snap.line_of_offset(offset) - old_next.line
+        offset_shift = offset - old_next.offset
+        placed += [_Placed(c.facts, c.line + line_shift, c.offset + offset_shift, c.byte + delta)
+                   for c in old_chunks[len(old_chunks) - tail :]]
+    return placed
+
+
+def _place(snap: Snapshot, children: list[tree_sitter.Node]) -> list[_Placed]:
+    """Facts for these top-level nodes (cached by content, else queried), at their places."""
     language = snap.language.name if snap.language is not None else ""
-    children = root.children
-    keys: list[tuple[str, str, int, bytes]] = []
-    facts: list[_Facts | None] = []
-    for child in children:
-        key = (language, child.type, child.descendant_count, snap.data[child.start_byte : child.end_byte])
-        keys.append(key)
-        facts.append(_cached(key))
+    data = snap.data
+    keys = [(language, child.type, child.descendant_count, data[child.start_byte : child.end_byte])
+            for child in children]
+    with _chunk_lock:
+        cached = _chunk_cache.get
+        facts: list[_Facts | None] = [cached(key) for key in keys]
     # Query each run of unknown chunks at once (the first time: the whole file in one go).
     index = 0
     while index < len(children):
@@ -305,12 +361,21 @@ def _build(snap: Snapshot, tree: tree_sitter.Tree) -> FileIndex:
             facts[index + offset] = computed
             _remember(keys[index + offset], computed)
         index = end + 1
+    with _chunk_lock:  # recently used: evicted last
+        for key in keys:
+            if key in _chunk_cache:
+                _chunk_cache.move_to_end(key)
     placed = []
+    # Without "\r" in the text, tree-sitter's rows are the line numbers; ASCII: bytes are offsets.
+    rows_are_lines = "\r" not in snap.text
+    ascii_text = snap._is_ascii
     for child, chunk_facts in zip(children, facts, strict=True):
         assert chunk_facts is not None
-        offset = snap.offset_of_byte(child.start_byte)
-        placed.append(_Placed(chunk_facts, snap.line_of_offset(offset), offset, child.start_byte))
-    return FileIndex(snap, placed, None)
+        byte = child.start_byte
+        offset = byte if ascii_text else snap.offset_of_byte(byte)
+        line = child.start_point.row if rows_are_lines else snap.line_of_offset(offset)
+        placed.append(_Placed(chunk_facts, line, offset, byte))
+    return placed
 
 
 def _compute_run(snap: Snapshot, children: list[tree_sitter.Node]) -> list[_Facts]:
