@@ -239,11 +239,11 @@ class FileIndex:
 # Building the index
 
 
-_chunk_cache: OrderedDict[tuple[str, str, int, bytes], _Facts] = OrderedDict()
+_chunk_cache: OrderedDict[tuple[object, str, int, bytes], _Facts] = OrderedDict()
 _chunk_lock = threading.Lock()
 
 
-def _remember(key: tuple[str, str, int, bytes], facts: _Facts) -> None:
+def _remember(key: tuple[object, str, int, bytes], facts: _Facts) -> None:
     with _chunk_lock:
         _chunk_cache[key] = facts
         _chunk_cache.move_to_end(key)
@@ -300,7 +300,7 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
     low, high = 0, count
     while low < high:
         middle = (low + high) // 2
-        if root.child(middle).end_byte < lo:  # type: ignore[union-attr]
+        if _child(root, middle).end_byte < lo:
             low = middle + 1
         else:
             high = middle
@@ -308,7 +308,7 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
     low, high = first, count
     while low < high:
         middle = (low + high) // 2
-        if root.child(middle).start_byte <= hi:  # type: ignore[union-attr]
+        if _child(root, middle).start_byte <= hi:
             low = middle + 1
         else:
             high = middle
@@ -317,7 +317,7 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
     tail = count - after
     if first + tail > len(old_chunks):
         return None
-    if first and old_chunks[first - 1].byte != root.child(first - 1).start_byte:  # type: ignore[union-attr]
+    if first and old_chunks[first - 1].byte != _child(root, first - 1).start_byte:
         return None
     middle_children: list[tree_sitter.Node] = []
     node = root.child(first) if first < after else None
@@ -326,8 +326,7 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
         node = node.next_sibling
     placed = old_chunks[:first] + _place(snap, middle_children)
     if tail:
-        next_node = root.child(after)
-        assert next_node is not None
+        next_node = _child(root, after)
         old_next = old_chunks[len(old_chunks) - tail]
         if old_next.byte + delta != next_node.start_byte:
             return None
@@ -339,9 +338,15 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
     return placed
 
 
+def _child(root: tree_sitter.Node, index: int) -> tree_sitter.Node:
+    child = root.child(index)
+    assert child is not None
+    return child
+
+
 def _place(snap: Snapshot, children: list[tree_sitter.Node]) -> list[_Placed]:
     """Facts for these top-level nodes (cached by content, else queried), at their places."""
-    language = snap.language.name if snap.language is not None else ""
+    language = snap.language  # the spec itself (by identity): reloaded grammars get fresh entries
     data = snap.data
     keys = [(language, child.type, child.descendant_count, data[child.start_byte : child.end_byte])
             for child in children]
