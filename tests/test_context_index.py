@@ -67,13 +67,15 @@ def test_index_equals_full_computation_after_random_edits(path: Path) -> None:
     language = language_for(path=str(path))
     document = SourceDocument(path.read_text(encoding="utf-8"), language)
     rng = random.Random(path.suffix)
-    reused = 0
+    reused = broken_in_pieces = 0
     for step in range(150):
         what = _random_edit(document, rng)
         snap = document.snapshot()
         _assert_index_equals_full(snap, f"{path.name} step {step}: {what}")
         if snap.tree is not None and not snap.tree.root_node.has_error:
             reused += 1
+        index = file_index(snap)
+        broken_in_pieces += index is not None and index.broken and not index.whole
         if step % 5 == 4:  # back to the original now and then: valid code, mostly cached chunks
             document.replace_all(path.read_text(encoding="utf-8"))
             _assert_index_equals_full(document.snapshot(), f"{path.name} step {step}: reset")
@@ -85,6 +87,7 @@ def test_index_equals_full_computation_after_random_edits(path: Path) -> None:
                 _assert_index_equals_full(snap, f"{path.name} step {step}: keystroke at {at}")
                 reused += not snap.tree.root_node.has_error  # type: ignore[union-attr]
     assert reused >= 10  # the per-node path ran, not only the whole-file one for broken trees
+    assert broken_in_pieces >= 5, broken_in_pieces  # and broken trees were indexed node by node too
 
 
 def test_a_keystroke_queries_only_the_touched_node() -> None:

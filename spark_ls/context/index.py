@@ -83,6 +83,7 @@ class _Facts:
     is_import: bool = False
     is_anchor: bool = False
     imports: tuple[tuple[int, int], ...] = ()  # relative lines of every import node inside, in order
+    broken: bool = False  # has a syntax error: depends on the text around it, never cached or reused
 
 
 class _Placed:
@@ -108,6 +109,7 @@ class FileIndex:
         self._names: dict[str, list[tuple[int, int]]] | None = None
         self._lock = threading.Lock()
         self.whole = False  # indexed as one piece (a file with syntax errors): nothing to reuse
+        self.broken = any(chunk.facts.broken for chunk in chunks)  # chunks that depend on their neighbours
 
     # -- scopes
 
@@ -272,7 +274,11 @@ def file_index(snap: Snapshot) -> FileIndex | None:
 
 def _build(snap: Snapshot, tree: tree_sitter.Tree) -> FileIndex:
     root = tree.root_node
-    if root.has_error:  # bounding and recovery look across top-level nodes: the whole file at once
+    if root.has_error and not root.is_error:
+        placed = _place_broken(snap, root)
+        if placed is not None:
+            return FileIndex(snap, placed, None)
+    if root.has_error:  # bounding and recovery reach across top-level nodes: the whole file at once
         scopes = find_scopes(snap)
         whole = _facts_of(snap, 0, 0, scopes, find_definitions(snap, scopes), max(0, snap.line_count - 1))
         index = FileIndex(snap, [_Placed(whole, 0, 0, 0)], find_import_info(snap))
@@ -293,7 +299,7 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
     base, lo, hi, delta = derived
     analysed = cached_analysis(base)
     old = analysed.index if analysed is not None else None
-    if not isinstance(old, FileIndex) or old.whole:
+    if not isinstance(old, FileIndex) or old.whole or old.broken or root.has_error:
         return None
     count = root.child_count
     # First top-level node that may have changed (ends at or after lo), first one after hi.
@@ -338,14 +344,34 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
     return placed
 
 
+def _place_broken(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
+    """A tree with syntax errors: error-free top-level nodes as usual, each one with an error on
+    its own (not cached). None when an erroneous node shares a line with a neighbour or one of
+    its scopes reaches past it: the whole-file computation then decides."""
+    children = root.children
+    lines = [snap.node_lines(child) for child in children]
+    broken: dict[int, _Facts] = {}
+    for at, child in enumerate(children):
+        if not child.has_error:
+            continue
+        if (at and lines[at - 1][1] >= lines[at][0]) or (at + 1 < len(children) and lines[at + 1][0] <= lines[at][1]):
+            return None
+        facts = _compute_broken(snap, child, lines[at])
+        if facts is None:
+            return None
+        broken[at] = facts
+    return _place(snap, children, broken)
+
+
 def _child(root: tree_sitter.Node, index: int) -> tree_sitter.Node:
     child = root.child(index)
     assert child is not None
     return child
 
 
-def _place(snap: Snapshot, children: list[tree_sitter.Node]) -> list[_Placed]:
-    """Facts for these top-level nodes (cached by content, else queried), at their places."""
+def _place(snap: Snapshot, children: list[tree_sitter.Node], known: dict[int, _Facts] | None = None) -> list[_Placed]:
+    """Facts for these top-level nodes (``known`` by position, cached by content, else queried),
+    at their places."""
     language = snap.language  # the spec itself (by identity): reloaded grammars get fresh entries
     data = snap.data
     keys = [(language, child.type, child.descendant_count, data[child.start_byte : child.end_byte])
@@ -353,6 +379,8 @@ def _place(snap: Snapshot, children: list[tree_sitter.Node]) -> list[_Placed]:
     with _chunk_lock:
         cached = _chunk_cache.get
         facts: list[_Facts | None] = [cached(key) for key in keys]
+    for at, given in (known or {}).items():
+        facts[at] = given
     # Query each run of unknown chunks at once (the first time: the whole file in one go).
     index = 0
     while index < len(children):
@@ -384,7 +412,22 @@ def _place(snap: Snapshot, children: list[tree_sitter.Node]) -> list[_Placed]:
 
 
 def _compute_run(snap: Snapshot, children: list[tree_sitter.Node]) -> list[_Facts]:
-    """Facts for consecutive top-level nodes of an error-free tree, from one query per kind."""
+    """Facts for consecutive error-free top-level nodes, from one query per kind."""
+    computed = _compute(snap, children, None)
+    assert computed is not None  # only a broken node can reach past itself
+    return computed
+
+
+def _compute_broken(snap: Snapshot, child: tree_sitter.Node, lines: tuple[int, int]) -> _Facts | None:
+    """Facts for one top-level node with a syntax error (on ``lines``), bounded and recovered as
+    the whole-file computation does; None when a scope reaches beyond the node (then only the
+    whole file gives the same answer)."""
+    computed = _compute(snap, [child], lines)
+    return computed[0] if computed is not None else None
+
+
+def _compute(snap: Snapshot, children: list[tree_sitter.Node], broken: tuple[int, int] | None
+             ) -> list[_Facts] | None:
     byte_range = (children[0].start_byte, children[-1].end_byte)
     starts = [child.start_byte for child in children]
 
@@ -395,9 +438,20 @@ def _compute_run(snap: Snapshot, children: list[tree_sitter.Node]) -> list[_Fact
         return at
 
     scopes_by: list[list[ScopeNode]] = [[] for _ in children]
-    for item in find_scopes(snap, byte_range):
+    if broken is None:
+        found = find_scopes(snap, byte_range, recover=False)
+    else:
+        found = find_scopes(snap, byte_range, whole_lines=broken)
+    for item in found:
         node = item.node
-        at = owner(node) if node is not None else None
+        if broken is not None:
+            if not (broken[0] <= item.scope.start_line and item.scope.end_line <= broken[1]):
+                if node is None or owner(node) is not None:
+                    return None  # reaches past the node: not a local answer
+                continue
+            at = 0 if node is None else owner(node)
+        else:
+            at = owner(node) if node is not None else None
         if at is not None:
             scopes_by[at].append(item)
     all_in_run = [item for group in scopes_by for item in group]
@@ -423,6 +477,7 @@ def _compute_run(snap: Snapshot, children: list[tree_sitter.Node]) -> list[_Fact
             base.scopes, base.definitions, base.end_line, is_extra=child.is_extra, is_named=child.is_named,
             is_import=child.id in imports, is_anchor=child.id in anchors,
             imports=tuple((a - line, b - line) for a, b in (snap.node_lines(n) for n in inside)),
+            broken=broken is not None,
         ))
     return out
 

@@ -17,9 +17,13 @@ _ANONYMOUS = "<anonymous>"
 __all__ = ["SCOPE_KINDS", "Scope", "find_scopes", "layout_region"]
 
 
-def find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None) -> list[ScopeNode]:
+def find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None, *,
+                whole_lines: tuple[int, int] | None = None, recover: bool = True) -> list[ScopeNode]:
     """Scopes of the whole file, or (with ``byte_range``) those intersecting the range — which
     include every scope enclosing it, at a cost proportional to the range, not the file.
+    ``whole_lines`` (with ``byte_range``, in a broken file): recover lost definitions starting on
+    any of these lines, as the whole-file computation does, not only those enclosing the range.
+    ``recover`` False: no recovered definitions at all (for error-free parts of a broken file).
 
     In a file with syntax errors, scopes are bounded and lost ones recovered by layout
     (:mod:`spark_ls.context.recovery`), so no scope swallows its siblings."""
@@ -62,8 +66,8 @@ def find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None) -> li
             ancestors.append((node.end_byte, end_line))
         spans.append(_Span(kind, name, start_line, end_line, start, end, node, receivers.get(node.id),
                            node.has_error, recovery.name_line(snap, name_node) if name_node is not None else start_line))
-    if broken:
-        spans += _recovered(snap, spans, byte_range)
+    if broken and recover:
+        spans += _recovered(snap, spans, byte_range, whole_lines)
     spans.sort(key=lambda item: (item.start, -item.end))
     result: list[ScopeNode] = []
     stack: list[tuple[int, str, str]] = []  # (end offset, kind, qualname) of open ancestors
@@ -152,12 +156,15 @@ def _in_error(snap: Snapshot, line: int) -> bool:
     return False
 
 
-def _recovered(snap: Snapshot, spans: list[_Span], byte_range: tuple[int, int] | None) -> list[_Span]:
+def _recovered(snap: Snapshot, spans: list[_Span], byte_range: tuple[int, int] | None,
+               whole_lines: tuple[int, int] | None = None) -> list[_Span]:
     last = snap.line_count - 1
     if last < 0:
         return []
-    if byte_range is None:
-        candidates: list[int] = [line for line in range(last + 1) if _error_top(snap, line)]
+    if byte_range is None or whole_lines is not None:
+        first_line, last_line = whole_lines if whole_lines is not None else (0, last)
+        candidates: list[int] = [line for line in range(first_line, min(last_line, last) + 1)
+                                 if _error_top(snap, line)]
     else:  # only lines that can open a block holding the range: the indentation chain above it
         line = min(snap.line_of_offset(snap.offset_of_byte(byte_range[0])), last)
         candidates = recovery.chain(snap, line)
