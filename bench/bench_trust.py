@@ -131,7 +131,14 @@ def targets_in(path: Path, limit: int, rng: random.Random) -> list[Target]:
         return []
     if "\r" in text or "\t" in text[:2000] and path.suffix == ".py":
         return []
-    language = language_for(path=str(path))
+    return targets_in_text(text, str(path), limit, rng)
+
+
+def targets_in_text(text: str, path: str, limit: int, rng: random.Random) -> list[Target]:
+    """Up to ``limit`` functions, methods or classes of a file that parses cleanly."""
+    language = language_for(path=path)
+    if language is None:
+        return []
     snapshot = snapshot_of(text, language)
     if snapshot.tree is None or snapshot.tree.root_node.has_error:
         return []
@@ -153,7 +160,7 @@ def targets_in(path: Path, limit: int, rng: random.Random) -> list[Target]:
         if lines[scope.start_line][: len(lines[scope.start_line]) - len(lines[scope.start_line].lstrip())] != \
                 lines[header][: len(lines[header]) - len(lines[header].lstrip())]:
             continue
-        found.append(Target(str(path), language, text, lines, scope.name, (scope.start_line, scope.end_line),
+        found.append(Target(path, language, text, lines, scope.name, (scope.start_line, scope.end_line),
                             header, level))
     rng.shuffle(found)
     return found[:limit]

@@ -370,6 +370,13 @@ def _drop_trailing_statements(body: list[str], name: str | None, python: bool) -
         if line.strip() and indent_width(indent_of(line)) == base and not _CLOSING.match(line)
         and not line.strip().startswith(("@", "#", "//", "/*", "*", ")", "]", "}", "{"))
     ]
+    if python:  # a line inside a triple-quoted string is no statement
+        inside, quotes = set(), 0
+        for index, line in enumerate(body):
+            if quotes % 2:
+                inside.add(index)
+            quotes += line.count('"""') + line.count("\'\'\'")
+        heads = [index for index in heads if index not in inside]
     target = next((index for index in heads if definition_name(body[index].strip(), python) == name), None)
     if target is None:
         return body

@@ -45,6 +45,7 @@ _KEYWORD_HEAD = re.compile(
     + r"(?:def|class|fn|func|function\*?|struct|enum|interface|trait|impl|mod|type|union|namespace|record|object)"
     + r"\b\s*(?:\([^)]*\)\s*)?(?:<[^>{]*>\s*)?(?:[A-Za-z_$][\w$:]*(?:<[^>{]*>)?\s+for\s+)?([A-Za-z_$][\w$]*)"
 )
+_CONTAINER = re.compile(_MODIFIERS + r"(?:class|struct|impl|interface|trait|namespace|mod|enum|object|record|union)\b")
 # const f = ... / let f = / var f = / f = ... / f: int = ...
 _BINDING = re.compile(
     r"(?:export\s+)?(?:(?:const|let|var|static|pub\s+static|pub\s+const)\s+)?(?:mut\s+)?([A-Za-z_$][\w$]*)"
@@ -52,8 +53,9 @@ _BINDING = re.compile(
 )
 # A C-family function signature without a keyword: `int add(int a, int b) {`, `void Foo::bar()`.
 _C_SIGNATURE = re.compile(
-    r"(?!(?:return|if|for|while|switch|case|else|do|goto|sizeof|typedef|using|throw|new|delete|await|yield)\b)"
-    r"[A-Za-z_][\w\s\*&:<>,~\[\]]*?\b([A-Za-z_~]\w*(?:::~?\w+)*)\s*\([^;]*$"
+    r"(?!(?:return|if|for|while|switch|case|else|do|goto|sizeof|typedef|using|throw|new|delete|await|yield"
+    r"|catch|super|this|match|loop|defer|go|select|elif|with|assert|print)\b)"
+    r"(?:[A-Za-z_][\w\s\*&:<>,~\[\]]*?\b)?([A-Za-z_~]\w*(?:::~?\w+)*)\s*\([^;]*$"
 )
 _PY_IMPORT = re.compile(r"(?:from\s+\S+\s+)?import\s+(.+)")
 _IMPORT_LINE = re.compile(r"(?:import\b|from\s+\S+\s+import\b|use\s+[\w:{]|#\s*include\b|using\s+\w)")
@@ -245,16 +247,19 @@ def check_structure(
         return
     old = _Lines(old_lines, python, old_tree)
     new = _Lines(new_lines, python, new_tree)
+    _check_no_copies(old, new, changes)
     found = _header(old, (first, last))
-    if found is None or found[2] is None:
-        # Not tied to a named definition: if the reply rewrites exactly one definition that the
-        # region holds, that one is the target; otherwise every definition must survive.
+    if found is None or found[2] is None or found[0] < first:
+        # Not a whole named definition (module-level lines, a window inside a long definition):
+        # if the reply rewrites exactly one definition that the region holds, that one is the
+        # target; otherwise every definition the change touches must survive it.
         inferred = _rewritten_definition(old, new, changes, (first, last))
         if inferred is not None:
             found = inferred
-        elif found is None:
+        else:
             _check_heads_kept(old, new, changes, new_definitions=new_definitions)
-            return
+            if found is None:
+                return
     assert found is not None
     header, level, name = found
     target = f"`{name}`" if name else f"the target at line {header + 1}"
@@ -281,6 +286,11 @@ def check_structure(
         following = next(i for i in range(closed + 1, last + 1) if old.stripped(i))
         if not sibling_starts or sibling_starts[0] > following:
             sibling_starts.insert(0, following)
+    tail = last
+    while tail > header and not old.stripped(tail):
+        tail -= 1
+    if not sibling_starts and tail < last:
+        sibling_starts = [last + 1]  # only blank lines after the target: they are not its lines
     if sibling_starts:
         protected = sibling_starts[0]
         while protected - 1 > header and protected - 1 >= first and (closed is None or protected - 1 > closed) and (
@@ -293,19 +303,33 @@ def check_structure(
             if touches or inserts_inside:
                 line = max(old_first, protected)
                 owner = max((s for s in sibling_starts if s <= line), default=sibling_starts[0])
+                if owner > last:
+                    raise PatchRefused(
+                        f"the edit removes the blank lines after the target {target} (line {protected + 1}): "
+                        "code outside the target may not be removed, moved or rewritten"
+                    )
                 raise PatchRefused(
                     f"the edit changes {_label(old.stripped(owner), python)} (line {owner + 1}), "
                     f"which is not the target {target}: code outside the target may not be removed, "
                     "moved or rewritten"
                 )
 
+    # A container (class, struct, impl...) keeps its members: an edit to it may rewrite them,
+    # not remove or rename them.
+    if _CONTAINER.match(old.stripped(header)):
+        _check_heads_kept(old, new, changes, new_definitions=new_definitions, removals_only=True)
+
     # 2. What the new lines add at the target's level.
     header_rewritten = any(old_first <= header < old_end for old_first, old_end, _, _ in changes)
     seen_target = 0
     added: list[tuple[int, str | None, str]] = []  # (new line, name, text)
+    new_end_line = None if python else _new_target_end(old, new, changes, header, name, level, last)
     for _, _, new_first, new_end in changes:
         for index in range(new_first, new_end):
             stripped = new.stripped(index)
+            if new_end_line is not None and index > new_end_line and stripped and not new.neutral(index):
+                added.append((index, bound_name(stripped, python), stripped))  # after the closing brace
+                continue
             if not stripped or new.width(index) > level or new.neutral(index):
                 continue
             if _IMPORT_LINE.match(stripped):
@@ -406,6 +430,73 @@ def _rewritten_definition(
     return matches[0], old.width(matches[0]), name
 
 
+def _new_target_end(
+    old: _Lines, new: _Lines, changes: Sequence[Change], header: int, name: str | None, level: int, last: int
+) -> int | None:
+    """In a braced language, the new line where the (rewritten) target's braces close."""
+    start: int | None = None
+    shift = 0
+    for o1, o2, n1, n2 in changes:
+        if o1 <= header < o2:  # the header line was rewritten: find it among the new lines
+            start = next(
+                (i for i in range(n1, n2) if new.stripped(i) and new.width(i) == level
+                 and (name is None or definition_name(new.stripped(i), new.python) == name)),
+                None,
+            )
+            if start is None:
+                return None
+            break
+        if o2 <= header:
+            shift += (n2 - n1) - (o2 - o1)
+    if start is None:
+        start = header + shift
+    total = sum((n2 - n1) - (o2 - o1) for o1, o2, n1, n2 in changes)
+    stop = min(len(new.lines) - 1, last + total + 1)
+    if old.stripped(header).rstrip().endswith(";") or brace_end(old.lines, header, last) is None:
+        return None  # the old target has no closed braces in its region: nothing to compare with
+    return brace_end(new.lines, start, stop)
+
+
+def _parent_name(view: _Lines, index: int) -> str | None:
+    """The name defined by the nearest shallower code line above ``index`` (None: top level)."""
+    width = view.width(index)
+    if width == 0:
+        return None
+    for back in range(index - 1, max(-1, index - 2000), -1):
+        stripped = view.stripped(back)
+        if stripped and not view.neutral(back) and view.width(back) < width:
+            return definition_name(stripped, view.python) or stripped
+    return None
+
+
+def _check_no_copies(old: _Lines, new: _Lines, changes: Sequence[Change]) -> None:
+    """Refuse a definition head the change adds when the old text keeps an identical one, in
+    the same block, outside the changed lines: the definition would exist twice (a reply that
+    repeats code past the end of a region that was too small)."""
+    added: list[tuple[int, str]] = []
+    for _, _, n1, n2 in changes:
+        for index in range(n1, n2):
+            stripped = new.stripped(index)
+            if stripped and not new.neutral(index) and definition_name(stripped, new.python):
+                added.append((index, stripped))
+    if not added:
+        return
+    removed = {index for o1, o2, _, _ in changes for index in range(o1, o2)}
+    wanted = {stripped for _, stripped in added}
+    for index, line in enumerate(old.lines):
+        stripped = line.strip()
+        if stripped not in wanted or index in removed:
+            continue
+        for new_index, new_stripped in added:
+            if new_stripped == stripped and new.width(new_index) == old.width(index) and (
+                _parent_name(new, new_index) == _parent_name(old, index)
+            ) and not new.inside_token(new_index):
+                name = definition_name(stripped, old.python)
+                raise PatchRefused(
+                    f"the edit adds a second `{name}` (line {new_index + 1}) next to the one at line {index + 1}"
+                )
+
+
 def _heads(view: _Lines, ranges: Sequence[tuple[int, int]]) -> Counter[tuple[int, str]]:
     heads: Counter[tuple[int, str]] = Counter()
     for start, stop in ranges:
@@ -419,7 +510,9 @@ def _heads(view: _Lines, ranges: Sequence[tuple[int, int]]) -> Counter[tuple[int
     return heads
 
 
-def _check_heads_kept(old: _Lines, new: _Lines, changes: Sequence[Change], *, new_definitions: bool) -> None:
+def _check_heads_kept(
+    old: _Lines, new: _Lines, changes: Sequence[Change], *, new_definitions: bool, removals_only: bool = False
+) -> None:
     """A region that is not one definition (module-level lines, or a region the picker could not
     tie to a definition): every definition head the change touches must come out again (same
     name, same indentation), and new ones follow the rules for new definitions."""
@@ -435,7 +528,7 @@ def _check_heads_kept(old: _Lines, new: _Lines, changes: Sequence[Change], *, ne
                 f"the edit removes or renames `{name}` (line {line + 1}); an action may change only its target"
             )
     for (width, name), count in after.items():
-        if count <= before.get((width, name), 0):
+        if removals_only or count <= before.get((width, name), 0):
             continue
         line = next(
             index for _, _, n1, n2 in changes for index in range(n1, n2)
