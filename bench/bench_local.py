@@ -114,6 +114,16 @@ class _Shared:
         return None
 
 
+class _Refusing(_Shared):
+    def __init__(self, shared: _Shared) -> None:
+        super().__init__(shared._session)
+
+    async def complete(self, req: Any, **kwargs: Any) -> Any:
+        from spark_ls.model.types import ModelError
+
+        raise ModelError("unavailable", "warm-up: no model call")
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -215,8 +225,16 @@ def _measure(
             for name, _source, action in CORPUS
         ]
     try:
-        for key, path, action in steps:
-            for label, (shared, _seconds) in loaded.items():
+        # Unmeasured: one check on a copy of the quick start whose model request fails at once
+        # loads the whole check pipeline (imports, grammar, queries) before anything is timed.
+        warm = quick_start.parent / "warm_up.py"
+        warm.write_bytes(quick_start.read_bytes())
+        _check(_Refusing(next(iter(loaded.values()))[0]), warm, None)
+        labels = list(loaded)
+        for index, (key, path, action) in enumerate(steps):
+            turn = index % len(labels)  # rotate who goes first
+            for label in labels[turn:] + labels[:turn]:
+                shared = loaded[label][0]
                 summary = _summary(_check(shared, path, action))
                 if key.startswith("corpus:"):
                     out[label]["corpus"].append((path.name, action, summary))
@@ -374,6 +392,9 @@ def run(quick: bool, tiny: bool = False) -> dict:
     edit_before = sum(b["seconds"] for _, b, _ in pairs)
     edit_after = sum(a["seconds"] for _, _, a in pairs)
     speedup = edit_before / edit_after if edit_after else 0.0
+    cpu_before = sum(b["cpu"] for _, b, _ in pairs)
+    cpu_after = sum(a["cpu"] for _, _, a in pairs)
+    cpu_speedup = cpu_before / cpu_after if cpu_after else 0.0
     identical = [name for name, b, a in pairs if b["diff"] == a["diff"]]
     differing = [name for name, b, a in pairs if b["diff"] != a["diff"]]
     second = after["second action"]
@@ -393,7 +414,7 @@ def run(quick: bool, tiny: bool = False) -> dict:
         (
             f"time per edit {SPEEDUP_TARGET:g}x faster than before (sum over {len(pairs)} edits, same run)",
             speedup >= SPEEDUP_TARGET,
-            f"{speedup:.2f}x ({edit_before:.1f} s -> {edit_after:.1f} s)",
+            f"{speedup:.2f}x wall ({edit_before:.1f} s -> {edit_after:.1f} s); {cpu_speedup:.2f}x CPU ({cpu_before:.1f} -> {cpu_after:.1f} CPU s)",
         ),
         (
             "2nd action in the same file evaluates only the tail after the shared prefix",
