@@ -137,9 +137,32 @@ class LocalModel:
 
     async def complete(self, req: ModelRequest, on_delta: Callable[[str], None] | None = None) -> ModelReply:
         """Run one chat completion; stream text deltas to ``on_delta`` on the event loop."""
+        return await self._run(self._request_body(req), on_delta, "handle_chat_completions")
+
+    async def complete_raw(
+        self, prompt: str, *, max_tokens: int, stop: list[str] | None = None, on_delta: Callable[[str], None] | None = None
+    ) -> ModelReply:
+        """A raw (no chat template) greedy completion of ``prompt``: fill-in-the-middle prompts
+        (``<|fim_prefix|>...<|fim_suffix|>...<|fim_middle|>``) for inline completions. The
+        prompt's special tokens are parsed; llama.cpp reuses the KV cache for its common prefix."""
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "top_k": 1,
+            "seed": 0,
+            "repeat_penalty": 1.0,
+            "cache_prompt": True,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if stop:
+            body["stop"] = list(stop)
+        return await self._run(body, on_delta, "handle_completions")
+
+    async def _run(self, body: dict[str, Any], on_delta: Callable[[str], None] | None, method: str) -> ModelReply:
         await self.start()
         loop = asyncio.get_running_loop()
-        body = self._request_body(req)
         stop = threading.Event()
 
         def deliver(text: str) -> None:
@@ -157,7 +180,7 @@ class LocalModel:
         self._stats["requests"] += 1
         self._running_stop = stop
         try:
-            work = loop.run_in_executor(self._executor, _generate, server, body, emit, stop)
+            work = loop.run_in_executor(self._executor, _generate, server, body, emit, stop, method)
         except BaseException:
             self._request_lock.release()
             raise
@@ -223,7 +246,10 @@ class _Outcome:
         self.usage = usage
 
 
-def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], stop: threading.Event) -> _Outcome:
+def _generate(
+    server: Any, body: dict[str, Any], emit: Callable[[str], None], stop: threading.Event,
+    method: str = "handle_chat_completions",
+) -> _Outcome:
     """Runs on the worker thread. Returning True from the chunk callback makes llama.cpp stop."""
     pieces: list[str] = []
     final: dict[str, Any] = {}
@@ -241,7 +267,7 @@ def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], st
                 failure.append(_error_from(chunk["error"]))
                 return True
             for choice in chunk.get("choices") or ():
-                text = (choice.get("delta") or {}).get("content")
+                text = (choice.get("delta") or {}).get("content") or choice.get("text")  # chat | raw
                 if text:
                     if not pieces:
                         final["first_token_ms"] = (time.perf_counter() - began) * 1000.0
@@ -258,7 +284,7 @@ def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], st
             return True
 
     try:
-        server.handle_chat_completions(body, on_chunk)
+        getattr(server, method)(body, on_chunk)
     except Exception as exc:  # noqa: BLE001 - whatever the native runtime raises becomes a ModelError
         raise ModelError("server", f"local model failed: {exc}") from None
     if failure:
