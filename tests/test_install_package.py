@@ -9,9 +9,9 @@ What this proves, offline (no package index is contacted at test time):
   added later without packaging would fail here, not on a user's machine).
 - Dependencies are ranges (exact pins only where spark-ls relies on internals), and those ranges
   accept the versions installed on this machine: the wheel and its ``[local]`` extra install with
-  ``--no-index`` into a fresh venv that sees the machine's packages (``--system-site-packages``:
-  the 1.1 GB model parts are not copied again). spark-ls itself is imported from the venv, not
-  from the checkout.
+  ``--no-index`` into a fresh venv that sees the machine's packages after its own (a ``.pth``
+  naming the test run's site-packages: the 1.1 GB model parts are not copied again). spark-ls
+  itself is imported from the venv, not from the checkout.
 - The installed console script runs: ``spark-ls --version``, and ``spark-ls check`` proposes a
   fix through the real wire protocol (tests/model_endpoint.py on loopback) using only the files
   the wheel installed (tree-sitter queries, action catalogue, prompts).
@@ -199,10 +199,25 @@ def test_wheel_installs_into_a_fresh_venv_and_checks_a_file(
 ) -> None:
     venv = tmp_path / "venv"
     env = _clean_env()
-    # The base interpreter (not a venv's) so the new venv sees the machine's site-packages.
-    base = getattr(sys, "_base_executable", sys.executable)
-    _run([base, "-m", "venv", "--system-site-packages", str(venv)], env=env)
+    _run([sys.executable, "-m", "venv", str(venv)], env=env)
     py = venv / "bin" / "python"
+    # The dependencies this machine already has (the test run's site-packages, whether system or
+    # a virtualenv) are visible *after* the venv's own site-packages, so nothing is downloaded and
+    # the venv's spark-ls is the one imported. A plain path in a .pth: the outer .pth files (e.g.
+    # an editable spark-ls) are not processed.
+    outer = [
+        p
+        for p in sys.path
+        if p.endswith("site-packages")
+        and not Path(p).resolve().is_relative_to(venv.resolve())
+    ]
+    site_dir = Path(
+        _run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            env=env,
+        ).stdout.strip()
+    )
+    (site_dir / "zz_machine_packages.pth").write_text("\n".join(outer) + "\n")
     # The wheel itself into the venv, then its dependencies and the [local] extra resolved with
     # --no-index: only versions already on the machine may satisfy the ranges.
     _run(
