@@ -64,8 +64,8 @@ TEMPLATES: dict[str, PromptTemplate] = {
 }
 
 _FAMILY_PATTERNS = (
-    (re.compile(r"^(gpt-5|gpt-4\.1|o\d|codex|gpt-oss)", re.I), "openai-codex"),
-    (re.compile(r"qwen.*coder", re.I), "qwen-coder"),
+    (re.compile(r"^(gpt-5|gpt-4\.1|o\d|codex|gpt-oss)", re.IGNORECASE), "openai-codex"),
+    (re.compile(r"qwen.*coder", re.IGNORECASE), "qwen-coder"),
 )
 
 

@@ -25,12 +25,12 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import ResponseErrorMessage
 from pygls.protocol.language_server import lsp_method
-from pygls.uris import to_fs_path
 
 from spark_ls import __version__
 from spark_ls.netloc import is_loopback_host, is_loopback_origin
 from spark_ls.actions.catalog import ActionSpec, load_catalog
-from spark_ls.config import ConfigError, Settings, load_settings
+from spark_ls.config import Settings, load_settings
+from spark_ls.server.configuration import WorkspaceConfiguration
 from spark_ls.server.documents import DocumentStore
 
 log = logging.getLogger("spark_ls.server")
@@ -250,6 +250,8 @@ class SparkLanguageServer(LanguageServer):
         super().__init__("spark-ls", __version__, protocol_cls=SparkProtocol)
         self.cli_overrides = dict(cli_overrides or {})
         self.settings: Settings = load_settings(None, self.cli_overrides)
+        self.configuration = WorkspaceConfiguration(self.cli_overrides)  # per-folder settings
+        self.configuration_reported: set[str] = set()
         self.documents = DocumentStore()
         self.catalog: list[ActionSpec] = load_catalog(self.settings)
         self.session: Any = None  # spark_ls.model.session.ModelSession
@@ -461,21 +463,17 @@ class SparkLanguageServer(LanguageServer):
 
     # -- model session -----------------------------------------------------------------------
     def configure(self, params: types.InitializeParams) -> None:
-        root = None
-        if params.workspace_folders:
-            root = to_fs_path(params.workspace_folders[0].uri)
-        elif params.root_uri:
-            root = to_fs_path(params.root_uri)
-        elif params.root_path:
-            root = params.root_path
-        options = params.initialization_options if isinstance(params.initialization_options, dict) else {}
-        try:
-            self.settings = load_settings(root, {**options, **self.cli_overrides})
-            self.catalog = load_catalog(self.settings)
-            self.documents.max_chars = int(getattr(self.settings, "max_document_chars", self.documents.max_chars))
-        except ConfigError as exc:
-            self.session_problem = f"configuration error: {exc}"
-            log.error("%s", self.session_problem)
+        from spark_ls.server import configuration
+
+        configuration.initialize(self, params)
+
+    def settings_for(self, uri: str) -> Settings:
+        """The settings of the workspace folder containing ``uri``."""
+        return self.configuration.settings_for(uri) if self.configuration.resolved else self.settings
+
+    def catalog_for(self, uri: str) -> list[ActionSpec]:
+        """The actions of the workspace folder containing ``uri`` (its own user actions)."""
+        return self.configuration.catalog_for(uri) or self.catalog
 
     async def start_session(self) -> None:
         """Open and warm the model session now, so the first action pays no handshake."""
@@ -526,6 +524,7 @@ def create_server(cli_overrides: dict[str, Any] | None = None) -> SparkLanguageS
     from spark_ls.server import (
         code_action,
         code_action_resolve,
+        configuration,
         diagnostics,
         execute_command,
         last_prompt,
@@ -534,6 +533,7 @@ def create_server(cli_overrides: dict[str, Any] | None = None) -> SparkLanguageS
     )
 
     server = SparkLanguageServer(cli_overrides=cli_overrides)
-    for module in (lifecycle, text_sync, diagnostics, code_action, code_action_resolve, execute_command, last_prompt):
+    for module in (lifecycle, configuration, text_sync, diagnostics, code_action, code_action_resolve, execute_command,
+                   last_prompt):
         module.register(server)
     return server

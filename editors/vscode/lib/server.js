@@ -14,15 +14,16 @@ const INSTALL_HINT =
   'extension and select an interpreter), or set `spark.pythonPath`. To run your own installation ' +
   "instead (from a clone of spark-ls: `pipx install '.[local]'`), set `spark.serverPath`.";
 
-// VS Code setting (under `spark.`) -> Settings field name in spark_ls/config.py.
-const INIT_OPTION_KEYS = {
-  model: 'model',
-  baseUrl: 'base_url',
-  fallbackModels: 'fallback_models',
-  pin: 'pin',
-  contextBudget: 'context_budget',
-  prefetch: 'prefetch',
-};
+// VS Code setting (under `spark.`) -> Settings field name in spark_ls/config.py: every server
+// setting in package.json (generated from config.py by `python -m spark_ls.settings_schema --write`),
+// not the extension's own settings.
+const CLIENT_ONLY = new Set(['serverPath', 'pythonPath', 'importStrategy', 'trace.server']);
+const INIT_OPTION_KEYS = Object.fromEntries(
+  Object.keys(require('../package.json').contributes.configuration.properties)
+    .map((key) => key.replace(/^spark\./, ''))
+    .filter((key) => !CLIENT_ONLY.has(key))
+    .map((key) => [key, key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())]),
+);
 
 /** Find `command` like a shell would: a path (absolute or with a separator) or a name on PATH. */
 function findExecutable(command, env = process.env) {
