@@ -192,7 +192,7 @@ def place_reply(snap: Snapshot, region: tuple[int, int], reply: str, *, path: st
         return None
     new = apply_reply(
         old, cleaned, path=path, mode="scope", allowed=[region], scope=region,
-        language=snap.language, old_tree=snap.tree,
+        language=snap.language, old_tree=snap.tree, scope_is_definition=False,
     )
     if new == old:
         return None

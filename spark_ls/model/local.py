@@ -28,6 +28,16 @@ from spark_ls.model.types import ModelError, ModelReply, ModelRequest
 from spark_ls.model.weights import INSTALL_COMMAND, QWEN_CODER_1_5B, ensure_weights
 
 DEFAULT_MAX_OUTPUT_TOKENS = 768
+# Speculative decoding without a draft model: a scope rewrite mostly copies its input, so the tokens
+# that followed the last few generated tokens earlier in the context (the prompt's copy of the code)
+# are proposed as a draft and checked in one batch. llama.cpp's "ngram-simple" drafter; the sizes are
+# the ones bench/bench_local.py measured best on two cores (short drafts: a rejected token costs a
+# batch slot, which on a CPU is not free).
+SPEC_NGRAM = 4  # tokens that must match to propose a draft
+SPEC_DRAFT = 16  # longest draft
+# Host-memory copies of earlier prompts' KV cache (llama.cpp's prompt cache): returning to a
+# function edited a few requests ago reuses its prefix instead of re-reading it.
+PROMPT_CACHE_MIB = 512
 # libgomp (llama.cpp's thread pool here) spins idle threads by default, which starves the editor
 # and the language server on a 2-core machine; read once when libgomp loads, so set before import.
 _OMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
@@ -36,8 +46,11 @@ _OMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
 class LocalModel:
     """In-process chat model. API: ``start()``, ``complete(req, on_delta)``, ``close()``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, speculative: bool = True, prompt_cache: bool = True) -> None:
+        """``speculative``/``prompt_cache`` exist for bench/bench_local.py's on/off comparisons."""
         self._settings = settings
+        self._speculative = speculative
+        self._prompt_cache = prompt_cache
         custom = settings.local_model_path
         model_id = Path(custom).stem if custom else QWEN_CODER_1_5B.display_name
         self.name = f"{model_id} (local)"
@@ -100,6 +113,15 @@ class LocalModel:
         params.cors_origins = ""
         params.ui = False
         params.endpoint_metrics = True  # read in-process by runtime_metrics(); the HTTP side is key-locked
+        # Keep the previous prompt's KV cache (the stable instructions + file context come first, so a
+        # second action in the same file evaluates only what follows the shared prefix).
+        params.cache_prompt = self._prompt_cache
+        params.cache_ram_mib = PROMPT_CACHE_MIB if self._prompt_cache else 0
+        if self._speculative:
+            kind = xllamacpp.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE
+            params.speculative.types = [kind]
+            params.speculative.ngram_simple.size_n = SPEC_NGRAM
+            params.speculative.ngram_simple.size_m = SPEC_DRAFT
         try:
             return xllamacpp.Server(params)
         except Exception as exc:  # noqa: BLE001 - the runtime raises bare RuntimeErrors for a bad file
@@ -195,6 +217,7 @@ class LocalModel:
             "repeat_penalty": 1.0,
             "stream": True,
             "stream_options": {"include_usage": True},
+            "cache_prompt": self._prompt_cache,
         }
 
     async def close(self) -> None:
@@ -231,6 +254,7 @@ def _generate(
     pieces: list[str] = []
     final: dict[str, Any] = {}
     failure: list[ModelError] = []
+    began = time.perf_counter()
 
     def on_chunk(chunk: Any) -> bool:
         if stop.is_set():
@@ -245,6 +269,8 @@ def _generate(
             for choice in chunk.get("choices") or ():
                 text = (choice.get("delta") or {}).get("content") or choice.get("text")  # chat | raw
                 if text:
+                    if not pieces:
+                        final["first_token_ms"] = (time.perf_counter() - began) * 1000.0
                     pieces.append(text)
                     emit(text)
                 if choice.get("finish_reason"):
@@ -280,6 +306,11 @@ def _generate(
             "prompt_ms": timings.get("prompt_ms"),
             "generation_ms": timings.get("predicted_ms"),
             "tokens_per_second": timings.get("predicted_per_second"),
+            # Prompt tokens actually evaluated (the rest came from the KV cache) and the draft counts.
+            "prompt_evaluated": timings.get("prompt_n"),
+            "first_token_ms": final.get("first_token_ms"),
+            "draft_tokens": timings.get("draft_n", 0),
+            "draft_accepted": timings.get("draft_n_accepted", 0),
         },
     )
 

@@ -38,6 +38,7 @@ from spark_ls.model.transport import (
     Transport,
     TransportUnavailable,
     backoff_delay,
+    redact,
 )
 from spark_ls.model.types import ModelError, ModelReply, ModelRequest
 from spark_ls.model.ws import WsTransport
@@ -97,6 +98,15 @@ class _ReplayTransport:
 
     async def close(self) -> None:
         return None
+
+
+def format_prompt(req: ModelRequest) -> str:
+    """A request as readable text: what the model is told, in the order it is sent."""
+    parts = [f"--- instructions\n{req.instructions}"]
+    if req.context:
+        parts.append(f"--- context\n{req.context}")
+    parts.append(f"--- input\n{req.input}")
+    return "\n".join(part.rstrip("\n") for part in parts) + "\n"
 
 
 # Failures that will not go away by retrying (a missing local model, a bad key, a retired pinned
@@ -218,6 +228,8 @@ class ModelSession:
     # ------------------------------------------------------------------ requests
 
     async def complete(self, req: ModelRequest, *, on_delta: Callable[[str], None] | None = None) -> ModelReply:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("prompt sent to %s:\n%s", self.model, self.show_prompt(req))
         try:
             reply = await self._complete(req, on_delta=on_delta)
         except ModelError as exc:
@@ -226,6 +238,10 @@ class ModelSession:
             raise
         self.problem = None
         return reply
+
+    def show_prompt(self, req: ModelRequest) -> str:
+        """The prompt as sent (instructions, context, input), with the key and key-like text masked."""
+        return redact(format_prompt(req), self._secret)
 
     async def _complete(self, req: ModelRequest, *, on_delta: Callable[[str], None] | None = None) -> ModelReply:
         if self._closed:
