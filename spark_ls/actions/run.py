@@ -8,10 +8,10 @@ Nothing here returns a partial edit: ``finish`` either returns the whole result 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
-from spark_ls.actions.catalog import ActionSpec
+from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec
 from spark_ls.config import Settings
 from spark_ls.context.document import SourceDocument
 from spark_ls.context.picker import Scope, enclosing_scope, pick_context, syntax_errors
@@ -43,6 +43,7 @@ class PreparedAction:
     scope: tuple[int, int]
     target: Scope | None
     path: str
+    new_definitions: bool = False  # the action may add definitions next to its target
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def task_text(req: ActionRequest) -> str:
     values = describe_target(req)
     task = req.action.format_instruction(**values)
     if req.instruction:
-        task = req.instruction if req.action.id == "instruction" else f"{task}\n{req.instruction}"
+        task = req.instruction if req.action.id == INSTRUCTION_ACTION_ID else f"{task}\n{req.instruction}"
     return task
 
 
@@ -131,6 +132,7 @@ def prepare(req: ActionRequest, model: str, edit_format: str, settings: Settings
         scope=context.region,
         target=context.target,
         path=req.path,
+        new_definitions=req.action.allow_new_definitions,
     )
 
 
@@ -147,6 +149,7 @@ def finish(prepared: PreparedAction, reply: ModelReply, snapshot: object) -> Act
         scope=prepared.scope,
         language=snapshot.language,
         old_tree=snapshot.tree,  # the document's tree: verification needs no full re-parse
+        new_definitions=prepared.new_definitions,
     )
     return ActionResult(
         old_text=old,

@@ -92,8 +92,8 @@ def is_no_change(reply: str) -> bool:
     return bool(_NO_CHANGE.match(text.strip()))
 
 _FAMILY_PATTERNS = (
-    (re.compile(r"^(gpt-5|gpt-4\.1|o\d|codex|gpt-oss)", re.I), "openai-codex"),
-    (re.compile(r"qwen.*coder", re.I), "qwen-coder"),
+    (re.compile(r"^(gpt-5|gpt-4\.1|o\d|codex|gpt-oss)", re.IGNORECASE), "openai-codex"),
+    (re.compile(r"qwen.*coder", re.IGNORECASE), "qwen-coder"),
 )
 
 

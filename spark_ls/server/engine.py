@@ -16,7 +16,7 @@ from typing import Any, Callable
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from spark_ls.actions.catalog import ActionSpec, find_action
+from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec, find_action
 from spark_ls.actions.run import ActionRequest, ActionResult, finish, prepare, run_action
 from spark_ls.context.picker import all_scopes, syntax_errors
 from spark_ls.diffs import PatchRefused
@@ -31,7 +31,7 @@ log = logging.getLogger("spark_ls.server")
 REQUEST_FAILED = -32803  # LSP RequestFailed
 
 INSTRUCTION_ACTION = ActionSpec(
-    id="instruction",
+    id=INSTRUCTION_ACTION_ID,
     title="Edit with instruction",
     kind="refactor.rewrite",
     instruction="{instruction}",
@@ -105,7 +105,7 @@ def locate(snapshot: DocumentSnapshot, data: dict[str, Any]) -> tuple[int, int]:
 def _action_for(server: SparkLanguageServer, data: dict[str, Any]) -> ActionSpec:
     if data.get("action") == INSTRUCTION_ACTION.id:
         return INSTRUCTION_ACTION
-    action = find_action(server.catalog, str(data.get("action")))
+    action = find_action(server.catalog_for(str(data.get("uri"))), str(data.get("action")))
     if action is None:
         raise ActionRefused(f"unknown action {data.get('action')!r}")
     return action
@@ -142,12 +142,13 @@ async def compute_edit(
     req = _request(server, snap, data)
     started = time.perf_counter()
     if req.action.applies_to == "file":
-        result = await run_action(req, session, server.settings, on_delta=on_delta)
+        result = await run_action(req, session, server.settings_for(uri), on_delta=on_delta)
         final = server.documents.snapshot(uri)
         if final.version != snap.version:
             raise ActionRefused("the document changed while fixing; run the fix again")
     else:
-        prepared = prepare(req, session.model, session.edit_format, server.settings)
+        prepared = prepare(req, session.model, session.edit_format, server.settings_for(uri))
+        server.last_prompt = (req.action.id, session.model, prepared.request)  # "Show prompt"
         reply = await session.complete(prepared.request, on_delta=on_delta)
         final = server.documents.snapshot(uri)
         if final.version == snap.version:
@@ -184,7 +185,7 @@ def _finish_on_newer_text(
         moved["scope_start"] = prepared.target.start_line if prepared.target else data.get("scope_start")
     start, end = locate(final, moved)
     newer = dataclasses.replace(req, snapshot=final.source, start_line=start, end_line=end)
-    again = prepare(newer, session.model, session.edit_format, server.settings)
+    again = prepare(newer, session.model, session.edit_format, server.settings_for(final.uri))
     if prepared.mode == "scope":
         # A rewritten scope would overwrite whatever the user just typed inside it.
         old_scope = snap.source.lines[prepared.scope[0] : prepared.scope[1] + 1]
@@ -267,6 +268,8 @@ async def run_with_progress(
     server: SparkLanguageServer, data: dict[str, Any], title: str
 ) -> types.WorkspaceEdit | None:
     """compute_edit with progress, prefetch reuse and user-facing errors."""
+    server.actions_in_flight += 1
+    server.send_status("working", action=title)  # the status bar names the action while it runs
     try:
         async with Progress(server, title) as progress:
             prefetched = server.prefetcher.take(data)
@@ -278,6 +281,10 @@ async def run_with_progress(
         raise
     except (PatchRefused, ModelError, ActionRefused, DocumentNotOpen) as exc:
         raise as_request_error(server, exc) from None
+    finally:
+        server.actions_in_flight -= 1
+        if server.actions_in_flight == 0 and server.last_status == "working":
+            server.send_status("ready")  # a refusal or cancellation ends the action too
 
 
 class Prefetcher:

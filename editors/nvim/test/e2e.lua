@@ -54,6 +54,16 @@ vim.notify = function(msg, level, opts)
   return real_notify(msg, level, opts)
 end
 
+-- Every spark/status the plugin saw (through its User SparkStatus event), and the statusline text.
+result.statuses = {}
+vim.api.nvim_create_autocmd("User", {
+  pattern = "SparkStatus",
+  callback = function(args)
+    local d = args.data or {}
+    table.insert(result.statuses, { state = d.state, action = d.action or vim.NIL, statusline = require("spark_ls").status() })
+  end,
+})
+
 local function on_exit(code, signal, client_id)
   table.insert(server_exits, { code = code, signal = signal, client_id = client_id })
 end
@@ -211,6 +221,11 @@ function steps.code_action(step, out, timeout)
   end
   vim.cmd.write()
   out.text = buffer_text(bufnr)
+  -- The statusline component once the action is over (the server sends "ready" after an edit).
+  vim.wait(timeout, function()
+    return not vim.startswith(require("spark_ls").status(bufnr), "spark-ls: Fix")
+  end, 20)
+  out.statusline = require("spark_ls").status(bufnr)
 end
 
 -- :SparkEdit with vim.ui.input answered by the driver.
