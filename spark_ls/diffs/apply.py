@@ -120,6 +120,7 @@ def apply_reply(
     language: ParserSource | None = None,
     old_tree: tree_sitter.Tree | None = None,
     new_definitions: bool = False,
+    scope_is_definition: bool = True,
 ) -> str:
     """The new text for a model's reply, placed, confined and verified; never a partial edit.
 
@@ -134,6 +135,8 @@ def apply_reply(
     code after the target's own end is untouched even if ``scope`` swallowed it, the target
     keeps its name, and no new definition appears next to it unless ``new_definitions`` (an
     action that may add one: extract function), never one shadowing a name bound there.
+    ``scope_is_definition=False``: ``scope`` is a plain line window (a next-edit region), not one
+    definition; then only the rule "no name defined twice at one level" applies inside it.
     """
     if not reply.strip():
         return old
@@ -144,14 +147,17 @@ def apply_reply(
     elif mode == "scope" or (scope is not None and _has_code(reply)):
         if scope is None:
             raise PatchRefused("there is no scope to rewrite")
-        new = rewrite_scope(old, reply, scope=scope, allowed=allowed, python=is_python(language, path))
+        new = rewrite_scope(old, reply, scope=scope, allowed=allowed, python=is_python(language, path),
+                            definition=scope_is_definition)
     else:
         raise PatchRefused("the reply holds no diff")
     if new == old:
         return old
     changes = list(changed_line_ranges(old, new))
     check_confined(old, new, allowed, changes=changes)
-    if scope is not None:
+    if scope is not None and not scope_is_definition:
+        check_no_new_duplicates(line_contents(old), line_contents(new), python=is_python(language, path))
+    elif scope is not None:
         check_structure(
             line_contents(old),
             line_contents(new),

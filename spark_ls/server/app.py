@@ -25,12 +25,12 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import ResponseErrorMessage
 from pygls.protocol.language_server import lsp_method
-from pygls.uris import to_fs_path
 
 from spark_ls import __version__
 from spark_ls.netloc import is_loopback_host, is_loopback_origin
 from spark_ls.actions.catalog import ActionSpec, load_catalog
-from spark_ls.config import ConfigError, Settings, load_settings
+from spark_ls.config import Settings, load_settings
+from spark_ls.server.configuration import WorkspaceConfiguration
 from spark_ls.server.documents import DocumentStore
 
 log = logging.getLogger("spark_ls.server")
@@ -250,6 +250,8 @@ class SparkLanguageServer(LanguageServer):
         super().__init__("spark-ls", __version__, protocol_cls=SparkProtocol)
         self.cli_overrides = dict(cli_overrides or {})
         self.settings: Settings = load_settings(None, self.cli_overrides)
+        self.configuration = WorkspaceConfiguration(self.cli_overrides)  # per-folder settings
+        self.configuration_reported: set[str] = set()
         self.documents = DocumentStore()
         self.catalog: list[ActionSpec] = load_catalog(self.settings)
         self.session: Any = None  # spark_ls.model.session.ModelSession
@@ -257,6 +259,9 @@ class SparkLanguageServer(LanguageServer):
         self.session_problem: str | None = None  # why actions are disabled, if they are
         self.encoding: str = types.PositionEncodingKind.Utf16
         self.last_latency_ms: float | None = None
+        self.last_status: str | None = None  # the state last sent in spark/status
+        self.actions_in_flight = 0  # user-started actions running (status "working" while > 0)
+        self.last_prompt: tuple[str, str, Any] | None = None  # (action id, model, ModelRequest)
         # Set by feature modules at registration.
         self.diagnostics: Any = None
         self.prefetcher: Any = None
@@ -447,29 +452,28 @@ class SparkLanguageServer(LanguageServer):
         }.get(level, types.MessageType.Log)
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"spark-ls: {message}"))
 
-    def send_status(self, state: str) -> None:
+    def send_status(self, state: str, *, action: str | None = None) -> None:
+        """spark/status: ready | working (with the action's title) | error."""
         model = getattr(self.session, "model", self.settings.model) if self.session else self.settings.model
-        self.protocol.notify(
-            "spark/status", {"state": state, "model": model, "latencyMs": self.last_latency_ms}
-        )
+        params: dict[str, Any] = {"state": state, "model": model, "latencyMs": self.last_latency_ms}
+        if action is not None:
+            params["action"] = action
+        self.last_status = state
+        self.protocol.notify("spark/status", params)
 
     # -- model session -----------------------------------------------------------------------
     def configure(self, params: types.InitializeParams) -> None:
-        root = None
-        if params.workspace_folders:
-            root = to_fs_path(params.workspace_folders[0].uri)
-        elif params.root_uri:
-            root = to_fs_path(params.root_uri)
-        elif params.root_path:
-            root = params.root_path
-        options = params.initialization_options if isinstance(params.initialization_options, dict) else {}
-        try:
-            self.settings = load_settings(root, {**options, **self.cli_overrides})
-            self.catalog = load_catalog(self.settings)
-            self.documents.max_chars = int(getattr(self.settings, "max_document_chars", self.documents.max_chars))
-        except ConfigError as exc:
-            self.session_problem = f"configuration error: {exc}"
-            log.error("%s", self.session_problem)
+        from spark_ls.server import configuration
+
+        configuration.initialize(self, params)
+
+    def settings_for(self, uri: str) -> Settings:
+        """The settings of the workspace folder containing ``uri``."""
+        return self.configuration.settings_for(uri) if self.configuration.resolved else self.settings
+
+    def catalog_for(self, uri: str) -> list[ActionSpec]:
+        """The actions of the workspace folder containing ``uri`` (its own user actions)."""
+        return self.configuration.catalog_for(uri) or self.catalog
 
     async def start_session(self) -> None:
         """Open and warm the model session now, so the first action pays no handshake."""
@@ -520,13 +524,20 @@ def create_server(cli_overrides: dict[str, Any] | None = None) -> SparkLanguageS
     from spark_ls.server import (
         code_action,
         code_action_resolve,
+        configuration,
         diagnostics,
         execute_command,
+        last_prompt,
         lifecycle,
         text_sync,
     )
 
     server = SparkLanguageServer(cli_overrides=cli_overrides)
-    for module in (lifecycle, text_sync, diagnostics, code_action, code_action_resolve, execute_command):
+    for module in (lifecycle, configuration, text_sync, diagnostics, code_action, code_action_resolve, execute_command,
+                   last_prompt):
         module.register(server)
+    from spark_ls.server import inline_completion, next_edit  # inline completions + spark/nextEdit (#13)
+
+    inline_completion.register(server)
+    next_edit.register(server)
     return server

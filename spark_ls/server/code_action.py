@@ -81,7 +81,7 @@ class ActionLister:
         start_line, end_line = range_to_lines(params.range)
         cursor = params.range.start
         found: list[types.CodeAction] = []
-        catalog = [a for a in self.server.catalog if a.supports(language) and kind_allowed(a.kind, only)]
+        catalog = [a for a in self.server.catalog_for(snap.uri) if a.supports(language) and kind_allowed(a.kind, only)]
 
         # 1. One quick fix per diagnostic the client passed (any server's), preferred under the cursor.
         for action in (a for a in catalog if a.applies_to == "diagnostic"):
@@ -145,7 +145,7 @@ def register(server: SparkLanguageServer) -> None:
 
 def _maybe_prefetch(ls: SparkLanguageServer, params: types.CodeActionParams, actions: list[Any]) -> None:
     """An automatic request with a diagnostic at the cursor: start its preferred fix now."""
-    if not ls.settings.prefetch or ls.problem:
+    if not ls.settings_for(params.text_document.uri).prefetch or ls.problem:
         return
     if params.context.trigger_kind != types.CodeActionTriggerKind.Automatic:
         return

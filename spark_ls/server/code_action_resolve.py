@@ -9,6 +9,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.documents import oversized_message
+from spark_ls.server.verification import VERIFIED_SUFFIX, outcome_of
 from spark_ls.server.engine import (
     ActionRefused,
     Prefetcher,
@@ -49,5 +50,8 @@ def register(server: SparkLanguageServer) -> None:
         edit = await run_with_progress(ls, data, action.title)
         if edit is None:
             ls.notify_user("info", f"{action.title}: the model proposed no change")
+        elif outcome_of(edit) == "verified":  # verify_command: failing before, passing with the fix
+            action.is_preferred = True
+            action.title += VERIFIED_SUFFIX
         action.edit = edit
         return action

@@ -52,7 +52,7 @@ class DiagnosticsPublisher:
         if handle is not None:
             handle.cancel()
         loop = asyncio.get_running_loop()
-        delay = 0 if immediate else self.server.settings.diagnostics_debounce
+        delay = 0 if immediate else self.server.settings_for(uri).diagnostics_debounce
         self._pending[uri] = loop.call_later(delay, self.publish, uri)
 
     def publish(self, uri: str) -> None:
@@ -61,7 +61,7 @@ class DiagnosticsPublisher:
         if doc is None:
             return
         snap = doc.snapshot()
-        if self.server.settings.diagnostics:
+        if self.server.settings_for(uri).diagnostics:
             self._publish(uri, snap)
         # The user is reading, not typing: build this text's scopes, definitions and imports
         # now, so the action they pick next does not wait for them.

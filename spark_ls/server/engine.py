@@ -17,13 +17,14 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec, find_action
-from spark_ls.actions.run import ActionRequest, ActionResult, finish, prepare, run_action
+from spark_ls.actions.run import ActionRequest, ActionResult, finish, prepare, run_action, second_look
 from spark_ls.context.picker import all_scopes, syntax_errors
 from spark_ls.diffs import PatchRefused
 from spark_ls.model.types import ModelError
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.convert import text_document_edit
 from spark_ls.server.documents import DocumentNotOpen, DocumentSnapshot
+from spark_ls.server.verification import VerificationRefused, remember, verify_fix
 
 log = logging.getLogger("spark_ls.server")
 
@@ -104,7 +105,7 @@ def locate(snapshot: DocumentSnapshot, data: dict[str, Any]) -> tuple[int, int]:
 def _action_for(server: SparkLanguageServer, data: dict[str, Any]) -> ActionSpec:
     if data.get("action") == INSTRUCTION_ACTION.id:
         return INSTRUCTION_ACTION
-    action = find_action(server.catalog, str(data.get("action")))
+    action = find_action(server.catalog_for(str(data.get("uri"))), str(data.get("action")))
     if action is None:
         raise ActionRefused(f"unknown action {data.get('action')!r}")
     return action
@@ -128,7 +129,8 @@ def _request(server: SparkLanguageServer, snap: DocumentSnapshot, data: dict[str
 
 
 async def compute_edit(
-    server: SparkLanguageServer, data: dict[str, Any], *, on_delta: Callable[[str], None] | None = None
+    server: SparkLanguageServer, data: dict[str, Any], *, on_delta: Callable[[str], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> types.WorkspaceEdit | None:
     """The version-checked edit for ``data``, or None when the model proposes no change.
 
@@ -140,23 +142,35 @@ async def compute_edit(
     req = _request(server, snap, data)
     started = time.perf_counter()
     if req.action.applies_to == "file":
-        result = await run_action(req, session, server.settings, on_delta=on_delta)
+        result = await run_action(req, session, server.settings_for(uri), on_delta=on_delta)
         final = server.documents.snapshot(uri)
         if final.version != snap.version:
             raise ActionRefused("the document changed while fixing; run the fix again")
     else:
-        prepared = prepare(req, session.model, session.edit_format, server.settings)
+        prepared = prepare(req, session.model, session.edit_format, server.settings_for(uri))
+        server.last_prompt = (req.action.id, session.model, prepared.request)  # "Show prompt"
         reply = await session.complete(prepared.request, on_delta=on_delta)
         final = server.documents.snapshot(uri)
         if final.version == snap.version:
             result = finish(prepared, reply, snap.source)
         else:
             result = _finish_on_newer_text(server, prepared, reply, req, snap, final, data, session)
+        if (getattr(server.settings, "second_look", False) and result.changed
+                and req.action.kind.startswith("quickfix")
+                and not await second_look(dataclasses.replace(req, snapshot=final.source), prepared, result, session)):
+            result = dataclasses.replace(result, new_text=result.old_text, edits=[])
     server.last_latency_ms = round((time.perf_counter() - started) * 1000, 1)
     server.send_status("ready")
     if not result.changed:
         return None
-    return text_document_edit(uri, final.version, final.index(), result.edits, server.encoding)
+    try:  # verify_command (issue #12): test the fix on a private copy before offering it
+        outcome = await verify_fix(server.settings_for(uri), req.action, final.path, result.old_text, result.new_text,
+                                   on_status=on_status)
+    except VerificationRefused as exc:
+        raise ActionRefused(str(exc)) from None
+    edit = text_document_edit(uri, final.version, final.index(), result.edits, server.encoding)
+    remember(edit, outcome)
+    return edit
 
 
 def _finish_on_newer_text(
@@ -175,7 +189,7 @@ def _finish_on_newer_text(
         moved["scope_start"] = prepared.target.start_line if prepared.target else data.get("scope_start")
     start, end = locate(final, moved)
     newer = dataclasses.replace(req, snapshot=final.source, start_line=start, end_line=end)
-    again = prepare(newer, session.model, session.edit_format, server.settings)
+    again = prepare(newer, session.model, session.edit_format, server.settings_for(final.uri))
     if prepared.mode == "scope":
         # A rewritten scope would overwrite whatever the user just typed inside it.
         old_scope = snap.source.lines[prepared.scope[0] : prepared.scope[1] + 1]
@@ -242,6 +256,10 @@ class Progress:
                 self.token, types.WorkDoneProgressReport(message=f"~{self.chars // 4} tokens received")
             )
 
+    def status(self, message: str) -> None:
+        if self.token is not None:
+            self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=message))
+
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self.token is None:
             return
@@ -254,17 +272,23 @@ async def run_with_progress(
     server: SparkLanguageServer, data: dict[str, Any], title: str
 ) -> types.WorkspaceEdit | None:
     """compute_edit with progress, prefetch reuse and user-facing errors."""
+    server.actions_in_flight += 1
+    server.send_status("working", action=title)  # the status bar names the action while it runs
     try:
         async with Progress(server, title) as progress:
             prefetched = server.prefetcher.take(data)
             if prefetched is not None:
                 return await asyncio.shield(prefetched)
-            return await compute_edit(server, data, on_delta=progress.on_delta)
+            return await compute_edit(server, data, on_delta=progress.on_delta, on_status=progress.status)
     except asyncio.CancelledError:
         log.info("action cancelled: %s", title)
         raise
     except (PatchRefused, ModelError, ActionRefused, DocumentNotOpen) as exc:
         raise as_request_error(server, exc) from None
+    finally:
+        server.actions_in_flight -= 1
+        if server.actions_in_flight == 0 and server.last_status == "working":
+            server.send_status("ready")  # a refusal or cancellation ends the action too
 
 
 class Prefetcher:
