@@ -219,12 +219,12 @@ def run(quick: bool) -> dict[str, Any]:
             f"{len(mutants)} single-mutation bugs, {sum(c.tests for c in mutants)} tests"
             + (f" (every {stride}th function of {len(corpus.FUNCTIONS)})" if stride > 1 else ""),
             "fixed by kind: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(kinds.items())),
-            f"time per check: {wall / max(requests, 1):.1f} s per function ({requests} functions, "
-            f"{wall:.0f} s in `spark-ls check` incl. model load and --verify)",
-            f"fix rate anchor: Aider's leaderboard gives Qwen2.5-Coder-1.5B-Instruct {AIDER_ANCHOR}% "
-            "(133 whole-program exercises, first try) — a different task; shown for scale only",
-            "false alarm = any proposal on an unmutated function; damage = a proposal that makes a "
-            "passing test fail",
+            (f"time per check: {wall / max(requests, 1):.1f} s per function ({requests} functions, "
+             f"{wall:.0f} s in `spark-ls check` incl. model load and --verify)"),
+            (f"fix rate anchor: Aider's leaderboard gives Qwen2.5-Coder-1.5B-Instruct {AIDER_ANCHOR}% "
+             "(133 whole-program exercises, first try) — a different task; shown for scale only"),
+            ("false alarm = any proposal on an unmutated function; damage = a proposal that makes a "
+             "passing test fail"),
         ]
         if keep:
             notes.append(f"work directory kept: {workdir}")
