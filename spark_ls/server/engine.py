@@ -17,7 +17,14 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec, find_action
-from spark_ls.actions.run import ActionRequest, ActionResult, finish, prepare, review, run_action
+from spark_ls.actions.run import (
+    ActionRequest,
+    ActionResult,
+    finish,
+    prepare,
+    review,
+    run_action,
+)
 from spark_ls.context.picker import all_scopes, syntax_errors
 from spark_ls.diffs import PatchRefused
 from spark_ls.model.types import ModelError
