@@ -133,7 +133,8 @@ def apply_reply(
     elif mode == "scope" or (scope is not None and _has_code(reply)):
         if scope is None:
             raise PatchRefused("there is no scope to rewrite")
-        new = rewrite_scope(old, reply, scope=scope, allowed=allowed, python=is_python(language, path))
+        new = rewrite_scope(old, reply, scope=scope, allowed=allowed, python=is_python(language, path),
+                            definition=scope_is_definition)
     else:
         raise PatchRefused("the reply holds no diff")
     if new == old:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from spark_ls.diffs.errors import PatchRefused
 from spark_ls.diffs.parse import DIFF_FENCE_INFO, fenced_blocks, reply_lines
-from spark_ls.diffs.structure import definition_name
+from spark_ls.diffs.structure import brace_end, definition_name
 from spark_ls.diffs.text import (
     content,
     dominant_ending,
@@ -269,13 +269,16 @@ def _defined_name(header: str) -> str | None:
 
 
 def rewrite_scope(
-    old: str, reply: str, *, scope: LineRange, allowed: Sequence[LineRange], python: bool = False
+    old: str, reply: str, *, scope: LineRange, allowed: Sequence[LineRange], python: bool = False,
+    definition: bool = True,
 ) -> str:
     """``old`` with the lines of ``scope`` (inclusive) replaced by the code in ``reply``.
 
     Statements the reply adds after the rewritten definition (example calls, prints, a
     ``__main__`` block) are dropped, with a log line: a fix or refactoring never adds
-    module-level code. Definitions it adds are kept for the structural check to judge."""
+    module-level code. Definitions it adds are kept for the structural check to judge.
+    ``definition=False``: ``scope`` is a plain line window (a next-edit region) that may hold
+    several statements, so its name is not checked and nothing after it is dropped."""
     lines = split_lines(old)
     first, last = scope
     if not (0 <= first <= last < len(lines)):
@@ -296,7 +299,7 @@ def rewrite_scope(
         body.pop()
     if not body:
         raise PatchRefused("the reply holds imports but no code for the scope")
-    name = _defined_name(header)
+    name = _defined_name(header) if definition else None
     if name and not any(re.search(rf"\b{re.escape(name)}\b", line) for line in body):
         raise PatchRefused(f"the reply does not rewrite `{name}` (it defines something else)")
 
@@ -307,7 +310,8 @@ def rewrite_scope(
         imports += more_imports
     while body and not body[-1].strip():
         body.pop()
-    body = _drop_trailing_statements(body, name, python)
+    if definition:
+        body = _drop_trailing_statements(body, name, python)
     # Decorators the model copied from just above the scope are not part of the rewrite.
     leading = 0
     while leading < len(body) and body[leading].strip().startswith("@"):
@@ -370,6 +374,13 @@ def _drop_trailing_statements(body: list[str], name: str | None, python: bool) -
         if line.strip() and indent_width(indent_of(line)) == base and not _CLOSING.match(line)
         and not line.strip().startswith(("@", "#", "//", "/*", "*", ")", "]", "}", "{"))
     ]
+    if python:  # a line inside a triple-quoted string is no statement
+        inside, quotes = set(), 0
+        for index, line in enumerate(body):
+            if quotes % 2:
+                inside.add(index)
+            quotes += line.count('"""') + line.count("\'\'\'")
+        heads = [index for index in heads if index not in inside]
     target = next((index for index in heads if definition_name(body[index].strip(), python) == name), None)
     if target is None:
         return body
@@ -377,11 +388,11 @@ def _drop_trailing_statements(body: list[str], name: str | None, python: bool) -
     if python:
         later = [index for index in later if not body[index - 1].rstrip().endswith(("\\", "(", "[", "{", ","))]
     else:
-        # In braced languages a statement starts after the closing brace of the definition.
-        later = [
-            index for index in later
-            if next((line for line in reversed(body[:index]) if line.strip()), "").rstrip().endswith(("}", ";", "};"))
-        ]
+        # In braced languages the definition ends where its braces close.
+        closed = brace_end(body, target)
+        if closed is None:
+            return body
+        later = [index for index in later if index > closed]
     for index in later:
         if definition_name(body[index].strip(), python) is not None:
             continue  # a definition: kept, the structural check decides

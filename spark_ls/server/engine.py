@@ -169,7 +169,7 @@ async def compute_edit(
     if not result.changed:
         return None
     try:  # verify_command (issue #12): test the fix on a private copy before offering it
-        outcome = await verify_fix(server.settings, req.action, final.path, result.old_text, result.new_text,
+        outcome = await verify_fix(server.settings_for(uri), req.action, final.path, result.old_text, result.new_text,
                                    on_status=on_status)
     except VerificationRefused as exc:
         raise ActionRefused(str(exc)) from None
