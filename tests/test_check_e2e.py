@@ -330,10 +330,16 @@ def test_instruction_and_user_defined_action(repo: Path, endpoint: ModelEndpoint
     assert sum("LOUDER" in t for t in tasks) == 5
     assert sum("Rename every variable to snake_case" in t for t in tasks) == 8  # every language
     report = json.loads(result.stdout)
-    # Both actions get the same fix from the scripted model: an identical edit is applied once.
-    assert {(p["action"], p["scope_name"]) for p in report["proposals"]} >= {("shout", "add"), ("instruction", "add")}
-    assert {p["scope_name"] for p in report["proposals"] if p["action"] == "instruction"} == {
-        "add", "circle_area", "area", "greet", "Max"}
+    # Both actions get the same fix from the scripted model, but one function gets at most one
+    # proposal per run: the first action in plan order (shout, Python only) wins, and the
+    # instruction's proposal for the same function is reported as a conflict naming it.
+    scopes = [(p["path"], p["scope_name"]) for p in report["proposals"]]
+    assert len(scopes) == len(set(scopes))
+    assert ("shout", "add") in {(p["action"], p["scope_name"]) for p in report["proposals"]}
+    assert {p["scope_name"] for p in report["proposals"] if p["action"] == "instruction"} == {"greet", "Max"}
+    superseded = [r for r in report["refusals"] if r["action"] == "instruction"]
+    assert {r["kind"] for r in superseded} == {"conflict"} and len(superseded) == 3
+    assert all("kept the shout proposal" in r["reason"] for r in superseded)
 
 
 def test_two_actions_on_one_scope_conflict_is_reported(repo: Path, endpoint: ModelEndpoint, model: ScriptedModel) -> None:
@@ -459,7 +465,7 @@ def _documented_check_commands(text: str) -> list[list[str]]:
     return commands
 
 
-@pytest.mark.parametrize("relative", [".github/workflows/spark-ls.yml", ".pre-commit-hooks.yaml", "docs/ci.md"])
+@pytest.mark.parametrize("relative", ["action.yml", ".pre-commit-hooks.yaml", "docs/ci.md"])
 def test_shipped_commands_use_real_options(relative: str) -> None:
     from spark_ls.cli import build_parser
 

@@ -22,8 +22,8 @@ from spark_ls.check.files import (
 )
 from spark_ls.check.findings import load_findings
 from spark_ls.check.formats import _command
+from spark_ls.actions.catalog import action_from_table
 from spark_ls.check.plan import (
-    ActionChoice,
     ScopeSpan,
     SyntaxFinding,
     candidate_scopes,
@@ -37,9 +37,14 @@ from spark_ls.check.plan import (
 from spark_ls.check.report import Proposal, Target, TextEdit
 from spark_ls.check.runner import merge_proposals
 
-FIX_BUG = ActionChoice(id="fix-bug", title="Fix bug in {name}", scope_kinds=("function", "method"))
-DOCSTRING = ActionChoice(id="add-docstring", title="Add docstring to {name}", scope_kinds=("function", "method", "class"))
-FIX_DIAGNOSTIC = ActionChoice(id="fix-diagnostic", title="Fix: {message}", applies_to="diagnostic")
+def action(**table: object) -> object:
+    """A catalog action (the one type `check` plans with), from a table as in builtin.toml."""
+    return action_from_table({"instruction": "do it", "kind": "quickfix", **table}, user_defined=False)
+
+
+FIX_BUG = action(id="fix-bug", title="Fix bug in {name}", scope_kinds=["function", "method"])
+DOCSTRING = action(id="add-docstring", title="Add docstring to {name}", scope_kinds=["function", "method", "class"])
+FIX_DIAGNOSTIC = action(id="fix-diagnostic", title="Fix: {message}", applies_to="diagnostic")
 
 SPANS = [
     ScopeSpan("function", "top", 0, 9),
@@ -103,7 +108,7 @@ def test_plan_orders_by_position_then_action_and_merges_syntax_errors_per_scope(
 
 
 def test_a_file_action_takes_the_syntax_errors() -> None:
-    fix_all = ActionChoice(id="fix-all", title="Fix all", applies_to="file")
+    fix_all = action(id="fix-all", title="Fix all", applies_to="file")
     problems = [SyntaxFinding(3, 3, "missing ')'"), SyntaxFinding(20, 20, "unexpected ']'")]
     targets = plan_targets("a.py", SPANS, actions=[fix_all], diagnostic_action=FIX_DIAGNOSTIC,
                            syntax_problems=problems, lines=["x\n"] * 31)
@@ -125,11 +130,9 @@ def test_plan_with_changed_lines_filters_scopes_and_diagnostics() -> None:
 
 
 def test_requires_pattern_filters_scopes() -> None:
-    import re
-
     lines = ["def top():\n"] + ["    pass\n"] * 30
     lines[15] = "    for x in y:\n"
-    choice = ActionChoice(id="loops", title="t", requires=re.compile(r"\bfor\b"))
+    choice = action(id="loops", title="t", requires=r"\bfor\b", scope_kinds=["function", "method"])
     assert [t.scope_name for t in plan_targets("a.py", SPANS, actions=[choice], lines=lines)] == ["area"]
 
 

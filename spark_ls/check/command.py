@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec
 from spark_ls.check.files import (
     CheckInputError,
     SourceFile,
@@ -29,7 +30,6 @@ from spark_ls.check.findings import Finding, load_findings
 from spark_ls.check.fixwrite import FixRefused, PendingWrite, write_atomically
 from spark_ls.check.formats import FORMATS, FORMATTERS
 from spark_ls.check.plan import (
-    ActionChoice,
     SyntaxFinding,
     parse_shard,
     plan_targets,
@@ -39,13 +39,27 @@ from spark_ls.check.plan import (
 from spark_ls.check.progress import make_progress
 from spark_ls.check.report import CheckReport, Target
 from spark_ls.check.runner import CountingSession, PreparedFile, ProgressSink, execute
-from spark_ls.config import ConfigError, Secret, Settings, load_settings
+from spark_ls.config import ConfigError, Secret, Settings, resolve_settings
 from spark_ls.model.types import ModelError
 
 DEFAULT_ACTIONS = ("fix-bug",)
 DEFAULT_JOBS = 4
 MAX_LISTED_ERRORS = 20  # repeated at the end of stderr; the structured formats carry all of them
-INSTRUCTION_ACTION_ID = "instruction"  # actions.run treats this id's instruction as the whole task
+
+CHECK_EPILOG = """\
+exit codes:
+  0  nothing proposed
+  1  proposals made (with --fix: also written)
+  2  errors (bad arguments, unreadable --diagnostics, model/session failures); messages on stderr
+  A reply spark-ls refuses (it would not apply cleanly) is reported, not an error.
+
+examples:
+  spark-ls check --changed-since origin/main --format sarif -o spark-ls.sarif
+  ruff check --exit-zero --output-format json > ruff.json && spark-ls check --diagnostics ruff.json
+  spark-ls check --fix src/
+
+settings: OPENAI_API_KEY / OPENAI_BASE_URL and SPARK_LS_* from the environment, [tool.spark-ls]
+in pyproject.toml (or spark-ls.toml) at the git work tree's top; `spark-ls config` shows them."""
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +80,8 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                            "(git diff), e.g. origin/main")
     what.add_argument("--diagnostics", action="append", default=[], metavar="FILE",
                       help="propose a fix for each finding in FILE: SARIF 2.1.0, or ruff's "
-                           "`--output-format json`; without --action, only these are fixed")
+                           "`--output-format json`; without --action, only these are fixed (plus "
+                           "fix-bug on the changed functions with --changed-since)")
     what.add_argument("--no-syntax-errors", action="store_true",
                       help="do not propose fixes for spark-ls's own syntax-error findings")
     what.add_argument("--shard", metavar="I/N",
@@ -78,11 +93,24 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                           "(workflow annotations), json")
     out.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
     out.add_argument("--fix", action="store_true",
-                     help="apply the proposals to the files in place (atomically, file by file)")
+                     help="write the proposals into the files: all are staged first and nothing is "
+                          "written if any file is refused (changed on disk, outside the paths); then each "
+                          "file is replaced atomically (entirely old or entirely new), keeping encoding, "
+                          "line endings and mode")
+    out.add_argument("--show-prompt", action="store_true",
+                     help="print each prompt sent to the model on stderr (API key masked)")
     out.add_argument("--quiet", "-q", action="store_true", help="no progress output; refusals and errors still shown")
     running = parser.add_argument_group("running")
     running.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, metavar="N",
                        help=f"concurrent model requests (pooled connections; default {DEFAULT_JOBS})")
+    running.add_argument("--verify", metavar="CMD",
+                         help="run CMD (e.g. \"pytest -x -q\") in a private copy of the repository "
+                              "with each proposal applied: proposals that make its result worse are "
+                              "dropped, ones that make it pass are marked verified")
+    running.add_argument("--verify-timeout", type=float, default=None, metavar="SECONDS",
+                         help="time limit for one --verify run (default 300)")
+    running.add_argument("--second-look", action=argparse.BooleanOptionalAction, default=None,
+                         help="ask the model whether each fix repairs a real defect before proposing it")
     # --model, --base-url, --transport, --record, --replay, --edit-format, --fallback-models, --pin and
     # --insecure come from spark_ls.cli.add_model_arguments, shared with `serve`.
 
@@ -172,6 +200,9 @@ class CheckCommand:
                 await self._execute(prepared, specs, settings, report, progress)
             except ModelError as exc:  # the session could not even start (bad replay file, no model)
                 report.errors.append(f"model ({exc.kind}): {exc.message}")
+        verify_command = args.verify or settings.verify_command
+        if verify_command:
+            await self._verify(report, root, verify_command, settings, specs, progress)
         report.elapsed = time.perf_counter() - started
 
         # Proposals are verified one by one, so a failed request elsewhere does not stop --fix.
@@ -196,21 +227,28 @@ class CheckCommand:
             value = getattr(self.args, name, None)
             if value:
                 overrides[name] = value
+        if getattr(self.args, "second_look", None) is not None:
+            overrides["second_look"] = self.args.second_look
         if getattr(self.args, "pin", False):
             overrides["pin"] = True
         if getattr(self.args, "insecure", False):
             overrides["tls_verify"] = False
-        settings = load_settings(root, overrides)
+        resolved = resolve_settings(root, cli=overrides)
+        for problem in resolved.problems:
+            print(f"spark-ls check: warning: {self._scrub(problem)}", file=self.stderr, flush=True)
+        settings = resolved.settings
         # In CI the key comes from the environment only (a secret), never from a checked-in file.
         key = os.environ.get("OPENAI_API_KEY")
         return dataclasses.replace(settings, api_key=Secret(key) if key else None)
 
-    def _actions(self, settings: Settings) -> tuple[dict[str, Any], list[ActionChoice], ActionChoice | None]:
-        from spark_ls.actions.catalog import ActionSpec, load_catalog
+    def _actions(self, settings: Settings) -> tuple[dict[str, Any], list[ActionSpec], ActionSpec | None]:
+        from spark_ls.actions.catalog import load_catalog
 
         catalog = {spec.id: spec for spec in load_catalog(settings)}
         requested = _split(self.args.action)
-        if not requested and not self.args.instruction and not self.args.diagnostics:
+        # Defaults a reviewer wants: every function without other input; with --diagnostics, the
+        # findings' fixes, plus fix-bug on the functions a PR changed when --changed-since is given.
+        if not requested and not self.args.instruction and (not self.args.diagnostics or self.args.changed_since):
             requested = list(DEFAULT_ACTIONS)
         unknown = [a for a in requested if a not in catalog]
         if unknown:
@@ -218,14 +256,14 @@ class CheckCommand:
                 f"unknown action(s): {', '.join(unknown)}; available: {', '.join(sorted(catalog))}"
             )
         specs: dict[str, Any] = {}
-        choices: list[ActionChoice] = []
-        diagnostic_choice: ActionChoice | None = None
+        choices: list[ActionSpec] = []
+        diagnostic_choice: ActionSpec | None = None
         for action_id in dict.fromkeys(requested):
             spec = catalog[action_id]
             if spec.applies_to == "selection":
                 raise CheckInputError(f"action {action_id!r} needs an editor selection; it cannot run in check")
             specs[action_id] = spec
-            choice = _choice(spec)
+            choice = spec
             if spec.applies_to == "diagnostic":
                 diagnostic_choice = diagnostic_choice or choice
             else:
@@ -237,15 +275,12 @@ class CheckCommand:
                 allow_imports=True,
             )
             specs[spec.id] = spec
-            choices.append(ActionChoice(
-                id=spec.id, title=spec.title, applies_to="scope", scope_kinds=spec.scope_kinds,
-                instruction=self.args.instruction,
-            ))
+            choices.append(spec)
         if diagnostic_choice is None and "fix-diagnostic" in catalog and (
             self.args.diagnostics or not self.args.no_syntax_errors
         ):
             specs["fix-diagnostic"] = catalog["fix-diagnostic"]
-            diagnostic_choice = _choice(catalog["fix-diagnostic"])
+            diagnostic_choice = catalog["fix-diagnostic"]
         return specs, choices, diagnostic_choice
 
     def _prepare(
@@ -253,8 +288,8 @@ class CheckCommand:
         files: Sequence[SourceFile],
         report: CheckReport,
         specs: dict[str, Any],
-        choices: Sequence[ActionChoice],
-        diagnostic_choice: ActionChoice | None,
+        choices: Sequence[ActionSpec],
+        diagnostic_choice: ActionSpec | None,
         findings_by_path: dict[str, list[Finding]],
         changed: dict[str, list[tuple[int, int]]] | None,
         languages: Sequence[str],
@@ -267,11 +302,16 @@ class CheckCommand:
             syntax_errors,
         )
 
+        named = {Path(p).resolve() for p in self.args.paths if Path(p).is_file()}
         prepared: list[PreparedFile] = []
         for source in files:
             language = language_for(path=source.rel_path)
             if language is None:
-                continue  # not a language spark-ls knows: silently out of scope, like a linter
+                # Out of scope, like a linter: silently when found in a directory, with a word when
+                # named on the command line.
+                if source.path.resolve() in named:
+                    self._note(report, source.rel_path, "not a source file spark-ls knows (by its extension)")
+                continue
             if languages and language.name.lower() not in languages:
                 continue
             if changed is not None and source.rel_path not in changed:
@@ -282,7 +322,7 @@ class CheckCommand:
                 self._note(report, source.rel_path, str(exc))
                 continue
             if language.parser() is None:
-                self._note(report, source.rel_path, f"the {language.name} grammar is not installed; skipped")
+                self._note(report, source.rel_path, f"the {language.name} grammar is not installed")
                 continue
             snapshot = snapshot_of(decoded.text, language)
             spans = scope_spans(all_scopes(snapshot))
@@ -307,7 +347,7 @@ class CheckCommand:
 
     def _note(self, report: CheckReport, path: str, reason: str) -> None:
         report.skipped.append((path, reason))
-        print(f"spark-ls check: {path}: {reason}", file=self.stderr, flush=True)
+        print(f"spark-ls check: {path}: {reason}; skipped", file=self.stderr, flush=True)
 
     # ------------------------------------------------------------------ running
 
@@ -328,7 +368,9 @@ class CheckCommand:
                 "no model endpoint configured (OPENAI_BASE_URL / OPENAI_API_KEY): "
                 f"using the embedded local model ({session.model})"
             )
-        counted = CountingSession(session, report, progress)
+        counted: Any = CountingSession(session, report, progress)
+        if getattr(self.args, "show_prompt", False):
+            counted = _ShowingPrompts(counted, session, self.stderr, self._scrub)
 
         async def work(pf: PreparedFile, target: Target) -> str:
             request = ActionRequest(
@@ -347,6 +389,22 @@ class CheckCommand:
         finally:
             progress.end()
             await session.close()
+
+    async def _verify(self, report: CheckReport, root: Path, command: str, settings: Settings,
+                      specs: dict[str, Any], progress: ProgressSink) -> None:
+        from spark_ls.check.verify import Verifier, VerifyError, verify_report
+
+        timeout = self.args.verify_timeout or settings.verify_timeout
+        verifier = Verifier(root, command, timeout=timeout, jobs=self.args.jobs)
+        try:
+            await verify_report(
+                report, verifier, log=progress.log,
+                preserves_behaviour=lambda action_id: bool(getattr(specs.get(action_id), "preserves_behaviour", False)),
+            )
+        except VerifyError as exc:
+            report.errors.append(str(exc))
+        finally:
+            verifier.close()
 
     # ------------------------------------------------------------------ results
 
@@ -380,11 +438,22 @@ class CheckCommand:
                 self.stdout.flush()
 
 
-def _choice(spec: Any) -> ActionChoice:
-    return ActionChoice(
-        id=spec.id, title=spec.title, applies_to=spec.applies_to,
-        scope_kinds=tuple(spec.scope_kinds), requires=getattr(spec, "_requires_re", None),
-    )
+class _ShowingPrompts:
+    """``--show-prompt``: print each request's prompt (as sent, key masked) before sending it."""
+
+    def __init__(self, inner: Any, session: Any, stream: TextIO, scrub: Any) -> None:
+        self._inner = inner
+        self._session = session
+        self._stream = stream
+        self._scrub = scrub
+
+    async def complete(self, request: Any, **kwargs: Any) -> Any:
+        text = self._scrub(self._session.show_prompt(request))
+        print(f"spark-ls check: prompt sent to {self._session.model}:\n{text}", file=self._stream, flush=True)
+        return await self._inner.complete(request, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 def _split(values: Sequence[str]) -> list[str]:

@@ -120,7 +120,7 @@ def collect_files(paths: Iterable[str], *, root: Path) -> FileSelection:
         display = _display(candidate, root)
         real = candidate.resolve()
         if not any(real == r or r in real.parents for r in roots):
-            selection.skipped.append((display, "symlink points outside the checked paths; refused"))
+            selection.skipped.append((display, "symlink points outside the checked paths (refused)"))
             continue
         if not real.is_file():
             continue  # deleted-but-tracked files, sockets, dangling links
@@ -151,14 +151,14 @@ def read_source(path: Path) -> DecodedText:
     except OSError as exc:
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
     if b"\0" in data[:_BINARY_SNIFF_BYTES]:
-        raise UnreadableFile("binary file (contains NUL bytes); skipped")
+        raise UnreadableFile("binary file (contains NUL bytes)")
     has_bom = data.startswith(codecs.BOM_UTF8)
     body = data[len(codecs.BOM_UTF8):] if has_bom else data
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         offset = exc.start + (len(codecs.BOM_UTF8) if has_bom else 0)
-        raise UnreadableFile(f"not valid UTF-8 (byte {offset}: {exc.reason}); skipped") from None
+        raise UnreadableFile(f"not valid UTF-8 (byte {offset}: {exc.reason})") from None
     return DecodedText(text=text, has_bom=has_bom)
 
 

@@ -9,11 +9,11 @@ against the original file; `runner` merges the results.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec
 from spark_ls.check.findings import Finding
 from spark_ls.check.report import Target
 
@@ -22,25 +22,10 @@ SCOPE_KINDS = ("function", "method", "class")
 FIX_DIAGNOSTIC = "fix-diagnostic"
 
 
-@dataclass(frozen=True)
-class ActionChoice:
-    """An action as `check` needs it (built from a catalog ActionSpec, or from --instruction)."""
-
-    id: str
-    title: str  # template: {name} {kind} {message} {line}
-    applies_to: str = "scope"  # scope | diagnostic | file
-    scope_kinds: tuple[str, ...] = ("function", "method")
-    instruction: str | None = None  # --instruction text (a one-off action)
-    requires: re.Pattern[str] | None = None  # the scope's text must match
-
-    def format_title(self, **values: object) -> str:
-        present = {k: v for k, v in values.items() if v is not None}
-        return self.title.format_map(_KeepMissing(present))
-
-
-class _KeepMissing(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+def target_instruction(action: ActionSpec) -> str | None:
+    """The free text a target carries: the --instruction action's text, else None (a catalog
+    action's instruction is a template the prompt fills in)."""
+    return action.instruction if action.id == INSTRUCTION_ACTION_ID else None
 
 
 @dataclass(frozen=True)
@@ -145,8 +130,8 @@ def plan_targets(
     rel_path: str,
     spans: Sequence[ScopeSpan],
     *,
-    actions: Sequence[ActionChoice],
-    diagnostic_action: ActionChoice | None = None,
+    actions: Sequence[ActionSpec],
+    diagnostic_action: ActionSpec | None = None,
     findings: Sequence[Finding] = (),
     syntax_problems: Sequence[SyntaxFinding] = (),
     changed: Sequence[tuple[int, int]] | None = None,
@@ -163,17 +148,17 @@ def plan_targets(
         if action.applies_to == "file":
             problems = tuple((p.start_line, p.message) for p in syntax_problems
                              if _intersects_any(p.start_line, p.end_line, changed))
-            if problems or action.instruction:
+            if problems or target_instruction(action):
                 raw.append(((0, 0, index), Target(
                     rel_path=rel_path, action_id=action.id, title=action.format_title(name=rel_path, kind="file"),
                     start_line=0, end_line=max(line_count - 1, 0), group="file",
-                    instruction=action.instruction, problems=problems,
+                    instruction=target_instruction(action), problems=problems,
                 )))
             continue
         scopes = (candidate_scopes(spans, action.scope_kinds) if changed is None
                   else touched_scopes(spans, changed, action.scope_kinds))
         for scope in scopes:
-            if action.requires is not None and not action.requires.search(
+            if action.requires_re is not None and not action.matches_text(
                 "".join(lines[scope.start_line : scope.end_line + 1])
             ):
                 continue
@@ -181,7 +166,7 @@ def plan_targets(
                 rel_path=rel_path, action_id=action.id,
                 title=action.format_title(name=scope.name, kind=scope.kind, line=scope.start_line + 1),
                 start_line=scope.start_line, end_line=scope.end_line, group=scope.key,
-                scope_kind=scope.kind, scope_name=scope.name, instruction=action.instruction,
+                scope_kind=scope.kind, scope_name=scope.name, instruction=target_instruction(action),
             )))
     if diagnostic_action is None:
         return _ordered(raw)
@@ -203,7 +188,7 @@ def plan_targets(
             title=diagnostic_action.format_title(message=problems[0].message, line=start + 1),
             start_line=start, end_line=end, group=key,
             scope_kind=scope.kind if scope else None, scope_name=scope.name if scope else None,
-            message=message, rule_id="syntax-error", instruction=diagnostic_action.instruction,
+            message=message, rule_id="syntax-error", instruction=target_instruction(diagnostic_action),
         )))
     for index, finding in enumerate(findings):
         start, end = finding.start_line, finding.end_line
@@ -218,7 +203,7 @@ def plan_targets(
             title=diagnostic_action.format_title(message=finding.message, line=start + 1),
             start_line=start, end_line=end, group=key,
             scope_kind=scope.kind if scope else None, scope_name=scope.name if scope else None,
-            message=finding.message, rule_id=finding.rule_id, instruction=diagnostic_action.instruction,
+            message=finding.message, rule_id=finding.rule_id, instruction=target_instruction(diagnostic_action),
         )))
     return _ordered(raw)
 

@@ -2,11 +2,16 @@
 
 Combining several actions on one file: every target runs against the *original* text, so each
 proposal is a self-contained change (a valid SARIF fix on its own) and scopes run in parallel.
+At most one proposal per scope (function, method, class or module-level lines) per run: when
+several actions propose a change to one function, the one with the highest priority is kept
+(a syntax-error fix, then a fix for an imported finding, then the scope actions in --action
+order) and the others are reported as conflicts naming it ("run again after applying").
 The file's combined result applies the proposals' edits in plan order (document position, then
 the order of --action); a proposal whose edits overlap an already accepted one is withdrawn and
-reported as a conflict ("run again after applying"); two different changes to the same line
-count as overlapping. Identical edits (two actions adding the same
-import) are applied once. Output order never depends on completion order, so --jobs does not
+reported as a conflict; two different changes to the same line count as overlapping. Identical
+edits (two actions adding the same import) are applied once. The combined text is re-verified
+after each proposal is added (``diffs.check_combined``: it still parses, compiles for Python,
+and defines no name twice); a proposal that breaks it is withdrawn too. Output order never depends on completion order, so --jobs does not
 change the output.
 """
 
@@ -146,9 +151,14 @@ async def execute(
         found = [outcomes.get((pf.source.rel_path, t.order)) for t in pf.targets]
         proposals = [o for o in found if isinstance(o, Proposal)]
         result.refusals = [o for o in found if isinstance(o, Refusal)]
-        merged, accepted, conflicts = merge_proposals(pf.original.text, proposals)
+        proposals, superseded = one_per_scope(proposals)
+        for refusal in superseded:
+            progress.log(f"{refusal.target.label}: {refusal.reason}")
+        merged, accepted, conflicts = merge_proposals(pf.original.text, proposals, verify=_combined_check(pf))
+        for refusal in conflicts:
+            progress.log(f"{refusal.target.label}: {refusal.reason}")
         result.proposals = accepted
-        result.refusals += conflicts
+        result.refusals += superseded + conflicts
         result.refusals.sort(key=lambda r: r.target.order)
         result.new_text = merged if accepted else None
         report.files.append(result)
@@ -188,11 +198,77 @@ def _position(snapshot: Any, offset: int) -> tuple[int, int]:
     return tuple(snapshot.position_of(offset))  # type: ignore[return-value]
 
 
-def merge_proposals(original: str, proposals: Sequence[Proposal]) -> tuple[str, list[Proposal], list[Refusal]]:
-    """Apply proposals (sorted by plan order) whose edits do not overlap earlier accepted ones."""
+def priority(target: Target) -> tuple[int, int]:
+    """Which proposal wins a scope: a syntax-error fix, then a fix for an imported finding, then
+    the scope and file actions (in --action order, which is plan order)."""
+    if target.rule_id == "syntax-error":
+        rank = 0
+    elif target.message is not None:
+        rank = 1
+    else:
+        rank = 2
+    return rank, target.order
+
+
+def one_per_scope(proposals: Sequence[Proposal]) -> tuple[list[Proposal], list[Refusal]]:
+    """At most one proposal per scope (``Target.group``): the highest-priority one; the others
+    become conflicts that say which action's proposal was kept."""
+    best: dict[str, Proposal] = {}
+    for proposal in proposals:
+        current = best.get(proposal.target.group)
+        if current is None or priority(proposal.target) < priority(current.target):
+            best[proposal.target.group] = proposal
+    kept = [p for p in proposals if best[p.target.group] is p]
+    superseded = []
+    for proposal in proposals:
+        winner = best[proposal.target.group]
+        if winner is proposal:
+            continue
+        target = winner.target
+        where = f"{target.scope_kind} {target.scope_name}" if target.scope_name else f"line {target.start_line + 1}"
+        superseded.append(Refusal(
+            proposal.target, "conflict",
+            f"one proposal per {where} per run: kept the {target.action_id} proposal ({target.title}); "
+            "run again after applying it",
+        ))
+    return kept, superseded
+
+
+def _combined_check(pf: PreparedFile) -> Callable[[str, str], None]:
+    from spark_ls.diffs import check_combined
+
+    snapshot = pf.snapshot
+    language = getattr(snapshot, "language", None)
+    tree = getattr(snapshot, "tree", None)
+
+    def check(original: str, combined: str) -> None:
+        check_combined(original, combined, path=pf.source.rel_path, language=language, old_tree=tree)
+
+    return check
+
+
+def _apply_kept(original: str, kept: Sequence[tuple[TextEdit, Proposal]]) -> str:
+    text = original
+    for edit, _ in sorted(kept, key=lambda item: (item[0].start, item[0].end), reverse=True):
+        text = text[: edit.start] + edit.new_text + text[edit.end :]
+    return text
+
+
+def merge_proposals(
+    original: str,
+    proposals: Sequence[Proposal],
+    *,
+    verify: Callable[[str, str], None] | None = None,
+) -> tuple[str, list[Proposal], list[Refusal]]:
+    """Apply proposals (sorted by plan order) whose edits do not overlap earlier accepted ones.
+
+    ``verify(original, combined)`` raises (diffs.PatchRefused) when a combination of proposals
+    is not acceptable; it runs whenever a proposal joins earlier ones (each proposal alone was
+    verified when it was made), and a proposal that fails it is withdrawn."""
     accepted: list[Proposal] = []
     conflicts: list[Refusal] = []
     kept: list[tuple[TextEdit, Proposal]] = []
+    refusal_types = _refusal_types()
     for proposal in sorted(proposals, key=lambda p: p.target.order):
         clash = _first_clash(proposal.edits, kept)
         if clash is not None:
@@ -202,14 +278,20 @@ def merge_proposals(original: str, proposals: Sequence[Proposal]) -> tuple[str, 
                 f"overlaps the {other.action_id} proposal at line {other.start_line + 1}; run again after applying it",
             ))
             continue
+        candidate = kept + [(edit, proposal) for edit in proposal.edits if not any(_same(edit, k) for k, _ in kept)]
+        if verify is not None and accepted:
+            try:
+                verify(original, _apply_kept(original, candidate))
+            except refusal_types as exc:
+                reason = getattr(exc, "reason", None) or str(exc)
+                conflicts.append(Refusal(
+                    proposal.target, "conflict",
+                    f"combined with the earlier proposals for this file: {reason}; run again after applying them",
+                ))
+                continue
         accepted.append(proposal)
-        for edit in proposal.edits:
-            if not any(_same(edit, k) for k, _ in kept):
-                kept.append((edit, proposal))
-    text = original
-    for edit, _ in sorted(kept, key=lambda item: (item[0].start, item[0].end), reverse=True):
-        text = text[: edit.start] + edit.new_text + text[edit.end :]
-    return text, accepted, conflicts
+        kept = candidate
+    return _apply_kept(original, kept), accepted, conflicts
 
 
 def _same(a: TextEdit, b: TextEdit) -> bool:

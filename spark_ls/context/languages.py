@@ -15,6 +15,10 @@ manifest.toml::
     [comment]
     line = "#"                         # optional
     block = ["/*", "*/"]               # optional
+    [recovery]
+    member_wrap = ["class _ {\n", "\n}"]  # optional: lets a class member parse on its own
+                                        # (used to find definitions the tree lost to errors)
+    body_stub = "\n}"                    # optional: closes a definition's header on its own
 
 Queries (all optional; a missing query just yields nothing):
 
@@ -61,6 +65,8 @@ class LanguageSpec:
     queries: dict[str, str] = field(default_factory=dict)
     comment_line: str | None = None
     comment_block: tuple[str, str] | None = None
+    recovery_wrap: tuple[str, str] | None = None  # text around a member parsed on its own
+    recovery_stub: str | None = None  # an empty body completing a definition's header
     source: str = ""  # the folder the manifest came from, for messages
     _language: tree_sitter.Language | None = field(default=None, init=False, repr=False)
     _loaded: bool = field(default=False, init=False, repr=False)
@@ -115,6 +121,16 @@ def _load_grammar(name: str, grammar: str) -> tree_sitter.Language | None:
         return None
 
 
+def _pair(value: object) -> tuple[str, str] | None:
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return value[0], value[1]
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _read_language(folder: Traversable) -> LanguageSpec | None:
     manifest = folder.joinpath("manifest.toml")
     if not manifest.is_file():
@@ -139,6 +155,8 @@ def _read_language(folder: Traversable) -> LanguageSpec | None:
         queries=queries,
         comment_line=comment.get("line"),
         comment_block=(str(block[0]), str(block[1])) if block and len(block) == 2 else None,
+        recovery_wrap=_pair(data.get("recovery", {}).get("member_wrap")),
+        recovery_stub=_text(data.get("recovery", {}).get("body_stub")),
         source=str(folder),
     )
 

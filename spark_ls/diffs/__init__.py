@@ -3,7 +3,7 @@
 See ARCHITECTURE.md for the contract. Nothing here imports pygls or lsprotocol.
 """
 
-from spark_ls.diffs.apply import apply_diff, apply_reply, check_confined
+from spark_ls.diffs.apply import apply_diff, apply_reply, check_combined, check_confined
 from spark_ls.diffs.edits import Edit, apply_edits, minimal_edits, unified_diff
 from spark_ls.diffs.errors import PatchRefused
 from spark_ls.diffs.parse import FileDiff, Hunk, HunkLine, names_document, parse_diff
@@ -22,6 +22,7 @@ __all__ = [
     "apply_edits",
     "apply_placements",
     "apply_reply",
+    "check_combined",
     "check_confined",
     "minimal_edits",
     "names_document",

@@ -23,13 +23,21 @@ from spark_ls.diffs.place import (
     place_hunks,
 )
 from spark_ls.diffs.scope import rewrite_scope
-from spark_ls.diffs.text import split_lines
-from spark_ls.diffs.verify import ParserSource, verify_syntax
+from spark_ls.diffs.structure import check_no_new_duplicates, check_structure
+from spark_ls.diffs.text import line_contents, split_lines
+from spark_ls.diffs.verify import (
+    ParserSource,
+    is_python,
+    new_tree_source,
+    old_tree_source,
+    verify_syntax,
+)
 
 if TYPE_CHECKING:
     import tree_sitter
 
 LineRange = tuple[int, int]
+Change = tuple[int, int, int, int]
 
 
 def apply_diff(old: str, reply: str, *, path: str, allowed: Sequence[LineRange] | None = None) -> str:
@@ -59,14 +67,31 @@ def apply_diff(old: str, reply: str, *, path: str, allowed: Sequence[LineRange] 
     if not hunks:
         raise PatchRefused("the reply holds no diff hunks")
     lines = split_lines(old)
-    placements = place_hunks(lines, hunks, allowed=allowed)
+    try:
+        placements = place_hunks(lines, hunks, allowed=allowed)
+    except PatchRefused as refusal:
+        if allowed is None or "outside the lines" not in refusal.reason:
+            raise
+        # Equal lines make a diff ambiguous (which of two blank lines did it delete?): a hunk
+        # that touches a copy just outside the region may give the very text of one that stays
+        # inside. Judge the text it gives, by the confinement check, not the hunk's line numbers.
+        try:
+            placements = place_hunks(lines, hunks, allowed=None)
+            new = apply_placements(old, lines, placements)
+            check_confined(old, new, allowed)
+        except PatchRefused:
+            raise refusal from None
+        return new
     return apply_placements(old, lines, placements)
 
 
-def check_confined(old: str, new: str, allowed: Sequence[LineRange]) -> None:
+def check_confined(
+    old: str, new: str, allowed: Sequence[LineRange], *, changes: Sequence[Change] | None = None
+) -> None:
     """Refuse if turning ``old`` into ``new`` changes an old line outside ``allowed`` or inserts
-    lines that are not inside or directly next to an allowed range."""
-    for old_first, old_end, new_first, new_end in changed_line_ranges(old, new):
+    lines that are not inside or directly next to an allowed range. ``changes``: the
+    ``changed_line_ranges(old, new)``, if already computed."""
+    for old_first, old_end, new_first, new_end in changed_line_ranges(old, new) if changes is None else changes:
         for line in range(old_first, old_end):
             if not line_allowed(line, allowed):
                 raise PatchRefused(
@@ -94,6 +119,8 @@ def apply_reply(
     scope: LineRange | None = None,
     language: ParserSource | None = None,
     old_tree: tree_sitter.Tree | None = None,
+    new_definitions: bool = False,
+    scope_is_definition: bool = True,
 ) -> str:
     """The new text for a model's reply, placed, confined and verified; never a partial edit.
 
@@ -103,6 +130,13 @@ def apply_reply(
     reply means "no change". ``allowed``: inclusive old-line ranges the edit may change; an
     empty range ``(k, k - 1)`` only allows insertions before line ``k``. ``old_tree``: the
     document's tree for ``old``, if at hand, to avoid reparsing it.
+
+    With a ``scope``, the structural invariants of :mod:`spark_ls.diffs.structure` hold too:
+    code after the target's own end is untouched even if ``scope`` swallowed it, the target
+    keeps its name, and no new definition appears next to it unless ``new_definitions`` (an
+    action that may add one: extract function), never one shadowing a name bound there.
+    ``scope_is_definition=False``: ``scope`` is a plain line window (a next-edit region), not one
+    definition; then only the rule "no name defined twice at one level" applies inside it.
     """
     if not reply.strip():
         return old
@@ -113,11 +147,43 @@ def apply_reply(
     elif mode == "scope" or (scope is not None and _has_code(reply)):
         if scope is None:
             raise PatchRefused("there is no scope to rewrite")
-        new = rewrite_scope(old, reply, scope=scope, allowed=allowed)
+        new = rewrite_scope(old, reply, scope=scope, allowed=allowed, python=is_python(language, path),
+                            definition=scope_is_definition)
     else:
         raise PatchRefused("the reply holds no diff")
     if new == old:
         return old
-    check_confined(old, new, allowed)
-    verify_syntax(old, new, language, old_tree=old_tree)
+    changes = list(changed_line_ranges(old, new))
+    check_confined(old, new, allowed, changes=changes)
+    if scope is not None and not scope_is_definition:
+        check_no_new_duplicates(line_contents(old), line_contents(new), python=is_python(language, path))
+    elif scope is not None:
+        check_structure(
+            line_contents(old),
+            line_contents(new),
+            changes,
+            scope=scope,
+            python=is_python(language, path),
+            new_definitions=new_definitions,
+            old_tree=old_tree_source(language, old, old_tree),
+            new_tree=new_tree_source(language, old, new, old_tree),
+        )
+    verify_syntax(old, new, language, old_tree=old_tree, path=path)
     return new
+
+
+def check_combined(
+    old: str,
+    new: str,
+    *,
+    path: str,
+    language: ParserSource | None = None,
+    old_tree: tree_sitter.Tree | None = None,
+) -> None:
+    """Re-verify a combination of separately verified results (``spark-ls check`` merging the
+    proposals for one file): it must still parse (and, for Python, compile) no worse than
+    ``old``, and may not define a name twice at one level where ``old`` did not."""
+    if old == new:
+        return
+    check_no_new_duplicates(line_contents(old), line_contents(new), python=is_python(language, path))
+    verify_syntax(old, new, language, old_tree=old_tree, path=path)

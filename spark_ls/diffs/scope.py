@@ -6,11 +6,13 @@ go into the import region (only those not already imported)."""
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from collections.abc import Sequence
 
 from spark_ls.diffs.errors import PatchRefused
 from spark_ls.diffs.parse import DIFF_FENCE_INFO, fenced_blocks, reply_lines
+from spark_ls.diffs.structure import brace_end, definition_name
 from spark_ls.diffs.text import (
     content,
     dominant_ending,
@@ -24,11 +26,13 @@ from spark_ls.diffs.text import (
 )
 
 LineRange = tuple[int, int]
+_log = logging.getLogger(__name__)
 
 _IMPORT = re.compile(r"^\s*(?:import\s+\S|from\s+\S+\s+import\b)")
 _GUTTER = re.compile(r"^\s*\d+ \| ?")  # the prompt's line-number gutter, echoed back
 _CODE_START = re.compile(r"^\s*(?:@|def\s|async\s|class\s|import\s|from\s|function\s|fn\s|pub\s|func\s|export\s)")
 _CLOSING = re.compile(r"^[\s)\]}]*[)\]}][;,]?\s*$")
+_PY_DEFINITION = re.compile(r"^\s*(?:async\s+def|def|class)\b")
 
 
 def _code_lines(reply: str, header: str) -> list[str] | None:
@@ -128,10 +132,18 @@ def _drop_echoes(body: list[str], old_scope: list[str], outside: set[str]) -> li
     inside = {line.strip() for line in old_scope}
 
     def is_echo(chunk: list[str]) -> bool:
+        # A copy of code from outside the scope (a whole-file reply): never applied. A copy
+        # with a different head is kept, and the structural check refuses it (a new definition,
+        # or one shadowing the original).
         head = _head(chunk, base)
-        return head in outside and head not in inside  # a copy of code from outside the scope
+        return head in outside and head not in inside
 
     kept = [chunk for chunk in chunks if is_target(chunk) or not is_echo(chunk)]
+    for chunk in chunks:
+        if not is_target(chunk) and is_echo(chunk) and any(line.strip() not in outside for line in chunk if line.strip()):
+            _log.warning(
+                "the reply also rewrites `%s`, outside the target; only the target is applied", _head(chunk, base)[:60]
+            )
     return [line for chunk in kept for line in chunk]
 
 
@@ -180,11 +192,14 @@ def _render_import(keys: list[tuple[str, ...]]) -> str:
     return f"from {keys[0][1]} import {names}"
 
 
-def new_imports(old: str, statements: list[str]) -> list[str]:
-    """The import lines to add: those statements (or the names of them) not already imported."""
+def new_imports(text: str, statements: list[str], *, python: bool = False) -> list[str]:
+    """The import lines to add: those statements (or the names of them) ``text`` does not
+    already import. ``text`` must be the file *after* the rewrite (an import the rewrite moved
+    out of the scope is no longer there); for Python, imports inside functions and classes bind
+    nothing at module level and do not count."""
     existing_keys: set[tuple[str, ...]] = set()
     existing_text: set[str] = set()
-    for statement in _import_statements(split_lines(old)):
+    for statement in _import_statements(split_lines(text), module_level=python):
         existing_text.add(" ".join(statement.split()))
         existing_keys |= _import_keys(statement) or set()
     added: list[str] = []
@@ -208,14 +223,22 @@ def new_imports(old: str, statements: list[str]) -> list[str]:
     return added
 
 
-def _import_statements(lines: list[str]) -> list[str]:
-    """Every import statement in the file (multi-line ones joined)."""
+def _import_statements(lines: list[str], *, module_level: bool = False) -> list[str]:
+    """Every import statement in the file (multi-line ones joined); with ``module_level``,
+    only those not inside a (Python) function or class."""
     statements: list[str] = []
     index = 0
     bare = [content(line) for line in lines]
+    definition_width: int | None = None  # inside a def/class whose header has this indentation
     while index < len(bare):
         line = bare[index]
-        if _IMPORT.match(line):
+        if module_level and line.strip() and not line.lstrip().startswith("#"):
+            width = indent_width(indent_of(line))
+            if definition_width is not None and width <= definition_width:
+                definition_width = None
+            if definition_width is None and _PY_DEFINITION.match(line):
+                definition_width = width
+        if _IMPORT.match(line) and definition_width is None:
             statement = line.strip()
             while (statement.count("(") > statement.count(")") or statement.endswith("\\")) and index + 1 < len(bare):
                 index += 1
@@ -245,8 +268,17 @@ def _defined_name(header: str) -> str | None:
     return found.group(1) if found else None
 
 
-def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[LineRange]) -> str:
-    """``old`` with the lines of ``scope`` (inclusive) replaced by the code in ``reply``."""
+def rewrite_scope(
+    old: str, reply: str, *, scope: LineRange, allowed: Sequence[LineRange], python: bool = False,
+    definition: bool = True,
+) -> str:
+    """``old`` with the lines of ``scope`` (inclusive) replaced by the code in ``reply``.
+
+    Statements the reply adds after the rewritten definition (example calls, prints, a
+    ``__main__`` block) are dropped, with a log line: a fix or refactoring never adds
+    module-level code. Definitions it adds are kept for the structural check to judge.
+    ``definition=False``: ``scope`` is a plain line window (a next-edit region) that may hold
+    several statements, so its name is not checked and nothing after it is dropped."""
     lines = split_lines(old)
     first, last = scope
     if not (0 <= first <= last < len(lines)):
@@ -267,7 +299,7 @@ def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[L
         body.pop()
     if not body:
         raise PatchRefused("the reply holds imports but no code for the scope")
-    name = _defined_name(header)
+    name = _defined_name(header) if definition else None
     if name and not any(re.search(rf"\b{re.escape(name)}\b", line) for line in body):
         raise PatchRefused(f"the reply does not rewrite `{name}` (it defines something else)")
 
@@ -278,6 +310,8 @@ def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[L
         imports += more_imports
     while body and not body[-1].strip():
         body.pop()
+    if definition:
+        body = _drop_trailing_statements(body, name, python)
     # Decorators the model copied from just above the scope are not part of the rewrite.
     leading = 0
     while leading < len(body) and body[leading].strip().startswith("@"):
@@ -308,7 +342,7 @@ def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[L
         region[-1] = content(region[-1])  # the scope ended the file without a newline
     new_lines = lines[:first] + region + lines[last + 1 :]
 
-    added = new_imports(old, imports)
+    added = new_imports("".join(new_lines), imports, python=python)
     if added:
         point = _import_point(allowed, scope)
         if point is None:
@@ -323,6 +357,56 @@ def rewrite_scope(old: str, reply: str, *, scope: LineRange, allowed: Sequence[L
             new_lines[point - 1] += ending
         new_lines[point:point] = insertion
     return "".join(new_lines)
+
+
+def _drop_trailing_statements(body: list[str], name: str | None, python: bool) -> list[str]:
+    """``body`` without the statements after its definition of ``name`` at the top level of
+    the reply (blank lines or not in between); definitions there are kept."""
+    if not name:
+        return body
+    widths = [indent_width(indent_of(line)) for line in body if line.strip()]
+    if not widths:
+        return body
+    base = min(widths)
+    heads = [
+        index
+        for index, line in enumerate(body)
+        if line.strip() and indent_width(indent_of(line)) == base and not _CLOSING.match(line)
+        and not line.strip().startswith(("@", "#", "//", "/*", "*", ")", "]", "}", "{"))
+    ]
+    if python:  # a line inside a triple-quoted string is no statement
+        inside, quotes = set(), 0
+        for index, line in enumerate(body):
+            if quotes % 2:
+                inside.add(index)
+            quotes += line.count('"""') + line.count("\'\'\'")
+        heads = [index for index in heads if index not in inside]
+    target = next((index for index in heads if definition_name(body[index].strip(), python) == name), None)
+    if target is None:
+        return body
+    later = [index for index in heads if index > target]
+    if python:
+        later = [index for index in later if not body[index - 1].rstrip().endswith(("\\", "(", "[", "{", ","))]
+    else:
+        # In braced languages the definition ends where its braces close.
+        closed = brace_end(body, target)
+        if closed is None:
+            return body
+        later = [index for index in later if index > closed]
+    for index in later:
+        if definition_name(body[index].strip(), python) is not None:
+            continue  # a definition: kept, the structural check decides
+        stop = next((other for other in later if other > index and definition_name(body[other].strip(), python)), len(body))
+        dropped = [line for line in body[index:stop] if line.strip()]
+        _log.warning(
+            "the model added %d line(s) of top-level code after `%s` (%s); dropped them, kept the rewritten `%s`",
+            len(dropped), name, dropped[0].strip()[:60], name,
+        )
+        kept = body[:index] + body[stop:]
+        while kept and not kept[-1].strip():
+            kept.pop()
+        return _drop_trailing_statements(kept, name, python)
+    return body
 
 
 def _first_step(lines: list[str]) -> int | None:

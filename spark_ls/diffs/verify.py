@@ -8,10 +8,11 @@ change is also compiled, and an indentation error the old block did not have is 
 
 from __future__ import annotations
 
-import ast
 import re
 import threading
+import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from spark_ls.diffs.edits import changed_span
@@ -136,15 +137,55 @@ def _block_parses_clean(
     return not error_nodes(parser.parse(new[begin:new_stop].encode("utf-8")))
 
 
+def is_python(language: ParserSource | None, path: str = "") -> bool:
+    if language is not None:
+        return getattr(language, "name", "") == "python"
+    return path.endswith((".py", ".pyi"))
+
+
+def old_tree_source(
+    language: ParserSource | None, old: str, old_tree: tree_sitter.Tree | None
+) -> Callable[[], tree_sitter.Tree | None]:
+    """A lazy getter for ``old``'s tree (the given one, else a cached parse)."""
+
+    def get() -> tree_sitter.Tree | None:
+        if old_tree is not None:
+            return old_tree
+        parser = _parser_for(language) if language is not None else None
+        return _old_tree(language, parser, old) if parser is not None and language is not None else None
+
+    return get
+
+
+def new_tree_source(
+    language: ParserSource | None, old: str, new: str, old_tree: tree_sitter.Tree | None
+) -> Callable[[], tree_sitter.Tree | None]:
+    """A lazy getter for ``new``'s tree (an incremental parse from ``old``'s)."""
+
+    def get() -> tree_sitter.Tree | None:
+        parser = _parser_for(language) if language is not None else None
+        if parser is None or language is None:
+            return None
+        base = old_tree if old_tree is not None else _old_tree(language, parser, old)
+        return parse_new(old, new, parser, base)
+
+    return get
+
+
 def verify_syntax(
     old: str,
     new: str,
     language: ParserSource | None,
     *,
     old_tree: tree_sitter.Tree | None = None,
+    path: str = "<edit>",
 ) -> None:
     """Raise PatchRefused if ``new`` has more syntax errors than ``old``. ``old_tree`` (the
-    document's current tree for ``old``, e.g. ``Snapshot.tree``) saves a full parse."""
+    document's current tree for ``old``, e.g. ``Snapshot.tree``) saves a full parse.
+
+    For Python, the top-level statements around the change are also compiled when the old ones
+    compile: the compiler catches what a parser accepts (``return`` or ``yield`` outside a
+    function, ``break`` outside a loop, bad indentation)."""
     if language is None or old == new:
         return
     block = _block_around_change(old, new)
@@ -162,7 +203,7 @@ def verify_syntax(
                 culprit = next((node for node in after if node.end_point[0] >= first_changed), after[0])
                 raise PatchRefused(f"the edit introduces a syntax error at line {culprit.start_point[0] + 1}")
     if getattr(language, "name", "") == "python":
-        _check_python_indentation(old, new, block)
+        _check_python_compiles(old, new, block, path)
 
 
 # A top-level line that starts a statement (not a comment, a continuation or a clause of the
@@ -174,20 +215,35 @@ def _starts_statement(line: str) -> bool:
     return bool(line) and not line[0].isspace() and line[0] != "#" and not _CLAUSE.match(line)
 
 
-def _check_python_indentation(old: str, new: str, block: tuple[int, int, int]) -> None:
+def _compiles(source: str, path: str) -> SyntaxError | None:
+    """The compiler's verdict on ``source`` (None: it compiles). Warnings are not errors."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(source, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:  # IndentationError and TabError are SyntaxErrors
+        return exc
+    except (ValueError, RecursionError, MemoryError):  # NUL bytes, absurd nesting: no judgement
+        return SyntaxError("cannot compile")
+    return None
+
+
+def _check_python_compiles(old: str, new: str, block: tuple[int, int, int], path: str) -> None:
     begin, old_stop, new_stop = block
     old_block, new_block = old[begin:old_stop], new[begin:new_stop]
-    try:
-        ast.parse(old_block)
-    except (SyntaxError, ValueError):
+    if _compiles(old_block, path) is not None:
         return  # the old code does not compile on its own (or needs a newer Python): no judgement
-    try:
-        ast.parse(new_block)
-    except (IndentationError, TabError) as exc:  # tree-sitter misses these
-        line = new.count("\n", 0, begin) + (exc.lineno or 1)
-        raise PatchRefused(f"the edit introduces an indentation error at line {line}") from None
-    except (SyntaxError, ValueError):
-        return  # other syntax errors are tree-sitter's call
+    error = _compiles(new_block, path)
+    if error is None:
+        return
+    # The block is judged alone for speed; a string or bracket that spans its boundary can make
+    # it fail on its own while the file is fine, so a failure is confirmed on the whole file.
+    if _compiles(new, path) is None:
+        return
+    line = new.count("\n", 0, begin) + (error.lineno or 1)
+    what = "an indentation error" if isinstance(error, IndentationError) else "a compile error"
+    detail = f": {error.msg}" if getattr(error, "msg", None) else ""
+    raise PatchRefused(f"the edit introduces {what} at line {line}{detail}")
 
 
 def _statement_start(text: str, offset: int) -> int:

@@ -74,6 +74,9 @@ class ModelChooser:
         return successor
 
 
+MODEL_SERVER_OWNER = "spark-ls"  # `owned_by` of the models `spark-ls model-server` lists
+
+
 @dataclass(frozen=True)
 class ModelStatus:
     name: str
@@ -115,6 +118,15 @@ async def list_models(settings: Settings) -> list[ModelStatus]:
     offered = {str(m.get("id")): m for m in data if isinstance(m, dict)}
     statuses: list[ModelStatus] = []
     chooser = ModelChooser(settings)
+    served = next((name for name, m in offered.items() if m.get("owned_by") == MODEL_SERVER_OWNER), None)
+    if served is not None:
+        # `spark-ls model-server` answers every model name with its one local model.
+        hint = "" if settings.edit_format == "scope" else " (set edit_format = scope / SPARK_LS_EDIT_FORMAT=scope)"
+        note = f"answered by spark-ls model-server ({served}){hint}"
+        return [
+            ModelStatus(name, "model" if i == 0 else "fallback", True, None, note)
+            for i, name in enumerate(chooser.candidates)
+        ]
     for i, name in enumerate(chooser.candidates):
         entry = offered.get(name)
         role = "model" if i == 0 else "fallback"

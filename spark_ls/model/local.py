@@ -28,6 +28,16 @@ from spark_ls.model.types import ModelError, ModelReply, ModelRequest
 from spark_ls.model.weights import INSTALL_COMMAND, QWEN_CODER_1_5B, ensure_weights
 
 DEFAULT_MAX_OUTPUT_TOKENS = 768
+# Speculative decoding without a draft model: a scope rewrite mostly copies its input, so the tokens
+# that followed the last few generated tokens earlier in the context (the prompt's copy of the code)
+# are proposed as a draft and checked in one batch. llama.cpp's "ngram-simple" drafter; the sizes are
+# the ones bench/bench_local.py measured best on two cores (short drafts: a rejected token costs a
+# batch slot, which on a CPU is not free).
+SPEC_NGRAM = 4  # tokens that must match to propose a draft
+SPEC_DRAFT = 16  # longest draft
+# Host-memory copies of earlier prompts' KV cache (llama.cpp's prompt cache): returning to a
+# function edited a few requests ago reuses its prefix instead of re-reading it.
+PROMPT_CACHE_MIB = 512
 # libgomp (llama.cpp's thread pool here) spins idle threads by default, which starves the editor
 # and the language server on a 2-core machine; read once when libgomp loads, so set before import.
 _OMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
@@ -36,8 +46,11 @@ _OMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
 class LocalModel:
     """In-process chat model. API: ``start()``, ``complete(req, on_delta)``, ``close()``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, speculative: bool = True, prompt_cache: bool = True) -> None:
+        """``speculative``/``prompt_cache`` exist for bench/bench_local.py's on/off comparisons."""
         self._settings = settings
+        self._speculative = speculative
+        self._prompt_cache = prompt_cache
         custom = settings.local_model_path
         model_id = Path(custom).stem if custom else QWEN_CODER_1_5B.display_name
         self.name = f"{model_id} (local)"
@@ -100,6 +113,15 @@ class LocalModel:
         params.cors_origins = ""
         params.ui = False
         params.endpoint_metrics = True  # read in-process by runtime_metrics(); the HTTP side is key-locked
+        # Keep the previous prompt's KV cache (the stable instructions + file context come first, so a
+        # second action in the same file evaluates only what follows the shared prefix).
+        params.cache_prompt = self._prompt_cache
+        params.cache_ram_mib = PROMPT_CACHE_MIB if self._prompt_cache else 0
+        if self._speculative:
+            kind = xllamacpp.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE
+            params.speculative.types = [kind]
+            params.speculative.ngram_simple.size_n = SPEC_NGRAM
+            params.speculative.ngram_simple.size_m = SPEC_DRAFT
         try:
             return xllamacpp.Server(params)
         except Exception as exc:  # noqa: BLE001 - the runtime raises bare RuntimeErrors for a bad file
@@ -115,9 +137,32 @@ class LocalModel:
 
     async def complete(self, req: ModelRequest, on_delta: Callable[[str], None] | None = None) -> ModelReply:
         """Run one chat completion; stream text deltas to ``on_delta`` on the event loop."""
+        return await self._run(self._request_body(req), on_delta, "handle_chat_completions")
+
+    async def complete_raw(
+        self, prompt: str, *, max_tokens: int, stop: list[str] | None = None, on_delta: Callable[[str], None] | None = None
+    ) -> ModelReply:
+        """A raw (no chat template) greedy completion of ``prompt``: fill-in-the-middle prompts
+        (``<|fim_prefix|>...<|fim_suffix|>...<|fim_middle|>``) for inline completions. The
+        prompt's special tokens are parsed; llama.cpp reuses the KV cache for its common prefix."""
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "top_k": 1,
+            "seed": 0,
+            "repeat_penalty": 1.0,
+            "cache_prompt": True,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if stop:
+            body["stop"] = list(stop)
+        return await self._run(body, on_delta, "handle_completions")
+
+    async def _run(self, body: dict[str, Any], on_delta: Callable[[str], None] | None, method: str) -> ModelReply:
         await self.start()
         loop = asyncio.get_running_loop()
-        body = self._request_body(req)
         stop = threading.Event()
 
         def deliver(text: str) -> None:
@@ -135,7 +180,7 @@ class LocalModel:
         self._stats["requests"] += 1
         self._running_stop = stop
         try:
-            work = loop.run_in_executor(self._executor, _generate, server, body, emit, stop)
+            work = loop.run_in_executor(self._executor, _generate, server, body, emit, stop, method)
         except BaseException:
             self._request_lock.release()
             raise
@@ -172,6 +217,7 @@ class LocalModel:
             "repeat_penalty": 1.0,
             "stream": True,
             "stream_options": {"include_usage": True},
+            "cache_prompt": self._prompt_cache,
         }
 
     async def close(self) -> None:
@@ -200,11 +246,15 @@ class _Outcome:
         self.usage = usage
 
 
-def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], stop: threading.Event) -> _Outcome:
+def _generate(
+    server: Any, body: dict[str, Any], emit: Callable[[str], None], stop: threading.Event,
+    method: str = "handle_chat_completions",
+) -> _Outcome:
     """Runs on the worker thread. Returning True from the chunk callback makes llama.cpp stop."""
     pieces: list[str] = []
     final: dict[str, Any] = {}
     failure: list[ModelError] = []
+    began = time.perf_counter()
 
     def on_chunk(chunk: Any) -> bool:
         if stop.is_set():
@@ -217,8 +267,10 @@ def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], st
                 failure.append(_error_from(chunk["error"]))
                 return True
             for choice in chunk.get("choices") or ():
-                text = (choice.get("delta") or {}).get("content")
+                text = (choice.get("delta") or {}).get("content") or choice.get("text")  # chat | raw
                 if text:
+                    if not pieces:
+                        final["first_token_ms"] = (time.perf_counter() - began) * 1000.0
                     pieces.append(text)
                     emit(text)
                 if choice.get("finish_reason"):
@@ -232,7 +284,7 @@ def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], st
             return True
 
     try:
-        server.handle_chat_completions(body, on_chunk)
+        getattr(server, method)(body, on_chunk)
     except Exception as exc:  # noqa: BLE001 - whatever the native runtime raises becomes a ModelError
         raise ModelError("server", f"local model failed: {exc}") from None
     if failure:
@@ -254,6 +306,11 @@ def _generate(server: Any, body: dict[str, Any], emit: Callable[[str], None], st
             "prompt_ms": timings.get("prompt_ms"),
             "generation_ms": timings.get("predicted_ms"),
             "tokens_per_second": timings.get("predicted_per_second"),
+            # Prompt tokens actually evaluated (the rest came from the KV cache) and the draft counts.
+            "prompt_evaluated": timings.get("prompt_n"),
+            "first_token_ms": final.get("first_token_ms"),
+            "draft_tokens": timings.get("draft_n", 0),
+            "draft_accepted": timings.get("draft_n_accepted", 0),
         },
     )
 

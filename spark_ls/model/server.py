@@ -31,9 +31,9 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request as WsRequest
 from websockets.server import ServerProtocol
 
-from spark_ls.netloc import is_loopback_host, is_loopback_origin
 from spark_ls.config import Settings
 from spark_ls.model.types import ModelError, ModelReply, ModelRequest
+from spark_ls.netloc import is_loopback_host, is_loopback_origin
 
 log = logging.getLogger("spark_ls.model.server")
 _wire_log = logging.getLogger("spark_ls.model.server.wire")

@@ -38,6 +38,7 @@ from spark_ls.model.transport import (
     Transport,
     TransportUnavailable,
     backoff_delay,
+    redact,
 )
 from spark_ls.model.types import ModelError, ModelReply, ModelRequest
 from spark_ls.model.ws import WsTransport
@@ -75,6 +76,9 @@ class _LocalTransport:
     async def close(self) -> None:
         await self._model.close()
 
+    async def complete_raw(self, prompt: str, max_tokens: int, stop: list[str], on_delta: DeltaCallback) -> ModelReply:
+        return await self._model.complete_raw(prompt, max_tokens=max_tokens, stop=stop, on_delta=on_delta)
+
 
 class _ReplayTransport:
     name = "replay"
@@ -94,6 +98,15 @@ class _ReplayTransport:
 
     async def close(self) -> None:
         return None
+
+
+def format_prompt(req: ModelRequest) -> str:
+    """A request as readable text: what the model is told, in the order it is sent."""
+    parts = [f"--- instructions\n{req.instructions}"]
+    if req.context:
+        parts.append(f"--- context\n{req.context}")
+    parts.append(f"--- input\n{req.input}")
+    return "\n".join(part.rstrip("\n") for part in parts) + "\n"
 
 
 class ModelSession:
@@ -210,6 +223,8 @@ class ModelSession:
     # ------------------------------------------------------------------ requests
 
     async def complete(self, req: ModelRequest, *, on_delta: Callable[[str], None] | None = None) -> ModelReply:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("prompt sent to %s:\n%s", self.model, self.show_prompt(req))
         try:
             reply = await self._complete(req, on_delta=on_delta)
         except ModelError as exc:
@@ -218,6 +233,10 @@ class ModelSession:
             raise
         self.problem = None
         return reply
+
+    def show_prompt(self, req: ModelRequest) -> str:
+        """The prompt as sent (instructions, context, input), with the key and key-like text masked."""
+        return redact(format_prompt(req), self._secret)
 
     async def _complete(self, req: ModelRequest, *, on_delta: Callable[[str], None] | None = None) -> ModelReply:
         if self._closed:
@@ -266,6 +285,40 @@ class ModelSession:
                 if self._recorder is not None:
                     self._recorder.record(self.settings.model, req, reply)
                 return reply
+
+
+    # ------------------------------------------------------------------ raw (fill-in-the-middle)
+
+    @property
+    def supports_raw(self) -> bool:
+        """Whether :meth:`complete_raw` works: the embedded model takes raw FIM prompts."""
+        return isinstance(self._transport, _LocalTransport)
+
+    async def complete_raw(
+        self, prompt: str, *, max_tokens: int, stop: list[str] | None = None, on_delta: Callable[[str], None] | None = None
+    ) -> ModelReply:
+        """A raw completion of ``prompt`` (inline completions' fill-in-the-middle path); only on
+        the embedded model (:attr:`supports_raw`). Same gate, timeout and error handling as
+        :meth:`complete`, no retries (a stale completion is worth nothing)."""
+        transport = self._transport
+        if not isinstance(transport, _LocalTransport):
+            raise ModelError("unavailable", f"the {transport.name} transport takes no raw prompts")
+        if self._closed:
+            raise ModelError("config", "The model session is closed.")
+        async with self._gate:
+            self._stats.requests += 1
+            limit = self.settings.local_request_timeout
+            try:
+                async with asyncio.timeout(limit):
+                    reply = await transport.complete_raw(prompt, max_tokens, list(stop or ()), on_delta or (lambda _d: None))
+            except TimeoutError:
+                raise ModelError("timeout", f"The model did not finish within local_request_timeout ({limit:g} s).") from None
+            except ModelError as exc:
+                if exc.kind.lasting:
+                    self.problem = exc.message
+                raise
+        self.problem = None
+        return reply
 
 
 def open_session(settings: Settings, *, notify: Notify | None = None) -> ModelSession:

@@ -192,7 +192,9 @@ class WsTransport:
                 ping_timeout=PING_INTERVAL,
                 close_timeout=2.0,
                 max_size=max(self.settings.max_reply_bytes * 4, 1 << 20),
-                compression="deflate",
+                # permessage-deflate costs CPU on every frame of both sides; a Responses event is
+                # small and the link is usually fast, so it is off unless ws_compression is set.
+                compression="deflate" if self.settings.ws_compression else None,
                 ssl=self._ssl,
                 logger=_wire_log,
             )

@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lsprotocol import types
-from pygls.uris import to_fs_path
 
 from spark_ls import __version__
 from spark_ls.actions.catalog import ActionSpec, load_catalog
-from spark_ls.config import ConfigError, Settings, load_settings
-from spark_ls.model.types import ErrorKind, ModelError
+from spark_ls.config import Settings, load_settings
+from spark_ls.model.types import ErrorKind, ModelError, ModelRequest
+from spark_ls.server import configuration
 from spark_ls.server.capabilities import ResolvedClientCapabilities
+from spark_ls.server.configuration import WorkspaceConfiguration
 from spark_ls.server.documents import DocumentStore
 from spark_ls.server.features import Features
 from spark_ls.server.pygls_compat import LanguageServer, SparkProtocol, install
@@ -50,7 +51,9 @@ class SparkLanguageServer(LanguageServer):
         self.features = Features()
         self.cli_overrides: dict[str, object] = dict(cli_overrides or {})
         self.settings: Settings = load_settings(None, self.cli_overrides)
-        self.documents = DocumentStore(settings=self.settings)
+        self.configuration = WorkspaceConfiguration(self.cli_overrides)  # per-folder settings
+        self.configuration_reported: set[str] = set()
+        self.documents = DocumentStore(settings=self.settings, settings_for=self.settings_for)
         self.catalog: list[ActionSpec] = load_catalog(self.settings)
         self.client = ResolvedClientCapabilities()  # resolved again at initialize
         self.session: ModelSession | None = None
@@ -58,6 +61,9 @@ class SparkLanguageServer(LanguageServer):
         self.session_task: asyncio.Task[None] | None = None
         self.session_problem: str | None = None  # why actions are disabled, if they are
         self.last_latency_ms: float | None = None
+        self.last_status: str | None = None  # the state last sent in spark/status
+        self.actions_in_flight = 0  # user-started actions running (status "working" while > 0)
+        self.last_prompt: tuple[str, str, ModelRequest] | None = None  # (action id, model, request)
 
     # -- transports (server/transport.py) ---------------------------------------------------
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:  # type: ignore[override]
@@ -82,23 +88,23 @@ class SparkLanguageServer(LanguageServer):
     def configure(
         self, params: types.InitializeParams, position_encoding: types.PositionEncodingKind | str | None
     ) -> None:
-        """Settings from the workspace and initializationOptions; client capabilities, resolved once."""
+        """Settings of every workspace folder (server/configuration.py); client capabilities, resolved once."""
         self.client = ResolvedClientCapabilities.resolve(params.capabilities, position_encoding)
-        root = None
-        if params.workspace_folders:
-            root = to_fs_path(params.workspace_folders[0].uri)
-        elif params.root_uri:
-            root = to_fs_path(params.root_uri)
-        elif params.root_path:
-            root = params.root_path
-        options = params.initialization_options if isinstance(params.initialization_options, dict) else {}
-        try:
-            self.settings = load_settings(root, {**options, **self.cli_overrides})
-            self.catalog = load_catalog(self.settings)
-        except ConfigError as exc:
-            self.session_problem = f"configuration error: {exc}"
-            log.error("%s", self.session_problem)
-        self.documents.configure(self.settings, self.client.position_encoding)
+        self.documents.encoding = self.client.position_encoding
+        configuration.initialize(self, params)
+
+    @property
+    def encoding(self) -> str:
+        """The negotiated position encoding (also in every DocumentSnapshot)."""
+        return self.client.position_encoding
+
+    def settings_for(self, uri: str) -> Settings:
+        """The settings of the workspace folder containing ``uri``."""
+        return self.configuration.settings_for(uri) if self.configuration.resolved else self.settings
+
+    def catalog_for(self, uri: str) -> list[ActionSpec]:
+        """The actions of the workspace folder containing ``uri`` (its own user actions)."""
+        return self.configuration.catalog_for(uri) or self.catalog
 
     @property
     def problem(self) -> str | None:
@@ -112,9 +118,14 @@ class SparkLanguageServer(LanguageServer):
         kind = _MESSAGE_TYPES.get(level, types.MessageType.Log)
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"spark-ls: {message}"))
 
-    def send_status(self, state: str) -> None:
+    def send_status(self, state: str, *, action: str | None = None) -> None:
+        """spark/status: ready | working (with the action's title) | error."""
         model = self.session.model if self.session is not None else self.settings.model
-        self.protocol.notify("spark/status", {"state": state, "model": model, "latencyMs": self.last_latency_ms})
+        params: dict[str, Any] = {"state": state, "model": model, "latencyMs": self.last_latency_ms}
+        if action is not None:
+            params["action"] = action
+        self.last_status = state
+        self.protocol.notify("spark/status", params)
 
     # -- model session -----------------------------------------------------------------------
     def start_session_soon(self) -> None:

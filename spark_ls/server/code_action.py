@@ -40,8 +40,7 @@ def _contains(rng: types.Range, pos: types.Position) -> bool:
 class ListingState(Protocol):
     """What listing reads from the server (a SparkLanguageServer, or any object in a unit test)."""
 
-    @property
-    def catalog(self) -> Sequence[ActionSpec]: ...
+    def catalog_for(self, uri: str) -> Sequence[ActionSpec]: ...
 
     @property
     def client(self) -> ResolvedClientCapabilities: ...
@@ -99,7 +98,7 @@ class ActionLister:
         start_line, end_line = range_to_lines(params.range)
         cursor = params.range.start
         found: list[types.CodeAction | None] = []
-        catalog = [a for a in self.state.catalog if a.supports(language) and kind_allowed(a.kind, only)]
+        catalog = [a for a in self.state.catalog_for(snap.uri) if a.supports(language) and kind_allowed(a.kind, only)]
 
         # 1. One quick fix per diagnostic the client passed (any server's), preferred under the cursor.
         for action in (a for a in catalog if a.applies_to == "diagnostic"):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from spark_ls.server.engine import check_action_data, refuse_if_oversized, run_with_progress
+from spark_ls.server.verification import VERIFIED_SUFFIX, outcome_of
 
 if TYPE_CHECKING:
     from spark_ls.server.app import SparkLanguageServer
@@ -23,5 +24,8 @@ def register(server: SparkLanguageServer) -> None:
         edit = await run_with_progress(ls, checked, action.title)
         if edit is None:
             ls.notify_user("info", f"{action.title}: the model proposed no change")
+        elif outcome_of(edit) == "verified":  # verify_command: failing before, passing with the fix
+            action.is_preferred = True
+            action.title += VERIFIED_SUFFIX
         action.edit = edit
         return action

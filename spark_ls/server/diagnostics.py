@@ -70,7 +70,7 @@ class DiagnosticsPublisher(Feature):
         if handle is not None:
             handle.cancel()
         loop = asyncio.get_running_loop()
-        delay = 0 if immediate else self.documents.settings.diagnostics_debounce
+        delay = 0 if immediate else self.documents.settings_of(uri).diagnostics_debounce
         self._pending[uri] = loop.call_later(delay, self.publish, uri)
 
     def publish(self, uri: str) -> None:

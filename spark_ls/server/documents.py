@@ -7,8 +7,8 @@ while a model call is in flight never changes the text a request is looking at.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from lsprotocol import types
@@ -96,18 +96,17 @@ class OpenDocument:
         self._snapshot = None
 
     def snapshot(self) -> DocumentSnapshot:
-        if self._snapshot is None:
-            store = self.store
-            self._snapshot = DocumentSnapshot(
-                self.uri,
-                self.path,
-                self.version,
-                self.language_id,
-                self.document.snapshot(),
-                store.settings if store is not None else Settings(),
-                store.encoding if store is not None else UTF16,
+        store = self.store
+        settings = store.settings_of(self.uri) if store is not None else Settings()
+        encoding = store.encoding if store is not None else UTF16
+        snap = self._snapshot
+        if snap is None:
+            snap = self._snapshot = DocumentSnapshot(
+                self.uri, self.path, self.version, self.language_id, self.document.snapshot(), settings, encoding
             )
-        return self._snapshot
+        elif snap.settings is not settings or snap.encoding != encoding:  # the configuration changed
+            snap = self._snapshot = replace(snap, settings=settings, encoding=encoding)
+        return snap
 
 
 def oversized_message(doc: OpenDocument) -> str:
@@ -127,22 +126,22 @@ class DocumentNotOpen(LookupError):
 
 class DocumentStore:
     def __init__(
-        self, max_chars: int | None = None, *, settings: Settings | None = None, encoding: str = UTF16
+        self,
+        max_chars: int | None = None,
+        *,
+        settings: Settings | None = None,
+        settings_for: Callable[[str], Settings] | None = None,
+        encoding: str = UTF16,
     ) -> None:
         self._docs: dict[str, OpenDocument] = {}
         self.settings = settings or Settings()
+        self.settings_for = settings_for  # per-folder settings (server/configuration.py)
         self.max_chars = max_chars if max_chars is not None else self.settings.max_document_chars
-        self.encoding = encoding
+        self.encoding = encoding  # the negotiated position encoding
         self.warned_oversized: set[str] = set()  # URIs whose size the user was told about
 
-    def configure(self, settings: Settings, encoding: str) -> None:
-        """New settings / position encoding (initialize): later snapshots carry them."""
-        self.settings = settings
-        self.max_chars = settings.max_document_chars
-        self.encoding = encoding
-        for doc in self._docs.values():
-            doc.max_chars = self.max_chars
-            doc._snapshot = None
+    def settings_of(self, uri: str) -> Settings:
+        return self.settings_for(uri) if self.settings_for is not None else self.settings
 
     def open(self, uri: str, version: int, language_id: str, text: str) -> OpenDocument:
         doc = OpenDocument(uri, version, language_id, text, self.max_chars, self)

@@ -18,8 +18,16 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from spark_ls.actions.catalog import ActionSpec, find_action
-from spark_ls.actions.run import ActionRequest, ActionResult, PreparedAction, finish, prepare, run_action
+from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec, find_action
+from spark_ls.actions.run import (
+    ActionRequest,
+    ActionResult,
+    PreparedAction,
+    finish,
+    prepare,
+    review,
+    run_action,
+)
 from spark_ls.context import Scope, all_scopes, syntax_errors
 from spark_ls.diffs import PatchRefused
 from spark_ls.model.types import ModelError, ModelReply
@@ -27,6 +35,7 @@ from spark_ls.server.convert import text_document_edit
 from spark_ls.server.documents import DocumentNotOpen, DocumentSnapshot, oversized_message
 from spark_ls.server.features import Feature
 from spark_ls.server.pygls_compat import REQUEST_FAILED
+from spark_ls.server.verification import VerificationRefused, remember, verify_fix
 
 if TYPE_CHECKING:
     from spark_ls.model.session import ModelSession
@@ -35,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("spark_ls.server")
 
 INSTRUCTION_ACTION = ActionSpec(
-    id="instruction",
+    id=INSTRUCTION_ACTION_ID,
     title="Edit with instruction",
     kind="refactor.rewrite",
     instruction="{instruction}",
@@ -119,7 +128,7 @@ def locate(snapshot: DocumentSnapshot, data: ActionData) -> tuple[int, int]:
 def _action_for(server: SparkLanguageServer, data: ActionData) -> ActionSpec:
     if data.get("action") == INSTRUCTION_ACTION.id:
         return INSTRUCTION_ACTION
-    action = find_action(server.catalog, str(data.get("action")))
+    action = find_action(server.catalog_for(str(data.get("uri"))), str(data.get("action")))
     if action is None:
         raise ActionRefused(f"unknown action {data.get('action')!r}")
     return action
@@ -143,7 +152,11 @@ def _request(server: SparkLanguageServer, snap: DocumentSnapshot, data: ActionDa
 
 
 async def compute_edit(
-    server: SparkLanguageServer, data: ActionData, *, on_delta: Callable[[str], None] | None = None
+    server: SparkLanguageServer,
+    data: ActionData,
+    *,
+    on_delta: Callable[[str], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> types.WorkspaceEdit | None:
     """The version-checked edit for ``data``, or None when the model proposes no change.
 
@@ -162,17 +175,28 @@ async def compute_edit(
             raise ActionRefused("the document changed while fixing; run the fix again")
     else:
         prepared = prepare(req, session.model, session.edit_format, settings)
+        server.last_prompt = (req.action.id, session.model, prepared.request)  # "Show prompt"
         reply = await session.complete(prepared.request, on_delta=on_delta)
         final = server.documents.snapshot(uri)
         if final.version == snap.version:
             result = finish(prepared, reply, snap.source)
         else:
             result = _finish_on_newer_text(server, prepared, reply, req, snap, final, data, session)
+        # issue #12: cosmetic "fixes", second look
+        result = await review(dataclasses.replace(req, snapshot=final.source), prepared, result, session, final.settings)
     server.last_latency_ms = round((time.perf_counter() - started) * 1000, 1)
     server.send_status("ready")
     if not result.changed:
         return None
-    return text_document_edit(uri, final.version, final.index(), result.edits, final.encoding)
+    try:  # verify_command (issue #12): test the fix on a private copy before offering it
+        outcome = await verify_fix(
+            final.settings, req.action, final.path, result.old_text, result.new_text, on_status=on_status
+        )
+    except VerificationRefused as exc:
+        raise ActionRefused(str(exc)) from None
+    edit = text_document_edit(uri, final.version, final.index(), result.edits, final.encoding)
+    remember(edit, outcome)
+    return edit
 
 
 def _finish_on_newer_text(
@@ -258,6 +282,10 @@ class Progress:
                 self.token, types.WorkDoneProgressReport(message=f"~{self.chars // 4} tokens received")
             )
 
+    def status(self, message: str) -> None:
+        if self.token is not None:
+            self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=message))
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -272,18 +300,24 @@ async def run_with_progress(
     server: SparkLanguageServer, data: ActionData, title: str
 ) -> types.WorkspaceEdit | None:
     """compute_edit with progress, prefetch reuse and user-facing errors."""
+    server.actions_in_flight += 1
+    server.send_status("working", action=title)  # the status bar names the action while it runs
     try:
         async with Progress(server, title) as progress:
             prefetcher = server.features.find(Prefetcher)
             prefetched = prefetcher.take(data) if prefetcher is not None else None
             if prefetched is not None:
                 return await asyncio.shield(prefetched)
-            return await compute_edit(server, data, on_delta=progress.on_delta)
+            return await compute_edit(server, data, on_delta=progress.on_delta, on_status=progress.status)
     except asyncio.CancelledError:
         log.info("action cancelled: %s", title)
         raise
     except (PatchRefused, ModelError, ActionRefused, DocumentNotOpen) as exc:
         raise as_request_error(server, exc) from None
+    finally:
+        server.actions_in_flight -= 1
+        if server.actions_in_flight == 0 and server.last_status == "working":
+            server.send_status("ready")  # a refusal or cancellation ends the action too
 
 
 class Prefetcher(Feature):

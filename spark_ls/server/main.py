@@ -11,8 +11,12 @@ from collections.abc import Mapping
 from spark_ls.server import (
     code_action,
     code_action_resolve,
+    configuration,
     execute_command,
+    inline_completion,
+    last_prompt,
     lifecycle,
+    next_edit,
     text_sync,
 )
 from spark_ls.server.app import SparkLanguageServer
@@ -22,7 +26,17 @@ from spark_ls.server.pygls_compat import check_compatible
 
 log = logging.getLogger("spark_ls.server")
 
-HANDLER_MODULES = (lifecycle, text_sync, code_action, code_action_resolve, execute_command)
+HANDLER_MODULES = (
+    lifecycle,
+    configuration,
+    text_sync,
+    code_action,
+    code_action_resolve,
+    execute_command,
+    last_prompt,
+    inline_completion,  # inline completions + spark/nextEdit (#13)
+    next_edit,
+)
 
 
 def create_server(cli_overrides: Mapping[str, object] | None = None) -> SparkLanguageServer:

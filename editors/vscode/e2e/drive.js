@@ -194,9 +194,19 @@ async function main() {
     const chosen = await focusedRowText(page);
     if (!chosen || !chosen.includes(plan.fixTitle)) throw new Error(`could not focus the fix; focused: ${chosen}`);
     report('chosen', { title: chosen });
+    // Watch the extension's status-bar item while the model works (spark/status "working").
+    await page.evaluate(() => {
+      window.__sparkSeen = [];
+      window.__sparkWatch = setInterval(() => {
+        const item = [...document.querySelectorAll('.statusbar-item')].find((el) => el.id.endsWith('spark.status'));
+        const text = item ? (item.textContent || '').trim() : '';
+        if (text && window.__sparkSeen[window.__sparkSeen.length - 1] !== text) window.__sparkSeen.push(text);
+      }, 25);
+    });
     await page.keyboard.press('Enter');
     await waitDirty(page, plan.file, true);
-    report('applied');
+    const seen = await page.evaluate(() => { clearInterval(window.__sparkWatch); return window.__sparkSeen; });
+    report('applied', { statusSeen: seen });
     await save(page, plan.file);
     report('saved');
 
@@ -214,6 +224,26 @@ async function main() {
       report('instruction-applied');
       await save(page, plan.file);
       report('instruction-saved');
+    }
+
+    if (plan.showPrompt) {
+      // "Spark: Show Prompt of the Last Action" opens the redacted prompt as an untitled Markdown document.
+      await runCommand(page, 'Spark: Show Prompt of the Last Action');
+      await page.waitForSelector('.monaco-editor .view-lines:has-text("spark-ls: last prompt")', { timeout: TIMEOUT });
+      // Monaco renders only the visible lines: page through the document and keep every screen.
+      const screens = [];
+      for (let i = 0; i < 60; i++) {
+        const screen = await page.evaluate(() => {
+          const editor = document.activeElement && document.activeElement.closest('.monaco-editor');
+          const lines = editor && editor.querySelector('.view-lines');
+          return lines ? lines.innerText : '';
+        });
+        if (screens.length && screens[screens.length - 1] === screen) break;
+        screens.push(screen);
+        await page.keyboard.press('PageDown');
+        await page.waitForTimeout(50);
+      }
+      report('prompt', { text: screens.join('\n') });
     }
 
     // The extension's status-bar item (its DOM id ends with the item id, "spark.status").

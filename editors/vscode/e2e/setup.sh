@@ -6,7 +6,9 @@
 #   * code-server 4.100.3 (VS Code 1.100.3) into $SPARK_LS_E2E_CACHE/code-server, following
 #     /work/shared/vscode-e2e/install-code-server.sh (npm registry + Debian only, no GitHub downloads)
 #   * `npm ci` in editors/vscode (vscode-languageclient, @vscode/vsce) and editors/vscode/e2e (playwright-core)
-#   * editors/vscode/spark-ls.vsix, rebuilt with `vsce package` when a packaged file changed
+#   * editors/vscode/bundled/: the spark-ls server and its libraries (scripts/bundle.py), rebuilt when
+#     spark-ls's sources change
+#   * editors/vscode/spark-ls.vsix (vsce package --target linux-x64), rebuilt when a packaged file changed
 #
 # Usage: editors/vscode/e2e/setup.sh          (as root, or with sudo available for apt-get)
 # Cache: SPARK_LS_E2E_CACHE (default ~/.cache/spark-ls-e2e).
@@ -87,9 +89,23 @@ npm_ci() {  # $1 = folder
 npm_ci "$EXT_DIR"
 npm_ci "$E2E_DIR"
 
-# --- 4. the VSIX ----------------------------------------------------------------------------------
+# --- 4. the bundled server (scripts/bundle.py), rebuilt when spark-ls's sources changed --------------
+REPO=$(cd "$EXT_DIR/../.." && pwd)
+PY=${SPARK_LS_PYTHON:-python3}
+stamp="$EXT_DIR/bundled/.sources.sha256"
+want=$(cd "$REPO" && find spark_ls grammars -type f \( -name '*.py' -o -name '*.toml' -o -name '*.scm' -o -name '*.json' \) \
+        | LC_ALL=C sort | xargs sha256sum | cat - pyproject.toml setup.py requirements.lock "$EXT_DIR/scripts/bundle.py" | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$EXT_DIR/bundled/manifest.json" ]; then
+    log "bundled server up to date"
+else
+    log "bundling the server: $PY scripts/bundle.py"
+    "$PY" "$EXT_DIR/scripts/bundle.py" --vsce-target linux-x64 >&2
+    echo "$want" > "$stamp"
+fi
+
+# --- 5. the VSIX (linux-x64: the bundled binary wheels are that platform's) ------------------------
 VSIX="$EXT_DIR/spark-ls.vsix"
-sources=$(cd "$EXT_DIR" && ls extension.js lib/*.js package.json package-lock.json README.md .vscodeignore 2>/dev/null || true)
+sources=$(cd "$EXT_DIR" && ls extension.js lib/*.js bundled/tool/*.py bundled/manifest.json bundled/.sources.sha256 package.json package-lock.json README.md LICENSE .vscodeignore 2>/dev/null || true)
 fresh=1
 [ -f "$VSIX" ] || fresh=0
 if [ $fresh = 1 ]; then
@@ -101,7 +117,7 @@ if [ $fresh = 1 ]; then
     log "spark-ls.vsix up to date"
 else
     log "vsce package -> $VSIX"
-    (cd "$EXT_DIR" && ./node_modules/.bin/vsce package --allow-missing-repository --skip-license -o spark-ls.vsix >&2)
+    (cd "$EXT_DIR" && ./node_modules/.bin/vsce package --target linux-x64 --allow-missing-repository -o spark-ls.vsix >&2)
 fi
 
 log "done in $(( $(date +%s) - START ))s (cache: $CACHE)"

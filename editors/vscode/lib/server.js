@@ -1,24 +1,29 @@
 'use strict';
-// Pure helpers (no `vscode` import) so they can be reasoned about and reused outside the editor:
-// which command starts spark-ls, with which environment and initializationOptions.
+// Pure helpers (no `vscode` import) so they can be tested with plain node: which command starts
+// spark-ls, with which environment and initializationOptions. Nothing here blocks: interpreters
+// are probed with asynchronous child processes.
 
 const fs = require('fs');
 const path = require('path');
 const childProcess = require('child_process');
 
-const INSTALL_HINT =
-  'Install it with `python -m pip install spark-ls` (or `pipx install spark-ls`), ' +
-  'or point the `spark.serverPath` / `spark.pythonPath` setting at an installation.';
+const MIN_PYTHON = [3, 11];
 
-// VS Code setting (under `spark.`) -> Settings field name in spark_ls/config.py.
-const INIT_OPTION_KEYS = {
-  model: 'model',
-  baseUrl: 'base_url',
-  fallbackModels: 'fallback_models',
-  pin: 'pin',
-  contextBudget: 'context_budget',
-  prefetch: 'prefetch',
-};
+const INSTALL_HINT =
+  'spark-ls is bundled with this extension and needs Python 3.11+: install Python (or the Python ' +
+  'extension and select an interpreter), or set `spark.pythonPath`. To run your own installation ' +
+  "instead (from a clone of spark-ls: `pipx install '.[local]'`), set `spark.serverPath`.";
+
+// VS Code setting (under `spark.`) -> Settings field name in spark_ls/config.py: every server
+// setting in package.json (generated from config.py by `python -m spark_ls.settings_schema --write`),
+// not the extension's own settings.
+const CLIENT_ONLY = new Set(['serverPath', 'pythonPath', 'importStrategy', 'trace.server']);
+const INIT_OPTION_KEYS = Object.fromEntries(
+  Object.keys(require('../package.json').contributes.configuration.properties)
+    .map((key) => key.replace(/^spark\./, ''))
+    .filter((key) => !CLIENT_ONLY.has(key))
+    .map((key) => [key, key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())]),
+);
 
 /** Find `command` like a shell would: a path (absolute or with a separator) or a name on PATH. */
 function findExecutable(command, env = process.env) {
@@ -45,34 +50,117 @@ function findExecutable(command, env = process.env) {
   return null;
 }
 
+/** Run a short child process without blocking the extension host. */
+function execFileAsync(file, args, options) {
+  return new Promise((resolve) => {
+    childProcess.execFile(file, args, Object.assign({ timeout: 20000, encoding: 'utf8' }, options),
+      (error, stdout, stderr) => resolve({ error, stdout: String(stdout || ''), stderr: String(stderr || '') }));
+  });
+}
+
+/** [major, minor] of a Python interpreter, or null when it does not run. */
+async function pythonVersion(exe, env = process.env) {
+  const out = await execFileAsync(exe, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { env });
+  const m = !out.error && /^(\d+)\.(\d+)\s*$/.exec(out.stdout);
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+function versionOk(version) {
+  return !!version && (version[0] > MIN_PYTHON[0] || (version[0] === MIN_PYTHON[0] && version[1] >= MIN_PYTHON[1]));
+}
+
+/** What scripts/bundle.py put into the extension: {pythons: ['3.11', ...]} (empty when not bundled). */
+function bundledManifest(extensionPath) {
+  try {
+    const manifest = JSON.parse(fs.readFileSync(path.join(extensionPath, 'bundled', 'manifest.json'), 'utf8'));
+    const script = path.join(extensionPath, 'bundled', 'tool', 'server.py');
+    return fs.existsSync(script) ? Object.assign({ script }, manifest) : { pythons: [] };
+  } catch (_) {
+    return { pythons: [] };
+  }
+}
+
 /**
  * The command line that starts the server, or a user-facing error message.
- * @param {{serverPath?: string, pythonPath?: string}} cfg
- * @returns {{command: string, args: string[]} | {error: string}}
+ *
+ * Order (like Microsoft's Python-tool extensions): `spark.serverPath` (your own installation),
+ * else the bundled server run by a Python 3.11+ interpreter: `spark.pythonPath`, else the
+ * interpreter selected in the Python extension (`pythonFromExtension`), else `python3` / `python`
+ * on PATH; else a `spark-ls` on PATH.
+ *
+ * @param {{serverPath?: string, pythonPath?: string, importStrategy?: string, extensionPath: string,
+ *          pythonFromExtension?: {path: string, version?: number[]}}} cfg
+ * @returns {Promise<{command: string, args: string[], env: object, source: string} | {error: string}>}
  */
-function serverCommand(cfg, env = process.env) {
-  const python = (cfg.pythonPath || '').trim();
-  if (python) {
-    const exe = findExecutable(python, env);
+async function resolveServer(cfg, env = process.env) {
+  const serverPath = (cfg.serverPath || '').trim();
+  if (serverPath) {
+    const exe = findExecutable(serverPath, env);
     if (!exe) {
-      return { error: `spark-ls: the Python interpreter \`${python}\` (setting spark.pythonPath) was not found.` };
+      return { error: `spark-ls is not installed: \`${serverPath}\` (setting spark.serverPath) was not found on PATH. ${INSTALL_HINT}` };
     }
-    const probe = childProcess.spawnSync(exe, ['-c', 'import spark_ls'], { env, timeout: 20000, encoding: 'utf8' });
-    if (probe.status !== 0) {
+    return { command: exe, args: ['serve'], env: {}, source: 'spark.serverPath' };
+  }
+
+  const bundle = bundledManifest(cfg.extensionPath);
+  const strategy = cfg.importStrategy === 'fromEnvironment' ? 'fromEnvironment' : 'useBundled';
+  const candidates = [];
+  const configured = (cfg.pythonPath || '').trim();
+  if (configured) {
+    candidates.push({ path: configured, source: 'spark.pythonPath', explicit: true });
+  } else {
+    if (cfg.pythonFromExtension && cfg.pythonFromExtension.path) {
+      candidates.push(Object.assign({ source: 'the Python extension' }, cfg.pythonFromExtension));
+    }
+    for (const name of ['python3', 'python']) candidates.push({ path: name, source: 'PATH' });
+  }
+
+  const tried = [];
+  for (const candidate of candidates) {
+    const exe = findExecutable(candidate.path, env);
+    if (!exe) {
+      tried.push(`${candidate.path} (${candidate.source}): not found`);
+      if (candidate.explicit) {
+        return { error: `spark-ls: the Python interpreter \`${candidate.path}\` (setting spark.pythonPath) was not found.` };
+      }
+      continue;
+    }
+    const version = candidate.version || (await pythonVersion(exe, env));
+    const shown = version ? version.join('.') : 'unknown version';
+    if (!versionOk(version)) {
+      tried.push(`${exe} (${candidate.source}): Python ${shown}`);
+      if (candidate.explicit) {
+        return { error: `spark-ls needs Python 3.11+; \`${exe}\` (setting spark.pythonPath) is Python ${shown}.` };
+      }
+      continue;
+    }
+    const hasBundle = bundle.pythons.includes(`${version[0]}.${version[1]}`);
+    if (hasBundle) {
       return {
-        error:
-          `spark-ls is not installed for \`${python}\` (\`import spark_ls\` failed). ` +
-          `Install it with \`${python} -m pip install spark-ls\`, or clear spark.pythonPath.`,
+        command: exe,
+        args: [bundle.script, 'serve'],
+        env: { SPARK_LS_IMPORT_STRATEGY: strategy },
+        source: `bundled spark-ls, Python ${shown} from ${candidate.source}`,
       };
     }
-    return { command: exe, args: ['-m', 'spark_ls', 'serve'] };
+    // No bundled libraries for this Python: its own spark-ls, if it has one.
+    const probe = await execFileAsync(exe, ['-c', 'import spark_ls'], { env });
+    if (!probe.error) {
+      return { command: exe, args: ['-m', 'spark_ls', 'serve'], env: {}, source: `spark-ls installed for Python ${shown} (${candidate.source})` };
+    }
+    tried.push(`${exe} (${candidate.source}): Python ${shown}, no bundled libraries for it and no spark-ls installed`);
+    if (candidate.explicit) {
+      return {
+        error:
+          `spark-ls is not installed for \`${configured}\` (Python ${shown}; the bundled server covers Python ` +
+          `${bundle.pythons.join(', ') || 'none'}). Install it into that interpreter (from a clone of spark-ls: ` +
+          `\`${configured} -m pip install '.[local]'\`), or clear spark.pythonPath.`,
+      };
+    }
   }
-  const server = (cfg.serverPath || '').trim() || 'spark-ls';
-  const exe = findExecutable(server, env);
-  if (!exe) {
-    return { error: `spark-ls is not installed: \`${server}\` was not found on PATH. ${INSTALL_HINT}` };
-  }
-  return { command: exe, args: ['serve'] };
+  const own = findExecutable('spark-ls', env);
+  if (own) return { command: own, args: ['serve'], env: {}, source: 'spark-ls on PATH' };
+  return { error: `spark-ls could not start: no usable Python 3.11+ (${tried.join('; ') || 'none found'}). ${INSTALL_HINT}` };
 }
 
 /** Turn a spawn failure (ENOENT, EACCES) into the same clear message. */
@@ -120,13 +208,35 @@ function redact(text) {
     .replace(/(Bearer\s+)\S+/gi, '$1***');
 }
 
+/** The last prompt (spark/lastPrompt) as a Markdown document for "Spark: Show Prompt". */
+function promptDocument(prompt) {
+  if (!prompt) return null;
+  const fence = (text) => '````text\n' + redact(text || '') + '\n````\n';
+  return [
+    `# spark-ls: last prompt (${prompt.action}, model ${prompt.model})`,
+    '',
+    'Exactly what was sent to the model for the last action, with anything key-shaped redacted.',
+    '',
+    '## Instructions',
+    '',
+    fence(prompt.instructions),
+    ...(prompt.context ? ['## Context', '', fence(prompt.context)] : []),
+    '## Input',
+    '',
+    fence(prompt.input),
+  ].join('\n');
+}
+
 module.exports = {
   INSTALL_HINT,
   INIT_OPTION_KEYS,
   findExecutable,
-  serverCommand,
+  pythonVersion,
+  bundledManifest,
+  resolveServer,
   describeStartError,
   initializationOptions,
   serverEnv,
   redact,
+  promptDocument,
 };

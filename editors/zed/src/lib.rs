@@ -28,7 +28,7 @@ impl zed::Extension for SparkLsExtension {
             .and_then(|b| b.path.clone())
             .or_else(|| worktree.which(SERVER))
             .ok_or_else(|| {
-                "spark-ls is not on PATH: `pip install spark-ls`, or set lsp.spark-ls.binary.path".to_string()
+                "spark-ls is not on PATH: from a clone of spark-ls run `pipx install '.[local]'` (or `uv tool install '.[local]'`), or set lsp.spark-ls.binary.path".to_string()
             })?;
         let args = binary
             .as_ref()

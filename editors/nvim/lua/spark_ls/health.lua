@@ -19,7 +19,7 @@ function M.check()
   else
     health.error(
       "server command not found: " .. tostring(exe),
-      { "pip install spark-ls", 'or require("spark_ls").setup({ cmd = { "/abs/path/to/spark-ls", "serve" } })' }
+      { "from a clone of spark-ls: pipx install '.[local]' (or uv tool install '.[local]')", 'or require("spark_ls").setup({ cmd = { "/abs/path/to/spark-ls", "serve" } })' }
     )
   end
 

@@ -1,9 +1,12 @@
--- spark-ls for Neovim (0.10+).
+-- spark-ls for Neovim (0.10+; tested on 0.11 and 0.12).
 --
 --   require("spark_ls").setup({ model = "gpt-5.3-codex-spark" })
 --
--- starts `spark-ls serve` (vim.lsp.start) for the configured filetypes. On 0.11+ the same
--- configuration is also available as `vim.lsp.enable("spark_ls")` through lsp/spark_ls.lua.
+-- One start path per Neovim version: on 0.11+ setup() registers the configuration with
+-- vim.lsp.config("spark_ls", ...) and calls vim.lsp.enable("spark_ls") (the same as using
+-- lsp/spark_ls.lua yourself); on 0.10 it starts `spark-ls serve` with vim.lsp.start on FileType.
+-- Statusline: require("spark_ls").status() (the server's spark/status: ready, the action being
+-- run, or error).
 -- AI fixes and refactors show up in the ordinary code-action menu (vim.lsp.buf.code_action,
 -- `gra` on 0.11+); :SparkEdit asks for an instruction and rewrites the selection or the
 -- function under the cursor (workspace/executeCommand "spark.editWithInstruction").
@@ -80,6 +83,9 @@ M.defaults = {
     actions = nil, -- e.g. "<leader>sa" (normal + visual): code actions from spark-ls only
   },
   on_attach = nil, -- function(client, bufnr)
+  -- Inline completions (ghost text, 0.12+) and next-edit suggestions; false turns both off.
+  -- { enable = true, next_edit = "auto" | "manual" | false, accept_key = "<Tab>", dismiss_key = "<Esc>" }
+  inline = nil,
   on_exit = nil, -- function(code, signal, client_id)
 }
 
@@ -137,6 +143,48 @@ local function set_keymaps(bufnr, keymaps)
   end
 end
 
+-- The last spark/status per client id: { state = "ready"|"working"|"error", action = ..., model = ..., latencyMs = ... }.
+M._status = {}
+
+local function on_status(err, result, ctx)
+  if err or type(result) ~= "table" or not ctx then
+    return
+  end
+  M._status[ctx.client_id] = result
+  pcall(vim.api.nvim_exec_autocmds, "User", { pattern = "SparkStatus", modeline = false, data = result })
+  pcall(vim.cmd.redrawstatus)
+end
+
+M.handlers = { ["spark/status"] = on_status }
+
+--- A statusline component: "" when spark-ls is not attached to the buffer, else e.g.
+--- "spark-ls gpt-5-mini · 420 ms", "spark-ls: Fix bug in add…" while an action runs, "spark-ls: error".
+--- Lualine: sections = { lualine_x = { function() return require("spark_ls").status() end } }
+function M.status(bufnr)
+  local client = M.get_client(bufnr)
+  if not client then
+    return ""
+  end
+  local s = M._status[client.id]
+  if not s then
+    return "spark-ls: starting"
+  end
+  if s.state == "working" then
+    return "spark-ls: " .. (type(s.action) == "string" and s.action or "working") .. "…"
+  end
+  if s.state == "error" then
+    return "spark-ls: error"
+  end
+  local text = "spark-ls"
+  if type(s.model) == "string" and s.model ~= "" then
+    text = text .. " " .. s.model
+  end
+  if type(s.latencyMs) == "number" then
+    text = text .. string.format(" · %d ms", math.floor(s.latencyMs + 0.5))
+  end
+  return text
+end
+
 --- The client configuration (vim.lsp.ClientConfig without root_dir) for the current options.
 function M.client_config(opts)
   opts = opts or M.options
@@ -147,9 +195,18 @@ function M.client_config(opts)
     filetypes = opts.filetypes,
     root_markers = opts.root_markers,
     init_options = M.init_options(opts),
-    on_exit = opts.on_exit,
+    handlers = M.handlers,
+    on_exit = function(code, signal, client_id)
+      M._status[client_id] = nil
+      if opts.on_exit then
+        opts.on_exit(code, signal, client_id)
+      end
+    end,
     on_attach = function(client, bufnr)
       set_keymaps(bufnr, opts.keymaps)
+      if opts.inline ~= false then
+        require("spark_ls.inline").attach(client, bufnr, opts.inline) -- ghost text + next edit
+      end
       if opts.on_attach then
         opts.on_attach(client, bufnr)
       end
@@ -157,14 +214,19 @@ function M.client_config(opts)
   }
 end
 
---- Start (or reuse) spark-ls for a buffer. Returns the client id.
+--- Start (or reuse) spark-ls for a buffer (:SparkStart, or setup() on 0.10). Returns the client id.
 function M.start(bufnr)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
   if vim.bo[bufnr].buftype ~= "" then
     return nil
   end
   local config = M.client_config()
-  config.root_dir = find_root(bufnr, M.options.root_markers)
+  if has_011 and vim.lsp.config and vim.lsp.config[M.name] then
+    -- The configuration Neovim resolved (lsp/spark_ls.lua + vim.lsp.config overrides).
+    config = vim.deepcopy(vim.lsp.config[M.name])
+    config.name = M.name
+  end
+  config.root_dir = find_root(bufnr, config.root_markers or M.options.root_markers)
   config.root_markers = nil
   config.filetypes = nil
   return vim.lsp.start(config, { bufnr = bufnr })
@@ -180,10 +242,16 @@ function M.setup(opts)
       M.options[key] = opts[key]
     end
   end
-  if has_011 and vim.lsp.config then
-    -- Keep `vim.lsp.enable("spark_ls")` consistent with setup() options.
+  if has_011 and vim.lsp.config and vim.lsp.enable then
+    -- 0.11+: Neovim's own mechanism, exactly as `vim.lsp.enable("spark_ls")` with lsp/spark_ls.lua
+    -- (it also attaches to buffers that were opened before setup() ran).
     vim.lsp.config(M.name, M.client_config())
+    if M.options.autostart then
+      vim.lsp.enable(M.name)
+    end
+    return M
   end
+  -- 0.10: start on FileType.
   augroup = vim.api.nvim_create_augroup("spark_ls", { clear = true })
   if M.options.autostart then
     vim.api.nvim_create_autocmd("FileType", {
