@@ -226,7 +226,7 @@ class _ModelServer:
                     protocol.receive_eof()
                 for event in protocol.events_received():
                     if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-                        fragments.append(event.data)
+                        fragments.append(bytes(event.data))
                         if event.fin:
                             inbox.put_nowait(b"".join(fragments).decode("utf-8", "replace"))
                             fragments.clear()
@@ -397,7 +397,7 @@ class _EventStream:
     def __init__(self, model: str, body: dict[str, Any]) -> None:
         self.seq = 0
         self.item_id = "msg_" + uuid.uuid4().hex
-        self.response = {
+        self.response: dict[str, Any] = {
             "id": "resp_" + uuid.uuid4().hex,
             "object": "response",
             "created_at": int(time.time()),

@@ -66,23 +66,23 @@ class SparkLanguageServer(LanguageServer):
         self.last_prompt: tuple[str, str, ModelRequest] | None = None  # (action id, model, request)
 
     # -- transports (server/transport.py) ---------------------------------------------------
-    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:  # type: ignore[override]
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
         try:
             return serve_stdio(self.dispatcher, stdin, stdout)
         finally:
-            self.shutdown()
+            self.shutdown()  # type: ignore[no-untyped-call]  # pygls's, untyped
 
-    def start_tcp(self, host: str, port: int) -> int:  # type: ignore[override]
+    def start_tcp(self, host: str, port: int) -> int:  # type: ignore[override]  # returns the exit code
         try:
             return serve_tcp(self.dispatcher, host, port)
         finally:
-            self.shutdown()
+            self.shutdown()  # type: ignore[no-untyped-call]  # pygls's, untyped
 
-    def start_ws(self, host: str, port: int) -> int:  # type: ignore[override]
+    def start_ws(self, host: str, port: int) -> int:  # type: ignore[override]  # returns the exit code
         try:
             return serve_ws(self.dispatcher, host, port)
         finally:
-            self.shutdown()
+            self.shutdown()  # type: ignore[no-untyped-call]  # pygls's, untyped
 
     # -- initialize ---------------------------------------------------------------------------
     def configure(

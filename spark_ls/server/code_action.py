@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lsprotocol import types
 
@@ -15,7 +16,8 @@ from spark_ls.server.capabilities import ResolvedClientCapabilities
 from spark_ls.server.convert import range_to_lines
 from spark_ls.server.diagnostics import SOURCE as SPARK_SOURCE
 from spark_ls.server.documents import DocumentSnapshot
-from spark_ls.server.engine import Prefetcher, action_data
+from spark_ls.server.engine import ActionData, Prefetcher, action_data
+from spark_ls.server.transport import Fallback
 
 if TYPE_CHECKING:
     from spark_ls.server.app import SparkLanguageServer
@@ -127,9 +129,9 @@ class ActionLister:
                 found.append(self.make(snap, action, start_line, end_line, scope=scope))
         # 4. File actions (source.fixAll.spark) when there is something to fix.
         file_actions = [a for a in catalog if a.applies_to == "file"]
-        if file_actions and (only or params.context.trigger_kind != types.CodeActionTriggerKind.Automatic):
-            if syntax_errors(snap.source):
-                found.extend(self.make(snap, a, 0, 0, scope=None) for a in file_actions)
+        invoked = only or params.context.trigger_kind != types.CodeActionTriggerKind.Automatic
+        if file_actions and invoked and syntax_errors(snap.source):
+            found.extend(self.make(snap, a, 0, 0, scope=None) for a in file_actions)
 
         listed = [a for a in found if a is not None]
         if listed and not any(a.is_preferred for a in listed):
@@ -143,43 +145,100 @@ class ActionLister:
         return listed
 
 
+class CodeActions:
+    """textDocument/codeAction, with a per-version index of answers.
+
+    An editor asks again and again for the same document version and range (cursor moves,
+    lightbulb refreshes). The first request for a (version, range, context) is listed by
+    :class:`ActionLister`; its JSON answer is kept, so repeating it costs a dict lookup. The
+    transport's lean path (server/transport.py) serves these requests from plain JSON, without
+    pygls's per-message structuring.
+    """
+
+    INDEX_SIZE = 256
+
+    def __init__(self, server: SparkLanguageServer) -> None:
+        self.server = server
+        self.lister = ActionLister(server)
+        # key -> (the JSON result, the action data to prefetch or None)
+        self._index: dict[tuple[object, ...], tuple[list[Any], ActionData | None]] = {}
+
+    def typed(self, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        """The full path (pygls): typed params in, typed actions out."""
+        snap = self._snapshot(params.text_document.uri)
+        if snap is None:
+            return None
+        actions = self.lister.list(snap, params)
+        self._prefetch(snap, prefetch_candidate(snap, params, actions))
+        return actions
+
+    def lean(self, params: Any) -> list[Any] | None:
+        """The lean path: plain JSON params in, plain JSON result out (Fallback when unsure)."""
+        try:
+            uri = params["textDocument"]["uri"]
+        except (TypeError, KeyError):
+            raise Fallback from None
+        if not isinstance(uri, str):
+            raise Fallback
+        snap = self._snapshot(uri)
+        if snap is None:
+            raise Fallback  # the full path checks the params and answers null
+        server = self.server
+        key = (uri, snap.version, id(snap.settings), server.problem, json.dumps(params))
+        entry = self._index.get(key)
+        if entry is None:
+            typed = server.protocol.converter.structure(params, types.CodeActionParams)  # raises on bad params
+            actions = self.lister.list(snap, typed)
+            entry = ([server.protocol.converter.unstructure(a) for a in actions], prefetch_candidate(snap, typed, actions))
+            if len(self._index) >= self.INDEX_SIZE:
+                self._index.clear()  # old versions: cheaper to rebuild than to track
+            self._index[key] = entry
+        self._prefetch(snap, entry[1])
+        return entry[0]
+
+    def _snapshot(self, uri: str) -> DocumentSnapshot | None:
+        doc = self.server.documents.get(uri)
+        if doc is None or doc.oversized:
+            return None  # an oversized document was announced once (text_sync); no actions
+        return doc.snapshot()
+
+    def _prefetch(self, snap: DocumentSnapshot, data: ActionData | None) -> None:
+        if data is None or not snap.settings.prefetch or self.server.problem:
+            return
+        prefetcher = self.server.features.find(Prefetcher)
+        if prefetcher is not None:
+            prefetcher.start(data)
+
+
 def register(server: SparkLanguageServer) -> None:
-    lister = ActionLister(server)
+    feature = CodeActions(server)
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=OFFERED_KINDS, resolve_provider=True),
     )
     def code_action(ls: SparkLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None or doc.oversized:
-            return None  # an oversized document was announced once (text_sync); no actions
-        snap = doc.snapshot()
-        actions = lister.list(snap, params)
-        _maybe_prefetch(ls, snap, params, actions)
-        return actions
+        return feature.typed(params)
+
+    server.dispatcher.add_lean(types.TEXT_DOCUMENT_CODE_ACTION, feature.lean)
 
 
-def _maybe_prefetch(
-    ls: SparkLanguageServer, snap: DocumentSnapshot, params: types.CodeActionParams, actions: list[types.CodeAction]
-) -> None:
-    """An automatic request with a diagnostic at the cursor: start its preferred fix now."""
-    if not snap.settings.prefetch or ls.problem:
-        return
+def prefetch_candidate(
+    snap: DocumentSnapshot, params: types.CodeActionParams, actions: list[types.CodeAction]
+) -> ActionData | None:
+    """An automatic request with a diagnostic at the cursor: the data of its preferred fix."""
     if params.context.trigger_kind != types.CodeActionTriggerKind.Automatic:
-        return
+        return None
     preferred = next(
         (a for a in actions if a.is_preferred and a.kind == types.CodeActionKind.QuickFix and a.diagnostics), None
     )
     if preferred is None or not preferred.diagnostics or not isinstance(preferred.data, dict):
-        return
+        return None
     diagnostic = preferred.diagnostics[0]
     if diagnostic.source == SPARK_SOURCE:
         # Editors re-ask right after a fix is applied, still holding the old diagnostic: only
         # prefetch a syntax error the current text still has.
         lines = {p.start_line for p in syntax_errors(snap.source)}
         if diagnostic.range.start.line not in lines:
-            return
-    prefetcher = ls.features.find(Prefetcher)
-    if prefetcher is not None:
-        prefetcher.start(preferred.data)
+            return None
+    return preferred.data

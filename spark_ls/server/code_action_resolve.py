@@ -6,7 +6,11 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from spark_ls.server.engine import check_action_data, refuse_if_oversized, run_with_progress
+from spark_ls.server.engine import (
+    check_action_data,
+    refuse_if_oversized,
+    run_with_progress,
+)
 from spark_ls.server.verification import VERIFIED_SUFFIX, outcome_of
 
 if TYPE_CHECKING:

@@ -51,7 +51,7 @@ DEFAULT_MAX_DOCUMENT_CHARS = 1_000_000
 
 
 class OpenDocument:
-    __slots__ = ("uri", "path", "version", "language_id", "document", "_snapshot", "language", "max_chars", "store")
+    __slots__ = ("_snapshot", "document", "language", "language_id", "max_chars", "path", "store", "uri", "version")
 
     def __init__(
         self,

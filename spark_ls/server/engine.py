@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -32,7 +32,11 @@ from spark_ls.context import Scope, all_scopes, syntax_errors
 from spark_ls.diffs import PatchRefused
 from spark_ls.model.types import ModelError, ModelReply
 from spark_ls.server.convert import text_document_edit
-from spark_ls.server.documents import DocumentNotOpen, DocumentSnapshot, oversized_message
+from spark_ls.server.documents import (
+    DocumentNotOpen,
+    DocumentSnapshot,
+    oversized_message,
+)
 from spark_ls.server.features import Feature
 from spark_ls.server.pygls_compat import REQUEST_FAILED
 from spark_ls.server.verification import VerificationRefused, remember, verify_fix
@@ -116,7 +120,8 @@ def locate(snapshot: DocumentSnapshot, data: ActionData) -> tuple[int, int]:
         ]
         if not candidates:
             raise ActionRefused(f"`{name}` is no longer in the document; list the actions again")
-        old_start = data.get("scope_start") if data.get("scope_start") is not None else start
+        scope_start = data.get("scope_start")
+        old_start = int(scope_start) if scope_start is not None else start
         best = min(candidates, key=lambda s: abs(s.start_line - old_start))
         shift = best.start_line - old_start
         return max(0, start + shift), min(line_count - 1, end + shift)
@@ -255,7 +260,7 @@ class Progress:
         self.chars = 0
         self._last_report = 0.0
 
-    async def __aenter__(self) -> "Progress":
+    async def __aenter__(self) -> Self:
         if not self.server.client.work_done_progress:
             return self
         token = f"spark-ls/{uuid.uuid4().hex}"

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+)
 from pygls.io_ import StdoutWriter, WebSocketWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
-from pygls.protocol.json_rpc import ResponseErrorMessage
 from pygls.protocol.language_server import lsp_method
 
 if TYPE_CHECKING:
@@ -40,11 +45,11 @@ DISCARDED = "$/spark-ls/discardedMessage"  # stands in for a skipped message (se
 
 __all__ = [
     "DISCARDED",
-    "LanguageServer",
     "MAX_MESSAGE_BYTES",
     "PYGLS_SUPPORTED",
     "REQUEST_FAILED",
     "Answered",
+    "LanguageServer",
     "SparkProtocol",
     "StdoutWriter",
     "WebSocketWriter",
@@ -116,6 +121,11 @@ class SparkProtocol(LanguageServerProtocol):
         self.on_exit: Callable[[int], None] | None = None
 
     @property
+    def converter(self) -> Any:
+        """pygls's cattrs converter (LSP types <-> JSON), for the transport's lean path."""
+        return self._converter
+
+    @property
     def shutdown_requested(self) -> bool:
         return bool(self._shutdown)
 
@@ -137,7 +147,8 @@ class SparkProtocol(LanguageServerProtocol):
 
     def send_error(self, code: int, message: str) -> None:
         """A JSON-RPC error response with a null id (for a message that could not be read)."""
-        self._send_data(ResponseErrorMessage(id=None, error=types.ResponseError(code=code, message=message)))
+        error = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+        self.send_raw(json.dumps(error).encode())
 
     def send_raw(self, body: bytes) -> None:
         """Write one already-serialised JSON-RPC message (the transport's lean path)."""
@@ -163,7 +174,7 @@ class SparkProtocol(LanguageServerProtocol):
                 asyncio.ensure_future(result)
 
     @lsp_method(types.EXIT)
-    def lsp_exit(self, *args: Any) -> None:
+    def lsp_exit(self, *args: Any) -> None:  # type: ignore[override]  # a plain function: no generator needed
         """Stops the server: 0 after a shutdown request, 1 without (LSP's rule)."""
         self.exit_code = 0 if self._shutdown else 1
         if self.on_exit is not None:
@@ -190,8 +201,9 @@ class SparkProtocol(LanguageServerProtocol):
 
 def _problems() -> Iterator[str]:
     """What is missing or changed in the installed pygls, for each internal spark-ls relies on."""
-    import pygls.protocol.json_rpc as json_rpc
     from importlib.metadata import version
+
+    from pygls.protocol import json_rpc
 
     try:
         parts = tuple(int(p) for p in version("pygls").split(".")[:2])
@@ -214,7 +226,6 @@ def _problems() -> Iterator[str]:
         (ServerCapabilitiesBuilder, "choose_position_encoding"),
         (LanguageServer, "report_server_error"),
         (LanguageServer, "shutdown"),
-        (json_rpc, "ResponseErrorMessage"),
     ]
     for owner, name in expectations:
         if not hasattr(owner, name):
@@ -231,7 +242,7 @@ def _problems() -> Iterator[str]:
     source = inspect.getsource(LanguageServerProtocol.lsp_initialize)
     if "choose_position_encoding" not in source:
         yield "pygls no longer negotiates the position encoding through choose_position_encoding"
-    for attr in ("_shutdown", "_include_headers", "writer", "fm", "_request_futures"):
+    for attr in ("_shutdown", "_include_headers", "writer", "fm", "_request_futures", "_converter"):
         if attr not in inspect.getsource(json_rpc.JsonRPCProtocol.__init__):
             yield f"JsonRPCProtocol no longer sets self.{attr}"
 

@@ -23,8 +23,9 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest, JsonRpcParseError
 
@@ -327,7 +328,7 @@ def serve_tcp(dispatcher: Dispatcher, host: str, port: int) -> int:
                     log.warning("refused an HTTP request on the LSP port: %r", first[:100])
                 await _closed(writer)
                 return
-            protocol.set_writer(writer)  # type: ignore[arg-type]  # StreamWriter.write is synchronous
+            protocol.set_writer(writer)  # StreamWriter.write is synchronous, as pygls's Writer
             framer = Framer()
             chunk = first
             try:
