@@ -102,7 +102,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _model_server(args: argparse.Namespace) -> int:
-    from spark_ls.model.server import serve_model_server
+    from spark_ls.model_server.server import serve_model_server
 
     host, port = args.listen
     if not is_loopback_host(host) and not args.allow_remote:

@@ -125,7 +125,7 @@ def test_help_texts() -> None:
 
 
 def test_model_server_prints_how_to_connect(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import spark_ls.model.server as server_module
+    import spark_ls.model_server.server as server_module
 
     async def fake_serve(settings: Settings, *, host: str, port: int, allow_remote: bool, ready) -> None:
         ready(f"http://{host}:{port or 41234}/v1")
@@ -224,7 +224,7 @@ def test_readme_ruff_recipe_runs_spark_ls_when_ruff_finds_something(tmp_path: Pa
 async def test_models_against_the_model_server_reports_the_configured_models_available(tmp_path: Path) -> None:
     from test_model_server import ScriptedBackend
 
-    from spark_ls.model.server import serve_model_server
+    from spark_ls.model_server.server import serve_model_server
 
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve_model_server(Settings(), backend=ScriptedBackend(), ready=ready.set_result))

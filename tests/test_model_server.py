@@ -14,7 +14,7 @@ from openai import AsyncOpenAI
 
 from spark_ls.config import Settings
 from spark_ls.model import ModelError, ModelReply, ModelRequest, open_session
-from spark_ls.model.server import serve_model_server
+from spark_ls.model_server.server import serve_model_server
 
 
 class ScriptedBackend:
