@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import (
+from check_helpers import (
     CALC_PY,
     REPO_ROOT,
     ScriptedModel,

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from check_helpers import REPO_ROOT, ScriptedModel, make_repo, run_check
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint
-from test_check_helpers import REPO_ROOT, ScriptedModel, make_repo, run_check
 
 from spark_ls import cli
 from spark_ls.config import FIELDS, Settings
@@ -222,7 +222,7 @@ def test_readme_ruff_recipe_runs_spark_ls_when_ruff_finds_something(tmp_path: Pa
 
 @pytest.mark.asyncio
 async def test_models_against_the_model_server_reports_the_configured_models_available(tmp_path: Path) -> None:
-    from test_model_server import ScriptedBackend
+    from model_backends import ScriptedBackend
 
     from spark_ls.model_server.server import serve_model_server
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from raw_lsp import RawServer, frame
-from test_reliability_support import BUGGY, FIX_DIFF
+from reliability_helpers import BUGGY, FIX_DIFF
 
 INVALID_REQUEST, PARSE_ERROR, METHOD_NOT_FOUND, INVALID_PARAMS, REQUEST_FAILED = -32600, -32700, -32601, -32602, -32803
 

@@ -26,6 +26,10 @@ def average(numbers):
 def spread(numbers):
     return max(numbers) - min(numbers)
 '''
+# An API key the security tests look for in every log, message, file and request (it must appear
+# only in the Authorization header sent to the endpoint).
+LEAK_CHECK_KEY = "sk-proj-LEAKCHECK-7f3a9c2e5b1d4a6f8e0c9b7a5d3f1e2c"
+
 FIXED = BUGGY.replace("range(len(numbers) - 1)", "range(len(numbers))")
 
 
