@@ -297,7 +297,11 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
     derived = snap.__dict__.get("derived_from")  # set by SourceDocument.snapshot()
     if derived is None:
         return None
-    base, lo, hi, delta = derived
+    base, edited, start, old_end, new_end = derived
+    assert snap.tree is not None
+    lo, hi, delta = start, new_end, new_end - old_end  # the edit, widened to where the syntax changed
+    for changed in edited.changed_ranges(snap.tree):
+        lo, hi = min(lo, changed.start_byte), max(hi, changed.end_byte)
     analysed = cached_analysis(base)
     old = analysed.index if analysed is not None else None
     if not isinstance(old, FileIndex) or old.whole:
