@@ -37,6 +37,7 @@ class ActionSpec:
     allow_new_definitions: bool = False
     requires: str | None = None  # regex the target scope's text must match
     user_defined: bool = False
+    preserves_behaviour: bool = False  # a refactoring: tests must give the same result (--verify)
     _requires_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def supports(self, language: str | None) -> bool:
@@ -102,6 +103,7 @@ def action_from_table(table: Mapping[str, Any], *, user_defined: bool) -> Action
         allow_new_definitions=bool(table.get("allow_new_definitions", False)),
         requires=requires,
         user_defined=user_defined,
+        preserves_behaviour=bool(table.get("preserves_behaviour", False)),
         _requires_re=compiled,
     )
 

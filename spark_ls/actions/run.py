@@ -139,9 +139,10 @@ def prepare(req: ActionRequest, model: str, edit_format: str, settings: Settings
 def finish(prepared: PreparedAction, reply: ModelReply, snapshot: object) -> ActionResult:
     """Turn a model reply into verified edits on ``snapshot``'s text, or raise PatchRefused."""
     old = snapshot.text
+    text = "" if prompts.is_no_change(reply.text) else reply.text  # the explicit "no change" answer
     new = apply_reply(
         old,
-        reply.text,
+        text,
         path=prepared.path,
         mode=prepared.mode,
         allowed=prepared.allowed,
@@ -172,7 +173,75 @@ async def run_action(
         return await _run_file_action(req, session, settings, on_delta=on_delta)
     prepared = prepare(req, session.model, session.edit_format, settings)
     reply = await session.complete(prepared.request, on_delta=on_delta)
-    return finish(prepared, reply, req.snapshot)
+    result = finish(prepared, reply, req.snapshot)
+    return await review(req, prepared, result, session, settings)
+
+
+def _unchanged(result: ActionResult) -> ActionResult:
+    return dataclasses.replace(result, new_text=result.old_text, edits=[])
+
+
+async def review(
+    req: ActionRequest, prepared: PreparedAction, result: ActionResult, session: object, settings: Settings
+) -> ActionResult:
+    """Quality gates for fixes (issue #12), applied before a result is offered: a bug fix
+    ("Fix bug": a quick fix on a scope) that changes no code — only comments, docstrings or
+    layout — is no fix; with ``second_look`` the model must confirm a quick fix repairs a defect."""
+    if not result.changed or not req.action.kind.startswith("quickfix"):
+        return result
+    language = req.snapshot.language.name if req.snapshot.language else None
+    if req.action.applies_to == "scope" and same_code(result.old_text, result.new_text, language):
+        return _unchanged(result)
+    if settings.second_look and not await second_look(req, prepared, result, session):
+        return _unchanged(result)
+    return result
+
+
+def same_code(old: str, new: str, language: str | None) -> bool:
+    """Whether two Python texts are the same program up to comments, docstrings and layout
+    (other languages: never judged the same)."""
+    if language != "python":
+        return False
+    import ast
+
+    def normalised(text: str) -> str | None:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            return None
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                    and isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        return ast.dump(tree, annotate_fields=False)
+
+    before = normalised(old)
+    return before is not None and before == normalised(new)
+
+
+async def second_look(req: ActionRequest, prepared: PreparedAction, result: ActionResult, session: object) -> bool:
+    """Ask the model whether ``result`` fixes a real defect (a short YES/NO request); False: drop it."""
+    first, last = prepared.scope
+    old_lines = result.old_text.splitlines(keepends=True)
+    new_lines = result.new_text.splitlines(keepends=True)
+    shift = len(new_lines) - len(old_lines)
+    before = "".join(old_lines[first : last + 1])
+    after = "".join(new_lines[first : max(first, last + 1 + shift)])
+    snapshot = req.snapshot
+    target = prepared.target
+    instructions, user_input = prompts.build_second_look(
+        session.model,
+        language=snapshot.language.name if snapshot.language else None,
+        kind=target.kind if target else "code",
+        name=target.name if target else f"lines {first + 1}-{last + 1}",
+        task=task_text(req),
+        before=before,
+        after=after,
+    )
+    reply = await session.complete(ModelRequest(instructions=instructions, input=user_input, max_output_tokens=16))
+    return not prompts.second_look_says_no(reply.text)
 
 
 MAX_FIX_ALL_STEPS = 20

@@ -80,7 +80,8 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                            "(git diff), e.g. origin/main")
     what.add_argument("--diagnostics", action="append", default=[], metavar="FILE",
                       help="propose a fix for each finding in FILE: SARIF 2.1.0, or ruff's "
-                           "`--output-format json`; without --action, only these are fixed")
+                           "`--output-format json`; without --action, only these are fixed (plus "
+                           "fix-bug on the changed functions with --changed-since)")
     what.add_argument("--no-syntax-errors", action="store_true",
                       help="do not propose fixes for spark-ls's own syntax-error findings")
     what.add_argument("--shard", metavar="I/N",
@@ -102,6 +103,14 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     running = parser.add_argument_group("running")
     running.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, metavar="N",
                        help=f"concurrent model requests (pooled connections; default {DEFAULT_JOBS})")
+    running.add_argument("--verify", metavar="CMD",
+                         help="run CMD (e.g. \"pytest -x -q\") in a private copy of the repository "
+                              "with each proposal applied: proposals that make its result worse are "
+                              "dropped, ones that make it pass are marked verified")
+    running.add_argument("--verify-timeout", type=float, default=None, metavar="SECONDS",
+                         help="time limit for one --verify run (default 300)")
+    running.add_argument("--second-look", action=argparse.BooleanOptionalAction, default=None,
+                         help="ask the model whether each fix repairs a real defect before proposing it")
     # --model, --base-url, --transport, --record, --replay, --edit-format, --fallback-models, --pin and
     # --insecure come from spark_ls.cli.add_model_arguments, shared with `serve`.
 
@@ -191,6 +200,9 @@ class CheckCommand:
                 await self._execute(prepared, specs, settings, report, progress)
             except ModelError as exc:  # the session could not even start (bad replay file, no model)
                 report.errors.append(f"model ({exc.kind}): {exc.message}")
+        verify_command = args.verify or settings.verify_command
+        if verify_command:
+            await self._verify(report, root, verify_command, settings, specs, progress)
         report.elapsed = time.perf_counter() - started
 
         # Proposals are verified one by one, so a failed request elsewhere does not stop --fix.
@@ -215,6 +227,8 @@ class CheckCommand:
             value = getattr(self.args, name, None)
             if value:
                 overrides[name] = value
+        if getattr(self.args, "second_look", None) is not None:
+            overrides["second_look"] = self.args.second_look
         if getattr(self.args, "pin", False):
             overrides["pin"] = True
         if getattr(self.args, "insecure", False):
@@ -232,7 +246,9 @@ class CheckCommand:
 
         catalog = {spec.id: spec for spec in load_catalog(settings)}
         requested = _split(self.args.action)
-        if not requested and not self.args.instruction and not self.args.diagnostics:
+        # Defaults a reviewer wants: every function without other input; with --diagnostics, the
+        # findings' fixes, plus fix-bug on the functions a PR changed when --changed-since is given.
+        if not requested and not self.args.instruction and (not self.args.diagnostics or self.args.changed_since):
             requested = list(DEFAULT_ACTIONS)
         unknown = [a for a in requested if a not in catalog]
         if unknown:
@@ -373,6 +389,22 @@ class CheckCommand:
         finally:
             progress.end()
             await session.close()
+
+    async def _verify(self, report: CheckReport, root: Path, command: str, settings: Settings,
+                      specs: dict[str, Any], progress: ProgressSink) -> None:
+        from spark_ls.check.verify import Verifier, VerifyError, verify_report
+
+        timeout = self.args.verify_timeout or settings.verify_timeout
+        verifier = Verifier(root, command, timeout=timeout, jobs=self.args.jobs)
+        try:
+            await verify_report(
+                report, verifier, log=progress.log,
+                preserves_behaviour=lambda action_id: bool(getattr(specs.get(action_id), "preserves_behaviour", False)),
+            )
+        except VerifyError as exc:
+            report.errors.append(str(exc))
+        finally:
+            verifier.close()
 
     # ------------------------------------------------------------------ results
 

@@ -19,9 +19,21 @@ FORMATS = ("diff", "sarif", "github", "json")
 def format_diff(report: CheckReport) -> str:
     """The merged change of every file, files in sorted path order."""
     return "".join(
-        file_diff(f.original, f.new_text, f.source.rel_path)
+        _verify_comments(report, f.proposals) + file_diff(f.original, f.new_text, f.source.rel_path)
         for f in report.changed_files
         if f.new_text is not None
+    )
+
+
+def _verify_comments(report: CheckReport, proposals: list[Proposal]) -> str:
+    """With --verify, one comment line per proposal before its file's section (`git apply`
+    ignores text before a diff's headers)."""
+    if not report.verify_command:
+        return ""
+    return "".join(
+        f"# spark-ls {p.target.action_id} {p.target.scope_name or p.target.group}: "
+        f"{'verified' if p.verified else 'not verified'} ({p.tests})\n"
+        for p in proposals
     )
 
 
@@ -85,6 +97,8 @@ def _proposal_json(proposal: Proposal) -> dict[str, Any]:
         "diagnostic": target.message,
         "rule_id": target.rule_id,
         "diff": proposal.diff,
+        "verified": proposal.verified,
+        "tests": proposal.tests,
         "edits": [
             {
                 "start": {"line": e.start_line + 1, "column": e.start_column + 1},
@@ -127,7 +141,10 @@ def format_json(report: CheckReport) -> str:
             "conflicts": report.count("conflict"),
             "model_errors": report.count("model-error"),
             "exit_code": report.exit_code(),
+            "verified": sum(p.verified for p in report.proposals),
         },
+        "verify": {"command": report.verify_command, "baseline": report.verify_baseline}
+        if report.verify_command else None,
         # Everything above is the same for any --jobs; these vary with timing and connection reuse.
         "stats": {
             "input_tokens": report.input_tokens,

@@ -53,6 +53,8 @@ class Proposal:
     new_text: str  # the whole file with only this proposal applied
     edits: list[TextEdit]
     diff: str  # this proposal alone, against the original file
+    verified: bool = False  # --verify: the command failed before and passes with this proposal
+    tests: str | None = None  # --verify: the command's result before -> with this proposal
 
 
 @dataclass
@@ -85,6 +87,8 @@ class CheckReport:
     elapsed: float = 0.0
     model: str | None = None
     written: list[str] = field(default_factory=list)
+    verify_command: str | None = None  # --verify
+    verify_baseline: str | None = None  # its result on the unchanged files
 
     @property
     def proposals(self) -> list[Proposal]:
@@ -111,7 +115,8 @@ class CheckReport:
         return (
             f"spark-ls check: {self.files_checked} file(s), {self.requests} request(s), "
             f"{len(self.proposals)} proposal(s) in {len(self.changed_files)} file(s), "
-            f"{self.count('refused')} refused, {self.count('conflict')} conflict(s), "
+            + (f"{sum(p.verified for p in self.proposals)} verified by tests, " if self.verify_command else "")
+            + f"{self.count('refused')} refused, {self.count('conflict')} conflict(s), "
             f"{len(self.skipped)} skipped, {len(self.errors)} error(s), "
             f"{tokens} tokens, {self.elapsed:.1f}s"
         )

@@ -91,6 +91,9 @@ def _result(proposal: Proposal, rule_index: int) -> dict[str, Any]:
     }
     if target.rule_id:
         result["properties"]["diagnosticRule"] = target.rule_id
+    if proposal.tests is not None:
+        result["properties"]["verified"] = proposal.verified
+        result["properties"]["tests"] = proposal.tests
     return result
 
 

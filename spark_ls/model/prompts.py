@@ -32,6 +32,12 @@ possible change:
 - keep the file's indentation style; no explanations, no code fences.
 If nothing should change, reply with nothing at all."""
 
+# diff-v2: "no change" is the expected answer for correct code (fewer false alarms, issue #12).
+_DIFF_INSTRUCTIONS_V2 = _DIFF_INSTRUCTIONS + """
+Most code you are shown is correct. When the task is to fix a bug and you cannot point to a
+definite bug, or the code already does what the task asks, nothing should change: that is the
+expected answer, not a failure."""
+
 _DIFF_CONTEXT = """\
 File `{path}` ({language}), relevant context:
 
@@ -45,6 +51,13 @@ class named in the task, in a single ```{fence} code block, followed by nothing.
 signature unless the task says otherwise. If the task needs a new import, put the import line
 first in the same block. No explanation."""
 
+# scope-v3: the same, plus an explicit "no change" answer (small models will not reply with
+# nothing, but they reliably write these two words).
+_SCOPE_INSTRUCTIONS_V3 = _SCOPE_INSTRUCTIONS + """
+If the code already does what the task asks - for a bug fix: if you cannot point to a definite
+bug - reply with exactly NO CHANGE instead. Most code you are shown is correct, so NO CHANGE is
+often the right answer."""
+
 _SCOPE_CONTEXT = """\
 File {path}:
 ```{fence}
@@ -57,11 +70,26 @@ File {path}:
 _TASK = "Task: {task}\n(The file is exactly as shown above; no earlier proposal was applied.)"
 
 TEMPLATES: dict[str, PromptTemplate] = {
-    "openai-codex": PromptTemplate("openai-codex", "diff-v1", "diff", _DIFF_INSTRUCTIONS, _DIFF_CONTEXT),
-    "generic": PromptTemplate("generic", "diff-v1", "diff", _DIFF_INSTRUCTIONS, _DIFF_CONTEXT),
-    "qwen-coder": PromptTemplate("qwen-coder", "scope-v2", "scope", _SCOPE_INSTRUCTIONS, _SCOPE_CONTEXT),
-    "generic-scope": PromptTemplate("generic-scope", "scope-v2", "scope", _SCOPE_INSTRUCTIONS, _SCOPE_CONTEXT),
+    "openai-codex": PromptTemplate("openai-codex", "diff-v2", "diff", _DIFF_INSTRUCTIONS_V2, _DIFF_CONTEXT),
+    "generic": PromptTemplate("generic", "diff-v2", "diff", _DIFF_INSTRUCTIONS_V2, _DIFF_CONTEXT),
+    "qwen-coder": PromptTemplate("qwen-coder", "scope-v3", "scope", _SCOPE_INSTRUCTIONS_V3, _SCOPE_CONTEXT),
+    "generic-scope": PromptTemplate("generic-scope", "scope-v3", "scope", _SCOPE_INSTRUCTIONS_V3, _SCOPE_CONTEXT),
 }
+# Earlier versions, kept so the history is readable (and for a family that wants to pin one).
+PREVIOUS_TEMPLATES: dict[str, PromptTemplate] = {
+    "diff-v1": PromptTemplate("generic", "diff-v1", "diff", _DIFF_INSTRUCTIONS, _DIFF_CONTEXT),
+    "scope-v2": PromptTemplate("generic-scope", "scope-v2", "scope", _SCOPE_INSTRUCTIONS, _SCOPE_CONTEXT),
+}
+
+_NO_CHANGE = re.compile(r"^\W*no\s+changes?(\s+(is\s+)?needed|\s+required)?\W*$", re.I)
+
+
+def is_no_change(reply: str) -> bool:
+    """Whether a reply is the explicit "no change" answer (possibly fenced or punctuated)."""
+    text = reply.strip()
+    if text.startswith("```"):
+        text = re.sub(r"^```[\w+-]*\s*|\s*```$", "", text)
+    return bool(_NO_CHANGE.match(text.strip()))
 
 _FAMILY_PATTERNS = (
     (re.compile(r"^(gpt-5|gpt-4\.1|o\d|codex|gpt-oss)", re.IGNORECASE), "openai-codex"),
@@ -112,3 +140,31 @@ def build_scope_prompt(
     instructions = t.instructions.format(template=template_id, fence=fence)
     user_input = f"Rewrite the {kind} `{name}`.\n" + _TASK.format(task=task)
     return instructions, t.context.format(path=path, fence=fence, source=source), user_input
+
+
+# ------------------------------------------------------------------ second look
+
+_SECOND_LOOK = """\
+You review a proposed change to one {kind} ({template}). Answer with exactly one word:
+YES if the original code has a real defect (it cannot do what its name, documentation and use
+evidently intend) and the change fixes it; NO if the original was already correct, or the change
+only adds checks, style or behaviour nobody asked for, or does not fix the defect."""
+
+
+def build_second_look(
+    model: str, *, language: str | None, kind: str, name: str, task: str, before: str, after: str
+) -> tuple[str, str]:
+    """(instructions, input) asking whether a proposed fix repairs a real defect (YES/NO)."""
+    fence = fence_language(language)
+    instructions = _SECOND_LOOK.format(kind=kind, template="second-look-v1")
+    user_input = (
+        f"Task given: {task}\n\nOriginal {kind} `{name}`:\n```{fence}\n{before.rstrip()}\n```\n\n"
+        f"Proposed:\n```{fence}\n{after.rstrip()}\n```\n\nDoes the proposed change fix a real defect? YES or NO."
+    )
+    return instructions, user_input
+
+
+def second_look_says_no(reply: str) -> bool:
+    """True when the reply rejects the change; anything unclear keeps it."""
+    words = re.findall(r"[A-Za-z]+", reply)
+    return bool(words) and words[0].lower() == "no"

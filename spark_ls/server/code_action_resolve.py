@@ -15,6 +15,7 @@ from spark_ls.server.engine import (
     as_request_error,
     run_with_progress,
 )
+from spark_ls.server.verification import VERIFIED_SUFFIX, outcome_of
 
 _DATA_TYPES = {"uri": str, "version": int, "action": str, "start_line": int, "end_line": int}
 
@@ -49,5 +50,8 @@ def register(server: SparkLanguageServer) -> None:
         edit = await run_with_progress(ls, data, action.title)
         if edit is None:
             ls.notify_user("info", f"{action.title}: the model proposed no change")
+        elif outcome_of(edit) == "verified":  # verify_command: failing before, passing with the fix
+            action.is_preferred = True
+            action.title += VERIFIED_SUFFIX
         action.edit = edit
         return action

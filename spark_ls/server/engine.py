@@ -17,13 +17,21 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec, find_action
-from spark_ls.actions.run import ActionRequest, ActionResult, finish, prepare, run_action
+from spark_ls.actions.run import (
+    ActionRequest,
+    ActionResult,
+    finish,
+    prepare,
+    review,
+    run_action,
+)
 from spark_ls.context.picker import all_scopes, syntax_errors
 from spark_ls.diffs import PatchRefused
 from spark_ls.model.types import ModelError
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.convert import text_document_edit
 from spark_ls.server.documents import DocumentNotOpen, DocumentSnapshot
+from spark_ls.server.verification import VerificationRefused, remember, verify_fix
 
 log = logging.getLogger("spark_ls.server")
 
@@ -128,7 +136,8 @@ def _request(server: SparkLanguageServer, snap: DocumentSnapshot, data: dict[str
 
 
 async def compute_edit(
-    server: SparkLanguageServer, data: dict[str, Any], *, on_delta: Callable[[str], None] | None = None
+    server: SparkLanguageServer, data: dict[str, Any], *, on_delta: Callable[[str], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> types.WorkspaceEdit | None:
     """The version-checked edit for ``data``, or None when the model proposes no change.
 
@@ -153,11 +162,20 @@ async def compute_edit(
             result = finish(prepared, reply, snap.source)
         else:
             result = _finish_on_newer_text(server, prepared, reply, req, snap, final, data, session)
+        result = await review(dataclasses.replace(req, snapshot=final.source), prepared, result, session,
+                              server.settings)  # issue #12: cosmetic "fixes", second look
     server.last_latency_ms = round((time.perf_counter() - started) * 1000, 1)
     server.send_status("ready")
     if not result.changed:
         return None
-    return text_document_edit(uri, final.version, final.index(), result.edits, server.encoding)
+    try:  # verify_command (issue #12): test the fix on a private copy before offering it
+        outcome = await verify_fix(server.settings_for(uri), req.action, final.path, result.old_text, result.new_text,
+                                   on_status=on_status)
+    except VerificationRefused as exc:
+        raise ActionRefused(str(exc)) from None
+    edit = text_document_edit(uri, final.version, final.index(), result.edits, server.encoding)
+    remember(edit, outcome)
+    return edit
 
 
 def _finish_on_newer_text(
@@ -243,6 +261,10 @@ class Progress:
                 self.token, types.WorkDoneProgressReport(message=f"~{self.chars // 4} tokens received")
             )
 
+    def status(self, message: str) -> None:
+        if self.token is not None:
+            self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=message))
+
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self.token is None:
             return
@@ -262,7 +284,7 @@ async def run_with_progress(
             prefetched = server.prefetcher.take(data)
             if prefetched is not None:
                 return await asyncio.shield(prefetched)
-            return await compute_edit(server, data, on_delta=progress.on_delta)
+            return await compute_edit(server, data, on_delta=progress.on_delta, on_status=progress.status)
     except asyncio.CancelledError:
         log.info("action cancelled: %s", title)
         raise
