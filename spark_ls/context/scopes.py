@@ -29,7 +29,14 @@ def find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None, *,
     (:mod:`spark_ls.context.recovery`), so no scope swallows its siblings."""
     raw: dict[int, tuple[str, str, tree_sitter.Node, tree_sitter.Node | None]] = {}
     receivers: dict[int, str] = {}
-    for captures in matches(snap, "scopes", byte_range=byte_range):
+    query_range = byte_range
+    if byte_range is not None and whole_lines is None and snap.tree is not None and snap.tree.root_node.has_error:
+        # A broken scope may reach the range by layout from a line above it: query from there.
+        line = snap.line_of_offset(snap.offset_of_byte(byte_range[0]))
+        links = recovery.chain(snap, line)
+        if links:
+            query_range = (min(byte_range[0], recovery.first_byte(snap, links[-1])), byte_range[1])
+    for captures in matches(snap, "scopes", byte_range=query_range):
         found = kind_node(captures, "scope.")
         if found is None:
             continue
@@ -55,12 +62,15 @@ def find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None, *,
             while ancestors and ancestors[-1][0] <= node.start_byte:
                 ancestors.pop()
             # The innermost ancestor still holding this scope after bounding caps it.
-            cap = next((bound for _, bound in reversed(ancestors) if bound >= start_line), end_line)
-            bounded = min(end_line, cap)
-            if node.has_error or _error_top(snap, start_line):  # the tree around it is unreliable
-                named = recovery.name_line(snap, name_node) if name_node is not None else start_line
+            cap = next((bound for _, bound in reversed(ancestors) if bound >= start_line), None)
+            bounded = min(end_line, cap) if cap is not None else end_line
+            named = recovery.name_line(snap, name_node) if name_node is not None else start_line
+            if node.has_error:  # its own extent is unreliable: the layout decides, either way
+                hard = cap if cap is not None else max(0, snap.line_count - 1)
+                bounded = recovery.bound_end(snap, start_line, named + 1, hard)
+            elif _error_top(snap, start_line):  # sound itself, inside broken code: only shorter
                 bounded = recovery.bound_end(snap, start_line, named + 1, bounded)
-            if bounded < end_line:
+            if bounded != end_line:
                 end_line = bounded
                 end = snap.offset_of_line(end_line) + len(snap.lines[end_line].rstrip("\r\n"))
             ancestors.append((node.end_byte, end_line))
@@ -128,19 +138,25 @@ def layout_region(snap: Snapshot, start_line: int, end_line: int, within: Scope 
     line = min(start_line, last)
     while line > 0 and recovery.indent_of(snap, line) is None:
         line -= 1
+    links = recovery.chain(snap, line)
     if within is None:
         if not _error_top(snap, line):
             return None
-        header = recovery.chain(snap, line)[-1]
     else:
         if not _in_error(snap, line):
             return None
-        links = [link for link in recovery.chain(snap, line) if within.start_line < link <= within.end_line]
+        links = [link for link in links if within.start_line < link <= within.end_line]
         if not links:
             return None
-        header = links[-1]
         last = within.end_line
-    end = recovery.bound_end(snap, header, header + 1, last)
+    # The innermost block holding the range (its own line when it opens none).
+    header, end = line, line
+    for link in links:
+        if recovery.opens_block(snap, link, last):
+            bound = recovery.bound_end(snap, link, link + 1, last)
+            if bound >= line:
+                header, end = link, bound
+                break
     return min(header, start_line), min(last, max(end, min(end_line, last)))
 
 
