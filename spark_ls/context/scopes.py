@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import tree_sitter
@@ -109,17 +110,44 @@ class _Span:
     name_line: int
 
 
-def _error_top(snap: Snapshot, line: int) -> bool:
-    """The line lies in a top-level node with a syntax error (or the whole tree is an error)."""
+def _error_tops(snap: Snapshot) -> tuple[list[int], list[int]] | None:
+    """Start and end bytes of the top-level nodes with a syntax error, in order (cached on the
+    snapshot); None when the whole tree is an error."""
+    cached: tuple[tuple[list[int], list[int]] | None] | None = snap.__dict__.get("_error_tops")
+    if cached is not None:
+        return cached[0]
     assert snap.tree is not None
     root = snap.tree.root_node
-    if root.is_error:
+    found: tuple[list[int], list[int]] | None = None
+    if not root.is_error:
+        broken = [c for c in root.children if c.has_error]
+        found = ([c.start_byte for c in broken], [c.end_byte for c in broken])
+    snap.__dict__["_error_tops"] = (found,)
+    return found
+
+
+def _error_top(snap: Snapshot, line: int) -> bool:
+    """The line starts in a top-level node with a syntax error (or the whole tree is an error)."""
+    tops = _error_tops(snap)
+    if tops is None:
         return True
+    starts, ends = tops
     byte = recovery.first_byte(snap, line)
-    node = root.descendant_for_byte_range(byte, byte + 1)
-    while node is not None and node.parent is not None and node.parent != root:
-        node = node.parent
-    return node is not None and node != root and node.has_error
+    at = bisect.bisect_right(starts, byte) - 1
+    return at >= 0 and byte < ends[at]
+
+
+def _error_top_lines(snap: Snapshot, first: int, last: int) -> list[int]:
+    """The lines in ``first..last`` that start in a top-level node with a syntax error."""
+    tops = _error_tops(snap)
+    if tops is None:
+        return list(range(first, last + 1))
+    lines: set[int] = set()
+    for start, end in zip(*tops, strict=True):
+        a = snap.line_of_offset(snap.offset_of_byte(start))
+        b = snap.line_of_offset(snap.offset_of_byte(max(start, end - 1)))
+        lines.update(line for line in range(max(a, first), min(b, last) + 1) if _error_top(snap, line))
+    return sorted(lines)
 
 
 def layout_region(snap: Snapshot, start_line: int, end_line: int, within: Scope | None = None) -> tuple[int, int] | None:
@@ -179,8 +207,7 @@ def _recovered(snap: Snapshot, spans: list[_Span], byte_range: tuple[int, int] |
         return []
     if byte_range is None or whole_lines is not None:
         first_line, last_line = whole_lines if whole_lines is not None else (0, last)
-        candidates: list[int] = [line for line in range(first_line, min(last_line, last) + 1)
-                                 if _error_top(snap, line)]
+        candidates: list[int] = _error_top_lines(snap, first_line, min(last_line, last))
     else:  # only lines that can open a block holding the range: the indentation chain above it
         line = min(snap.line_of_offset(snap.offset_of_byte(byte_range[0])), last)
         candidates = recovery.chain(snap, line)
