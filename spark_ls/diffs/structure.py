@@ -483,7 +483,8 @@ def _check_no_copies(old: _Lines, new: _Lines, changes: Sequence[Change]) -> Non
         return
     removed = {index for o1, o2, _, _ in changes for index in range(o1, o2)}
     wanted = {stripped for _, stripped in added}
-    for index, line in enumerate(old.lines):
+    every = old.lines.all() if hasattr(old.lines, "all") else old.lines
+    for index, line in enumerate(every):
         stripped = line.strip()
         if stripped not in wanted or index in removed:
             continue
@@ -556,6 +557,8 @@ def _bound_line(view: _Lines, name: str, level: int, near: int) -> int | None:
         while stop < len(lines) and not (view.stripped(stop) and view.width(stop) < level and not view.neutral(stop)):
             stop += 1
     pattern = re.compile(rf"\b{re.escape(name)}\b")
+    if stop - start > 200 and hasattr(lines, "all"):
+        lines = lines.all()
     for index in range(start, stop):
         line = lines[index]
         if name not in line or not pattern.search(line) or view.width(index) != level:
