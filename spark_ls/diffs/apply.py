@@ -85,11 +85,13 @@ def apply_diff(old: str, reply: str, *, path: str, allowed: Sequence[LineRange] 
         # copy of its context).
         try:
             placements = place_hunks(lines, hunks, allowed=None)
-            if any(p.hunk.hint is None or p.start != p.hunk.hint for p in placements):
-                raise refusal
-            new = apply_placements(old, lines, placements)
-            check_confined(old, new, allowed)
+            moved = any(p.hunk.hint is None or p.start != p.hunk.hint for p in placements)
+            new = old if moved else apply_placements(old, lines, placements)
+            if not moved:
+                check_confined(old, new, allowed)
         except PatchRefused:
+            moved = True
+        if moved:
             raise refusal from None
         return new
     return apply_placements(old, lines, placements)
