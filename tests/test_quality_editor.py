@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lsp_helpers import (
+    apply_text_edits,
+    document_edit,
+    lsp_client,
+    open_document,
+    wait_ready,
+)
 from lsprotocol import types
-
-from lsp_helpers import apply_text_edits, document_edit, lsp_client, open_document, wait_ready
 from model_endpoint import input_text
+
 from spark_ls.diffs import unified_diff
 
 SOURCE = "def add(a, b):\n    return a - b\n"

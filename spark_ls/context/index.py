@@ -274,8 +274,12 @@ def file_index(snap: Snapshot) -> FileIndex | None:
 
 def _build(snap: Snapshot, tree: tree_sitter.Tree) -> FileIndex:
     root = tree.root_node
-    if root.has_error and not root.is_error:
-        placed = _place_broken(snap, root)
+    if not root.is_error:
+        placed = _reuse(snap, root)
+        if placed is None and root.has_error:
+            placed = _place_broken(snap, root)
+        elif placed is None:
+            placed = _place(snap, root.children)
         if placed is not None:
             return FileIndex(snap, placed, None)
     if root.has_error:  # bounding and recovery reach across top-level nodes: the whole file at once
@@ -284,9 +288,6 @@ def _build(snap: Snapshot, tree: tree_sitter.Tree) -> FileIndex:
         index = FileIndex(snap, [_Placed(whole, 0, 0, 0)], find_import_info(snap))
         index.whole = True
         return index
-    reused = _reuse(snap, root)
-    if reused is not None:
-        return FileIndex(snap, reused, None)
     return FileIndex(snap, _place(snap, root.children), None)
 
 
@@ -299,7 +300,7 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
     base, lo, hi, delta = derived
     analysed = cached_analysis(base)
     old = analysed.index if analysed is not None else None
-    if not isinstance(old, FileIndex) or old.whole or old.broken or root.has_error:
+    if not isinstance(old, FileIndex) or old.whole:
         return None
     count = root.child_count
     # First top-level node that may have changed (ends at or after lo), first one after hi.
@@ -325,12 +326,28 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
         return None
     if first and old_chunks[first - 1].byte != _child(root, first - 1).start_byte:
         return None
+    # A node with an error depends on the text around it: reuse none, compute the new ones alone.
+    if any(chunk.facts.broken for chunk in old_chunks[:first]) or \
+            any(chunk.facts.broken for chunk in old_chunks[len(old_chunks) - tail :]):
+        return None
     middle_children: list[tree_sitter.Node] = []
     node = root.child(first) if first < after else None
     while node is not None and len(middle_children) < after - first:
         middle_children.append(node)
         node = node.next_sibling
-    placed = old_chunks[:first] + _place(snap, middle_children)
+    known: dict[int, _Facts] = {}
+    for at, child in enumerate(middle_children):
+        if child.has_error:
+            lines = snap.node_lines(child)
+            before, following = child.prev_sibling, child.next_sibling
+            if (before is not None and snap.node_lines(before)[1] >= lines[0]) or \
+                    (following is not None and snap.node_lines(following)[0] <= lines[1]):
+                return None
+            facts = _compute_broken(snap, child, lines)
+            if facts is None:
+                return None
+            known[at] = facts
+    placed = old_chunks[:first] + _place(snap, middle_children, known)
     if tail:
         next_node = _child(root, after)
         old_next = old_chunks[len(old_chunks) - tail]

@@ -17,7 +17,14 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec, find_action
-from spark_ls.actions.run import ActionRequest, ActionResult, finish, prepare, run_action, second_look
+from spark_ls.actions.run import (
+    ActionRequest,
+    ActionResult,
+    finish,
+    prepare,
+    review,
+    run_action,
+)
 from spark_ls.context.picker import all_scopes, syntax_errors
 from spark_ls.diffs import PatchRefused
 from spark_ls.model.types import ModelError
@@ -155,10 +162,8 @@ async def compute_edit(
             result = finish(prepared, reply, snap.source)
         else:
             result = _finish_on_newer_text(server, prepared, reply, req, snap, final, data, session)
-        if (getattr(server.settings, "second_look", False) and result.changed
-                and req.action.kind.startswith("quickfix")
-                and not await second_look(dataclasses.replace(req, snapshot=final.source), prepared, result, session)):
-            result = dataclasses.replace(result, new_text=result.old_text, edits=[])
+        result = await review(dataclasses.replace(req, snapshot=final.source), prepared, result, session,
+                              server.settings)  # issue #12: cosmetic "fixes", second look
     server.last_latency_ms = round((time.perf_counter() - started) * 1000, 1)
     server.send_status("ready")
     if not result.changed:
