@@ -495,7 +495,7 @@ def overhead(quick: bool) -> list[dict[str, Any]]:
 def run(quick: bool) -> dict[str, Any]:
     started = time.perf_counter()
     logging.getLogger("spark_ls.diffs").setLevel(logging.ERROR)  # dropped extras are logged per reply
-    files, per_file = (6, 2) if quick else (60, 3)
+    files, per_file = (6, 2) if quick else (40, 3)
     result = evaluate(corpus(files_per_language=files, targets_per_file=per_file))
     counts = result["counts"]
     hostile = sum(v for (h, _), v in counts.items() if h)
