@@ -282,12 +282,17 @@ def check_structure(
     #    In braced languages the target also ends where its braces close.
     sibling_starts = [i for i in range(max(header, first - 1) + 1, last + 1) if old.starts_statement(i, level, header)]
     closed = None if python else brace_end(old.lines, header, last)
+    if closed is None and not python:  # unbalanced (a brace lost): the first closing line at its level
+        closed = next(
+            (i for i in range(header + 1, last + 1) if old.stripped(i).startswith("}") and old.width(i) <= level),
+            None,
+        )
     if closed is not None and closed < last and any(old.stripped(i) for i in range(closed + 1, last + 1)):
         following = next(i for i in range(closed + 1, last + 1) if old.stripped(i))
         if not sibling_starts or sibling_starts[0] > following:
             sibling_starts.insert(0, following)
-    tail = last
-    while tail > header and not old.stripped(tail):
+    tail = last  # blank lines, comments and decorators at the target's level that end the region
+    while tail > header and (not old.stripped(tail) or (old.neutral(tail) and old.width(tail) <= level)):
         tail -= 1
     if not sibling_starts and tail < last:
         sibling_starts = [last + 1]  # only blank lines after the target: they are not its lines
@@ -305,7 +310,7 @@ def check_structure(
                 owner = max((s for s in sibling_starts if s <= line), default=sibling_starts[0])
                 if owner > last:
                     raise PatchRefused(
-                        f"the edit removes the blank lines after the target {target} (line {protected + 1}): "
+                        f"the edit changes the lines after the target {target} (line {protected + 1} on): "
                         "code outside the target may not be removed, moved or rewritten"
                     )
                 raise PatchRefused(
