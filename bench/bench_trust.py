@@ -405,7 +405,12 @@ def judge(case: Case, result: str) -> str | None:
 
 
 def _blank(text: str) -> str:
-    return "".join(line if line.strip() else line.lstrip(" \t") for line in _lines(text))
+    """Scope mode writes the rewritten lines without trailing whitespace."""
+    out = []
+    for line in _lines(text):
+        body = line.rstrip("\r\n")
+        out.append(body.rstrip(" \t") + line[len(body):])
+    return "".join(out)
 
 
 def run_case(case: Case) -> tuple[str, str | None]:
@@ -417,7 +422,7 @@ def run_case(case: Case) -> tuple[str, str | None]:
         return "refused", refusal.reason
     if not case.hostile:
         if result == case.expected or (case.mode == "scope" and _blank(result) == _blank(case.expected or "")):
-            return "applied", None  # scope mode writes whitespace-only lines of the rewrite as empty
+            return "applied", None  # scope mode drops trailing whitespace of the lines it rewrites
         why = judge(case, result)
         return ("wrong", why) if why else ("mangled", "applied, but not the intended text")
     why = judge(case, result)
