@@ -33,10 +33,10 @@ def _tally(cases) -> tuple[Counter[tuple[bool, str]], list[str]]:
 
 
 def test_real_code_sample_has_no_wrong_edit_and_well_formed_replies_apply() -> None:
-    counts, wrong = _tally(corpus(files_per_language=2, targets_per_file=2, seed=3))
+    counts, wrong = _tally(corpus(files_per_language=3, targets_per_file=2, seed=3))
     hostile = sum(v for (h, _), v in counts.items() if h)
     good = sum(v for (h, _), v in counts.items() if not h)
-    assert hostile >= 150 and good >= 20, counts  # the stdlib alone gives this much
+    assert hostile >= 150 and good >= 30, counts  # the Python standard library alone gives this much
     assert wrong == []
     assert counts[(True, "refused")] > 0 and counts[(True, "applied")] > 0  # both outcomes happen
     assert counts[(False, "applied")] / good >= 0.99, counts
