@@ -75,7 +75,7 @@ def _startup_seconds(corpus: Path) -> float:
     return time.perf_counter() - started
 
 
-def run(quick: bool) -> dict:
+def run(quick: bool, tiny: bool = False) -> dict:
     sys.path.insert(0, str(REPO_ROOT / "tests"))
     from model_endpoint import ModelEndpoint
 
@@ -83,7 +83,7 @@ def run(quick: bool) -> dict:
     notes = []
     with tempfile.TemporaryDirectory(prefix="spark-ls-bench-check-") as scratch:
         corpus = Path(scratch)
-        files, _ = _corpus(corpus, max_functions=60 if quick else 240)
+        files, _ = _corpus(corpus, max_functions=12 if tiny else 60 if quick else 240)
         startup = _startup_seconds(corpus)
         with ModelEndpoint(api_key=API_KEY, first_token_delay=LATENCY, reply_for=lambda body: "") as endpoint:
             baseline = None

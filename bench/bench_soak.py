@@ -146,8 +146,8 @@ async def _soak(total: int) -> dict[str, Any]:
     }
 
 
-def run(quick: bool) -> dict:
-    total = 1_000 if quick else 10_000
+def run(quick: bool, tiny: bool = False) -> dict:
+    total = WARMUP + 2 * BATCH if tiny else 1_000 if quick else 10_000
     result = asyncio.run(_soak(total))
     samples = result["samples"]
     start_kib = samples[0][1]
@@ -176,7 +176,7 @@ def run(quick: bool) -> dict:
             f"refused (scripted, one reply in {REFUSE_EVERY}): {result['refusals']}; "
             f"unexpected failures: {result['failures']}; model connections opened: {result['connections']}"
         ),
-        "command: python -m bench soak" + (" --quick" if quick else ""),
+        "command: python -m bench soak" + (" --tiny" if tiny else " --quick" if quick else ""),
     ]
     return {
         "rows": rows,

@@ -78,7 +78,7 @@ class InlineCompletions:
     # -- disabled ---------------------------------------------------------------------------
     def disabled_reason(self, uri: str) -> str | None:
         ls = self.server
-        if not getattr(ls.settings, "inline_completion", True):
+        if not getattr(ls.settings_for(uri), "inline_completion", True):
             return "inline completions are turned off (inline_completion = false)"
         doc = ls.documents.get(uri)
         if doc is not None and doc.oversized:
@@ -146,7 +146,7 @@ class InlineCompletions:
     async def _ask(self, uri: str, snap: DocumentSnapshot, offset: int) -> tuple[Suggestion | None, asyncio.Task[Any] | None]:
         ls = self.server
         session = await ls.ready_session()
-        budget = min(inline_budget(session), ls.settings.context_budget)
+        budget = min(inline_budget(session), ls.settings_for(uri).context_budget)
         ctx = build_context(
             snap.source, offset, path=snap.path, budget_tokens=budget,
             sections=self.sections_for(uri, snap, offset, budget),
