@@ -19,8 +19,9 @@ worse — that gives the figures without --verify from the same run.
 
 The model is whatever the usual settings select: with no OPENAI_BASE_URL / OPENAI_API_KEY, the
 embedded Qwen2.5-Coder-1.5B-Instruct (run it under `flock /tmp/heavy.lock` on a shared machine).
-Environment knobs: SPARK_LS_BENCH_QUALITY_MUTANTS (mutants per function, default 1 quick / 2
-full), SPARK_LS_BENCH_QUALITY_KEEP (keep the work directory and print its path).
+Environment knobs: SPARK_LS_BENCH_QUALITY_MUTANTS (mutants per function, default 1; the corpus
+has up to 2), SPARK_LS_BENCH_QUALITY_STRIDE (every Nth function; default 6 with --quick, else 1),
+SPARK_LS_BENCH_QUALITY_KEEP (keep the work directory and print its path).
 """
 
 from __future__ import annotations
@@ -153,8 +154,9 @@ def _pct(part: int, whole: int) -> float:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    functions = corpus.FUNCTIONS[::6] if quick else corpus.FUNCTIONS
-    per_function = int(os.environ.get("SPARK_LS_BENCH_QUALITY_MUTANTS", "1" if quick else "2"))
+    stride = int(os.environ.get("SPARK_LS_BENCH_QUALITY_STRIDE", "6" if quick else "1"))
+    functions = corpus.FUNCTIONS[::stride]
+    per_function = int(os.environ.get("SPARK_LS_BENCH_QUALITY_MUTANTS", "1"))
     originals, mutants, calls = corpus.build(per_function, functions)
     by_id = {c.id: c for c in originals}
     local = _uses_local_model()
@@ -214,14 +216,15 @@ def run(quick: bool) -> dict[str, Any]:
         notes += [
             f"model: {model} ({'embedded, --jobs 1' if local else 'endpoint from the environment, --jobs 4'}); "
             f"corpus: {len(originals)} functions from the Python {sys.version.split()[0]} standard library, "
-            f"{len(mutants)} single-mutation bugs, {sum(c.tests for c in mutants)} tests",
+            f"{len(mutants)} single-mutation bugs, {sum(c.tests for c in mutants)} tests"
+            + (f" (every {stride}th function of {len(corpus.FUNCTIONS)})" if stride > 1 else ""),
             "fixed by kind: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(kinds.items())),
-            f"time per check: {wall / max(requests, 1):.1f} s per function ({requests} functions, "
-            f"{wall:.0f} s in `spark-ls check` incl. model load and --verify)",
-            f"fix rate anchor: Aider's leaderboard gives Qwen2.5-Coder-1.5B-Instruct {AIDER_ANCHOR}% "
-            "(133 whole-program exercises, first try) — a different task; shown for scale only",
-            "false alarm = any proposal on an unmutated function; damage = a proposal that makes a "
-            "passing test fail",
+            (f"time per check: {wall / max(requests, 1):.1f} s per function ({requests} functions, "
+             f"{wall:.0f} s in `spark-ls check` incl. model load and --verify)"),
+            (f"fix rate anchor: Aider's leaderboard gives Qwen2.5-Coder-1.5B-Instruct {AIDER_ANCHOR}% "
+             "(133 whole-program exercises, first try) — a different task; shown for scale only"),
+            ("false alarm = any proposal on an unmutated function; damage = a proposal that makes a "
+             "passing test fail"),
         ]
         if keep:
             notes.append(f"work directory kept: {workdir}")

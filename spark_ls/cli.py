@@ -1,4 +1,4 @@
-"""spark-ls command line: serve | check | model-server | models | --version."""
+"""spark-ls command line: serve | check | config | models | model-server | --version."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _session_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help="model name (default gpt-5.3-codex-spark; env SPARK_LS_MODEL)")
-    group.add_argument("--fallback-models", help="comma-separated models to use, in order, if the model is retired")
+    group.add_argument("--fallback-models", metavar="MODELS", help="comma-separated models to use, in order, if the model is retired")
     group.add_argument("--pin", action="store_true", help="never switch models: stop with a message if retired")
     group.add_argument("--base-url", help="OpenAI-compatible base URL (env OPENAI_BASE_URL); key from OPENAI_API_KEY")
     group.add_argument(
@@ -138,6 +138,11 @@ def _config(args: argparse.Namespace) -> int:
         workspace_layers,
     )
 
+    if args.schema:
+        from spark_ls.settings_schema import render_schema
+
+        sys.stdout.write(render_schema())
+        return 0
     folder = Path(args.path).resolve()
     if folder.is_file():
         folder = folder.parent
@@ -228,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config.add_argument("path", nargs="?", default=".", metavar="PATH", help="the workspace folder (default: .)")
     config.add_argument("--json", action="store_true", help="print JSON (values, sources, problems)")
+    config.add_argument("--schema", action="store_true",
+                        help="print the JSON schema of [tool.spark-ls] / spark-ls.toml and exit")
     add_model_arguments(config)
     _add_logging_arguments(config, top=False)
     config.set_defaults(func=_config)

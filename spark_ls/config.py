@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import logging
+import math
 import os
 import re
 import tomllib
@@ -32,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cattrs
+if typing.TYPE_CHECKING:
+    import cattrs
 
 log = logging.getLogger("spark_ls.config")
 
@@ -189,10 +192,12 @@ class Settings:
     verify_command: str | None = setting(
         None, "A test command (e.g. `pytest -x -q`) run on a private copy of the workspace with each "
         "\"Fix bug\" / quick fix applied before it is offered: fixes that make it worse are dropped, fixes "
-        "that turn it green are marked verified and preferred.", untrusted=True)
-    verify_timeout: float = setting(300.0, "Seconds the verify command may run.", minimum=1, maximum=86400)
+        "that turn it green are marked verified and preferred.", untrusted=True, scope="folder")
+    verify_timeout: float = setting(
+        300.0, "Seconds the verify command may run.", minimum=1, maximum=86400, scope="folder")
     second_look: bool = setting(
-        False, "Ask the model a second time whether a proposed fix repairs a real defect; drop it if not.")
+        False, "Ask the model a second time whether a proposed fix repairs a real defect; drop it if not.",
+        scope="folder")
 
     @property
     def uses_local_model(self) -> bool:
@@ -264,7 +269,7 @@ def canonical(key: str) -> str | None:
 # ---------------------------------------------------------------------------------------- values
 
 _TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off", "")
+_FALSE = ("0", "false", "no", "off")
 
 
 def _bool(value: Any, _: Any) -> bool:
@@ -286,14 +291,17 @@ def _int(value: Any, _: Any) -> int:
 
 
 def _float(value: Any, _: Any) -> float:
+    number: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
-    raise ValueError(f"expected a number, got {_show(value)}")
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"expected a number, got {_show(value)}")
+    return number
 
 
 def _str(value: Any, _: Any) -> str:
@@ -332,7 +340,11 @@ def _is(hint: Any) -> Callable[[Any], bool]:
     return lambda t: bool(t == hint)
 
 
-def _make_converter() -> cattrs.Converter:
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The strict converter (built on first use: cattrs costs ~0.1 s to import)."""
+    import cattrs
+
     converter = cattrs.Converter()
     converter.register_structure_hook(bool, _bool)
     converter.register_structure_hook(int, _int)
@@ -345,9 +357,6 @@ def _make_converter() -> cattrs.Converter:
     for hint, hook in hooks:
         converter.register_structure_hook_func(_is(hint), hook)
     return converter
-
-
-CONVERTER = _make_converter()
 
 
 def _show(value: Any, limit: int = 60) -> str:
@@ -369,8 +378,10 @@ def structure(name: str, value: Any) -> Any:
     hint = _TYPES[name]
     if value is None and type(None) in typing.get_args(hint):
         return None
+    import cattrs
+
     try:
-        result = CONVERTER.structure(value, hint)
+        result = converter().structure(value, hint)
     except cattrs.BaseValidationError as exc:
         reasons = [str(e) for e in exc.exceptions] or [str(exc)]
         raise ValueError("; ".join(reasons)) from None
@@ -379,6 +390,10 @@ def structure(name: str, value: Any) -> Any:
     meta = info(name)
     if isinstance(result, str) and hint in (str, str | None):
         result = result.strip()
+        if not result:
+            if hint is str:
+                raise ValueError("must not be empty")
+            raise _Unset  # an empty optional string leaves the value of the layer below
     if meta.choices and result not in meta.choices:
         raise ValueError(f"must be one of {', '.join(meta.choices)}, not {_show(result)}")
     if isinstance(result, (int, float)) and not isinstance(result, bool):
@@ -411,6 +426,10 @@ def _valid_actions(tables: tuple[Mapping[str, Any], ...]) -> tuple[Mapping[str, 
     if bad:
         raise _PartialValue(tuple(good), "; ".join(bad) + " (that action is ignored, the others apply)")
     return tuple(good)
+
+
+class _Unset(Exception):
+    """The value says "not set here" (an empty optional string)."""
 
 
 class _PartialValue(ValueError):
@@ -467,6 +486,8 @@ def resolve(layers: Iterable[Layer], base: Settings | None = None) -> Resolved:
             where = f"{layer.where} ({layer.labels[raw_key]})" if raw_key in layer.labels else layer.where
             try:
                 current[name] = structure(name, value)
+            except _Unset:
+                continue
             except _PartialValue as exc:
                 current[name] = exc.usable
                 sources[name] = where

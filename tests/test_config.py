@@ -73,6 +73,10 @@ def test_unknown_key_is_named_with_a_suggestion_and_the_others_apply() -> None:
         ("model", 5, "expected a string, got 5"),
         ("fallback_models", [1, 2], "expected a list of strings, got [1, 2]"),
         ("request_timeout", 0, "must be at least 0.1, not 0"),
+        ("request_timeout", float("nan"), "expected a number, got nan"),
+        ("idle_timeout", "inf", "expected a number, got 'inf'"),
+        ("model", "  ", "must not be empty"),
+        ("pin", "", "expected true or false, got ''"),
     ],
 )
 def test_bad_value_keeps_the_lower_layer_and_says_why(key: str, value: object, reason: str) -> None:
@@ -329,3 +333,10 @@ def test_workspace_configuration_resolves_each_folder(tmp_path: Path) -> None:
         f"{bad} 1200 (from {two / 'pyproject.toml'} [tool.spark-ls])",
         f"{bad} 2000 (the default)",
     ]
+
+
+def test_an_empty_optional_string_leaves_the_layer_below() -> None:
+    result = resolve_settings(None, editor={"baseUrl": " ", "record": ""},
+                              environ={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert result.settings.base_url == "http://127.0.0.1:9/v1" and result.sources["base_url"].startswith("environment")
+    assert result.settings.record is None and result.sources["record"] == "default" and result.problems == ()

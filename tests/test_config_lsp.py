@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,7 +25,8 @@ def _action_toml(action_id: str, title: str) -> str:
 
 @contextlib.asynccontextmanager
 async def _client(
-    endpoint: Any, folders: list[Path], init_options: dict[str, Any] | None = None
+    endpoint: Any, folders: list[Path], init_options: dict[str, Any] | None = None,
+    capabilities: types.ClientCapabilities | None = None,
 ) -> AsyncIterator[LanguageClient]:
     config = ClientServerConfig(
         server_command=[sys.executable, "-m", "spark_ls", "serve"], server_env=server_env(endpoint)
@@ -39,7 +41,7 @@ async def _client(
 
     await client.initialize_session(
         types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
+            capabilities=capabilities or client_capabilities("visual-studio-code"),
             root_uri=folders[0].as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=f.as_uri(), name=f.name) for f in folders],
             initialization_options=init_options,
@@ -182,3 +184,65 @@ async def test_did_change_configuration_applies_without_a_restart(model_endpoint
         )
         await asyncio.sleep(0.6)
         assert uri not in client.diagnostics
+
+
+@pytest.mark.asyncio
+async def test_inline_completion_follows_the_folder_and_live_changes(model_endpoint, tmp_path: Path) -> None:
+    from test_inline_lsp import caps, items_of, position_of, request
+
+    off, on = tmp_path / "off", tmp_path / "on"
+    for folder in (off, on):
+        folder.mkdir()
+    (off / "spark-ls.toml").write_text("inline_completion = false\n")
+    source, pos = position_of("def add(a, b):\n    return |\n")
+    async with _client(model_endpoint, [off, on], capabilities=caps()) as client:
+        await _until(lambda: client.statuses, "the session status")
+        uri_off, uri_on = (off / "m.py").as_uri(), (on / "m.py").as_uri()
+        open_document(client, uri_off, source)
+        open_document(client, uri_on, source)
+        assert items_of(await client.text_document_inline_completion_async(request(pos, uri_off))) == []
+        model_endpoint.replies.append("a + b")
+        items = items_of(await client.text_document_inline_completion_async(request(pos, uri_on)))
+        assert [i.insert_text for i in items] == ["a + b"]
+
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"inlineCompletion": False}))
+        source2, pos2 = position_of("def sub(a, b):\n    return |\n")
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri_on, version=2),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=source2)],
+            )
+        )
+        calls = len(model_endpoint.calls)
+        assert items_of(await client.text_document_inline_completion_async(request(pos2, uri_on))) == []
+        assert len(model_endpoint.calls) == calls
+
+
+@pytest.mark.asyncio
+async def test_serve_debug_log_file_shows_the_prompt_sent_without_the_key(model_endpoint, tmp_path: Path) -> None:
+    from conftest import TEST_API_KEY
+    from lsp_helpers import lsp_client
+
+    log_file = tmp_path / "server.log"
+    source = "def add(a, b):\n    return a - b  # token sk-proj-abcdefgh12345678\n"
+    async with lsp_client(model_endpoint, root=tmp_path,
+                          server_args=["--log-level", "DEBUG", "--log-file", str(log_file)]) as client:
+        await _until(lambda: client.statuses, "the session status")  # type: ignore[attr-defined]
+        uri = (tmp_path / "m.py").as_uri()
+        open_document(client, uri, source)
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=types.Range(start=types.Position(line=1, character=4), end=types.Position(line=1, character=4)),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        )
+        fix = next(a for a in actions or [] if a.title == "Fix bug in add")
+        model_endpoint.replies.append("")
+        await client.code_action_resolve_async(fix)
+    log = log_file.read_text()
+    prompt = log.split("spark_ls.model.session DEBUG prompt sent to gpt-5.3-codex-spark:\n", 1)[1]
+    prompt = re.split(r"\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", prompt, maxsplit=1)[0]  # up to the next record
+    assert prompt.startswith("--- instructions\n") and "def add(a, b):" in prompt
+    assert "abcdefgh12345678" not in prompt and "# token ***" in prompt  # key-like text masked
+    assert TEST_API_KEY not in log

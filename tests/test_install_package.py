@@ -9,9 +9,9 @@ What this proves, offline (no package index is contacted at test time):
   added later without packaging would fail here, not on a user's machine).
 - Dependencies are ranges (exact pins only where spark-ls relies on internals), and those ranges
   accept the versions installed on this machine: the wheel and its ``[local]`` extra install with
-  ``--no-index`` into a fresh venv that sees the machine's packages (``--system-site-packages``:
-  the 1.1 GB model parts are not copied again). spark-ls itself is imported from the venv, not
-  from the checkout.
+  ``--no-index`` into a fresh venv that sees the machine's packages after its own (a ``.pth``
+  naming the test run's site-packages: the 1.1 GB model parts are not copied again). spark-ls
+  itself is imported from the venv, not from the checkout.
 - The installed console script runs: ``spark-ls --version``, and ``spark-ls check`` proposes a
   fix through the real wire protocol (tests/model_endpoint.py on loopback) using only the files
   the wheel installed (tree-sitter queries, action catalogue, prompts).
@@ -199,10 +199,25 @@ def test_wheel_installs_into_a_fresh_venv_and_checks_a_file(
 ) -> None:
     venv = tmp_path / "venv"
     env = _clean_env()
-    # The base interpreter (not a venv's) so the new venv sees the machine's site-packages.
-    base = getattr(sys, "_base_executable", sys.executable)
-    _run([base, "-m", "venv", "--system-site-packages", str(venv)], env=env)
+    _run([sys.executable, "-m", "venv", str(venv)], env=env)
     py = venv / "bin" / "python"
+    # The dependencies this machine already has (the test run's site-packages, whether system or
+    # a virtualenv) are visible *after* the venv's own site-packages, so nothing is downloaded and
+    # the venv's spark-ls is the one imported. A plain path in a .pth: the outer .pth files (e.g.
+    # an editable spark-ls) are not processed.
+    outer = [
+        p
+        for p in sys.path
+        if p.endswith("site-packages")
+        and not Path(p).resolve().is_relative_to(venv.resolve())
+    ]
+    site_dir = Path(
+        _run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            env=env,
+        ).stdout.strip()
+    )
+    (site_dir / "zz_machine_packages.pth").write_text("\n".join(outer) + "\n")
     # The wheel itself into the venv, then its dependencies and the [local] extra resolved with
     # --no-index: only versions already on the machine may satisfy the ranges.
     _run(
@@ -277,3 +292,59 @@ def test_wheel_installs_into_a_fresh_venv_and_checks_a_file(
         ["git", "apply", "-"], cwd=work, input=done.stdout, text=True, check=True
     )
     assert "range(len(numbers)):" in (work / "buggy.py").read_text()
+
+
+# Install commands that would need spark-ls on the package index (it is not there yet).
+_INDEX_INSTALL = re.compile(
+    r"(pip|pipx|uv tool|uv pip) install (--\S+ )*['\"]?spark-ls(\[[a-z,]+\])?(==[\d.]+)?['\"]?(?![\w/.-])"
+)
+
+
+def test_every_install_instruction_works_without_a_package_index_release() -> None:
+    """Docs, editor clients, the workflow and error messages install from a clone or a wheel."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    offenders = []
+    for rel in listed:
+        path = REPO / rel
+        if rel.startswith("tests/") or path.suffix not in {
+            ".md",
+            ".py",
+            ".js",
+            ".lua",
+            ".rs",
+            ".el",
+            ".yml",
+            ".yaml",
+            ".toml",
+            ".json",
+            ".sh",
+        }:
+            continue
+        if not path.is_file() or "node_modules" in rel:
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if _INDEX_INSTALL.search(line):
+                offenders.append(f"{rel}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_vscode_extension_declares_and_ships_the_license() -> None:
+    import json
+
+    package = json.loads((REPO / "editors" / "vscode" / "package.json").read_text())
+    assert package["license"] == "Apache-2.0"
+    assert (REPO / "editors" / "vscode" / "LICENSE").read_text() == (
+        REPO / "LICENSE"
+    ).read_text()
+    assert (
+        "Apache License" in (REPO / "LICENSE").read_text()
+        and "Version 2.0" in (REPO / "LICENSE").read_text()
+    )
+    setup = (REPO / "editors" / "vscode" / "e2e" / "setup.sh").read_text()
+    assert "--skip-license" not in setup and "--skip-license" not in json.dumps(package)

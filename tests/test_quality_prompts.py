@@ -128,3 +128,16 @@ def test_default_ci_action_set(tmp_path: Path) -> None:
     assert proposals("--diagnostics", str(findings)) == [("fix-diagnostic", "check")]
     assert proposals("--diagnostics", str(findings), "--changed-since", "HEAD~1") == [("fix-bug", "add")]
     assert proposals() == [("fix-bug", "add"), ("fix-bug", "check"), ("fix-bug", "mul")]
+
+
+def test_a_bug_fix_that_changes_no_code_is_no_proposal(tmp_path: Path) -> None:
+    # Comments, docstrings and layout are not a bug fix: fix-bug drops them; the real fix stays.
+    repo = _repo(tmp_path)
+    fixes = {"mathx.py": [("def add(a, b):\n    return a - b", 'def add(a, b):\n    """Add."""\n    return a - b  # sum'),
+                          ("return a * b", "return a*b")]}
+    with ModelEndpoint(api_key=TEST_API_KEY, reply_for=ScriptedModel(repo, fixes=fixes)) as ep:
+        cosmetic = json.loads(run_check(repo, ep.base_url, "mathx.py", "--format", "json").stdout)
+        docs = json.loads(run_check(repo, ep.base_url, "mathx.py", "--format", "json",
+                                    "--action", "add-docstring").stdout)
+    assert cosmetic["proposals"] == [] and cosmetic["refusals"] == []
+    assert [p["scope_name"] for p in docs["proposals"]] == ["add", "mul"]  # other actions may change layout

@@ -174,10 +174,51 @@ async def run_action(
     prepared = prepare(req, session.model, session.edit_format, settings)
     reply = await session.complete(prepared.request, on_delta=on_delta)
     result = finish(prepared, reply, req.snapshot)
-    if settings.second_look and result.changed and req.action.kind.startswith("quickfix"):
-        if not await second_look(req, prepared, result, session):
-            return dataclasses.replace(result, new_text=result.old_text, edits=[])
+    return await review(req, prepared, result, session, settings)
+
+
+def _unchanged(result: ActionResult) -> ActionResult:
+    return dataclasses.replace(result, new_text=result.old_text, edits=[])
+
+
+async def review(
+    req: ActionRequest, prepared: PreparedAction, result: ActionResult, session: object, settings: Settings
+) -> ActionResult:
+    """Quality gates for fixes (issue #12), applied before a result is offered: a bug fix
+    ("Fix bug": a quick fix on a scope) that changes no code — only comments, docstrings or
+    layout — is no fix; with ``second_look`` the model must confirm a quick fix repairs a defect."""
+    if not result.changed or not req.action.kind.startswith("quickfix"):
+        return result
+    language = req.snapshot.language.name if req.snapshot.language else None
+    if req.action.applies_to == "scope" and same_code(result.old_text, result.new_text, language):
+        return _unchanged(result)
+    if settings.second_look and not await second_look(req, prepared, result, session):
+        return _unchanged(result)
     return result
+
+
+def same_code(old: str, new: str, language: str | None) -> bool:
+    """Whether two Python texts are the same program up to comments, docstrings and layout
+    (other languages: never judged the same)."""
+    if language != "python":
+        return False
+    import ast
+
+    def normalised(text: str) -> str | None:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            return None
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                    and isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        return ast.dump(tree, annotate_fields=False)
+
+    before = normalised(old)
+    return before is not None and before == normalised(new)
 
 
 async def second_look(req: ActionRequest, prepared: PreparedAction, result: ActionResult, session: object) -> bool:

@@ -26,34 +26,102 @@ class Scope:
     qualname: str = ""  # e.g. "Outer.Inner.method"
 
 
-@dataclass
+def locate(tree: tree_sitter.Tree, node_type: str, start_byte: int, end_byte: int) -> tree_sitter.Node | None:
+    """The node of ``tree`` with this type and byte range (None if there is none)."""
+
+    def wanted(node: tree_sitter.Node) -> bool:
+        return node.type == node_type and node.start_byte == start_byte and node.end_byte == end_byte
+
+    around: tree_sitter.Node | None = tree.root_node.descendant_for_byte_range(start_byte, end_byte)
+    probe = around
+    while probe is not None:
+        if wanted(probe):
+            return probe
+        probe = probe.parent
+    # A zero-width node (e.g. an empty body after an error) may sit at the end of a node that is
+    # no ancestor of the one found for its position: search every node holding the range.
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if wanted(node):
+            return node
+        stack += [c for c in node.children if c.start_byte <= start_byte and end_byte <= c.end_byte]
+    return None
+
+
 class ScopeNode:
-    scope: Scope
-    node: tree_sitter.Node | None  # None for a scope recovered from the layout of broken code
-    receiver: str | None = None  # the type a method belongs to when not nested in it (Go)
+    """A scope with its tree node: given, found on first use (scopes reused across snapshots keep
+    only the node's type and byte range), or None (a scope recovered from a broken file's layout)."""
+
+    __slots__ = ("_node", "_where", "receiver", "scope")
+
+    def __init__(self, scope: Scope, node: tree_sitter.Node | None = None, receiver: str | None = None, *,
+                 where: tuple[tree_sitter.Tree, str, int, int] | None = None) -> None:
+        self.scope = scope
+        self.receiver = receiver  # the type a method belongs to when not nested in it (Go)
+        self._node = node
+        self._where = where
+
+    @property
+    def node(self) -> tree_sitter.Node | None:
+        if self._node is None and self._where is not None:
+            self._node = locate(*self._where)
+            self._where = None
+        return self._node
+
+    def __repr__(self) -> str:
+        return f"ScopeNode({self.scope!r}, receiver={self.receiver!r})"
 
 
-@dataclass
 class Definition:
-    kind: str
-    name: str
-    node: tree_sitter.Node
-    body: tree_sitter.Node | None
-    start_line: int
-    end_line: int
-    signature_end_line: int
-    top_level: bool
-    parent_scope: Scope | None
+    """A named definition (function, class, variable...) with its lines; ``node`` and ``body``
+    are found in the tree on first use, like :class:`ScopeNode`'s."""
+
+    __slots__ = ("_body", "_node", "_where", "end_line", "kind", "name", "parent_scope", "signature_end_line",
+                 "start_byte", "start_line", "top_level")
+
+    def __init__(self, kind: str, name: str, node: tree_sitter.Node | None, body: tree_sitter.Node | None,
+                 start_line: int, end_line: int, signature_end_line: int, top_level: bool,
+                 parent_scope: Scope | None, *, start_byte: int = -1,
+                 where: tuple[tree_sitter.Tree, tuple[str, int, int], tuple[str, int, int] | None] | None = None) -> None:
+        self.kind, self.name = kind, name
+        self.start_line, self.end_line, self.signature_end_line = start_line, end_line, signature_end_line
+        self.top_level, self.parent_scope = top_level, parent_scope
+        self._node, self._body, self._where = node, body, where
+        self.start_byte = node.start_byte if node is not None else start_byte
+
+    def _resolve(self) -> None:
+        if self._where is not None:
+            tree, node_at, body_at = self._where
+            self._node = locate(tree, *node_at)
+            self._body = locate(tree, *body_at) if body_at is not None else None
+            self._where = None
+
+    @property
+    def node(self) -> tree_sitter.Node:
+        self._resolve()
+        assert self._node is not None
+        return self._node
+
+    @property
+    def body(self) -> tree_sitter.Node | None:
+        self._resolve()
+        return self._body
+
+    def key(self) -> tuple[object, ...]:
+        """Everything but the tree nodes (for comparisons)."""
+        return (self.kind, self.name, self.start_line, self.end_line, self.signature_end_line, self.top_level,
+                self.parent_scope, self.start_byte)
+
+    def __repr__(self) -> str:
+        return f"Definition{self.key()!r}"
 
 
 @dataclass
 class Analysis:
     """What has been computed for one snapshot so far (None: not yet)."""
 
-    scopes: list[ScopeNode] | None = None
-    definitions: list[Definition] | None = None
-    import_runs: list[tuple[int, int]] | None = None
-    import_insert_line: int | None = None
+    index: object | None = None  # spark_ls.context.index.FileIndex
 
 
 _cache: weakref.WeakKeyDictionary[Snapshot, Analysis] = weakref.WeakKeyDictionary()

@@ -15,13 +15,17 @@ from dataclasses import dataclass
 
 from spark_ls.context.analysis import Definition, Scope, ScopeNode
 from spark_ls.context.document import Snapshot, split_lines
-from spark_ls.context.scopes import enclosing_node, layout_region, scope_nodes
-from spark_ls.context.symbols import (
-    definitions_of,
-    header_end_line,
+from spark_ls.context.index import (
+    defined_names,
+    definition_of_scope,
+    definitions_named,
+    enclosing_node,
     import_info,
-    referenced_names,
+    scopes_near,
+    warm,
 )
+from spark_ls.context.scopes import layout_region
+from spark_ls.context.symbols import header_end_line, referenced_names
 
 FALLBACK_WINDOW_LINES = 30  # lines either side of the range when there is no tree or no scope
 SMALL_DEFINITION_LINES = 15  # a referenced definition up to this long is shown whole
@@ -85,7 +89,7 @@ class _Budget:
 
     def cost(self, section: Section, width: int) -> int:
         extra = 0 if section.path in self.paths else len(_file_header(section.path))
-        return extra + len(_render_section(section, width))
+        return extra + _section_chars(section, width)
 
     def fits(self, section: Section, width: int) -> bool:
         return self.used_chars + self.cost(section, width) <= self.limit_chars
@@ -110,6 +114,19 @@ def _render_section(section: Section, width: int) -> str:
     if section.elided:
         out.append(f"{'':>{width}} | ...\n")
     return "".join(out)
+
+
+def _section_chars(section: Section, width: int) -> int:
+    """``len(_render_section(section, width))``, counted without rendering."""
+    text = section.text
+    newlines, returns = text.count("\n"), text.count("\r")
+    lines = newlines + returns - text.count("\r\n") + (1 if text and text[-1] not in "\r\n" else 0)
+    last_number = section.start_line + lines
+    if len(str(last_number)) <= width:
+        numbers = lines * width
+    else:
+        numbers = sum(max(width, len(str(k))) for k in range(section.start_line + 1, last_number + 1))
+    return len(section.title) + 3 + numbers + 4 * lines + len(text) - newlines - returns + (width + 7) * section.elided
 
 
 def _bare_lines(text: str) -> list[str]:
@@ -186,13 +203,12 @@ def _class_sections(snap: Snapshot, path: str, scope_node: ScopeNode) -> list[Se
     if node is None:  # recovered from a broken file's layout: the header line only
         lines: set[int] = {scope.start_line}
     else:
-        definitions = {d.node.id: d for d in definitions_of(snap)}
-        definition = definitions.get(node.id)
+        definition = definition_of_scope(snap, scope_node)
         body = definition.body if definition else node.child_by_field_name("body")
         header_end = min(header_end_line(snap, node, body), scope.end_line)
         lines = set(range(scope.start_line, header_end + 1))
         if body is not None:
-            scope_ids = {s.node.id for s in scope_nodes(snap) if s.node is not None}
+            scope_ids = {n.id for n in (s.node for s in scopes_near(snap, scope.start_line, scope.end_line)) if n}
             for child in body.named_children:
                 if child.is_extra or child.id in scope_ids:
                     continue
@@ -210,16 +226,6 @@ def _class_sections(snap: Snapshot, path: str, scope_node: ScopeNode) -> list[Se
             runs.append((line, line))
     title = f"{scope.kind} {scope.qualname or scope.name}: header and fields"
     return [_section(snap, path, title, a, b, "class", symbol=scope.name) for a, b in runs]
-
-
-def warm(snap: Snapshot) -> None:
-    """Compute ``snap``'s cached analysis (scopes, definitions, imports) now — e.g. while the
-    editor is idle — so the next pick_context on it costs a fraction of a millisecond."""
-    if snap.tree is None:
-        return
-    scope_nodes(snap)
-    definitions_of(snap)
-    import_info(snap)
 
 
 def pick_context(
@@ -251,7 +257,8 @@ def pick_context(
     target = target_node.scope if target_node else None
     inner_block = None
     if target is not None and snap.tree is not None and snap.tree.root_node.has_error and any(
-        target.start <= s.scope.start and s.scope.end <= target.end and s.scope != target for s in scope_nodes(snap)
+        target.start <= s.scope.start and s.scope.end <= target.end and s.scope != target
+        for s in scopes_near(snap, target.start_line, target.end_line)
     ):
         # Broken code directly inside a scope that holds other definitions (a method that lost
         # its header): the broken block alone, never the whole class with its other members.
@@ -312,7 +319,7 @@ def pick_context(
     # 3) The class around a method (its header and fields).
     enclosing_class: ScopeNode | None = None
     if target is not None:
-        for item in scope_nodes(snap):
+        for item in scopes_near(snap, target.start_line, target.end_line):
             scope = item.scope
             around = scope.kind == "class" and scope.start <= target.start and target.end <= scope.end
             if around and scope != target and (enclosing_class is None or scope.start >= enclosing_class.scope.start):
@@ -329,7 +336,7 @@ def pick_context(
     # 3b) The type itself when methods live apart from it (Rust impl blocks, Go receivers).
     owner = enclosing_class.scope.name if enclosing_class else (target_node.receiver if target_node else None)
     if owner:
-        for definition in definitions_of(snap):
+        for definition in definitions_named(snap, [owner]):
             if definition.name == owner and definition.kind not in ("function", "method"):
                 try_add(_definition_sections(snap, path, definition, "class", ""), width, covered)
 
@@ -338,7 +345,7 @@ def pick_context(
     first_use = {name: index for index, name in enumerate(names)}
     own_name = target.name if target else None
     candidates = [
-        d for d in definitions_of(snap)
+        d for d in definitions_named(snap, first_use)
         if d.name in first_use and d.name != own_name
         and not (d.start_line <= region[1] and d.end_line >= region[0])
     ]
@@ -352,7 +359,7 @@ def pick_context(
         try_add(_definition_sections(snap, path, definition, "definition", ""), width, covered)
 
     # 5) Definitions in other open documents for names this file does not define.
-    defined_here = {d.name for d in definitions_of(snap)}
+    defined_here = defined_names(snap)
     wanted = [n for n in names if n not in defined_here and n != own_name]
     widths = {path: width}
     if wanted:
@@ -363,7 +370,7 @@ def pick_context(
             other_width = _gutter(other)
             widths.setdefault(other_path, other_width)
             other_covered: set[int] = set()
-            matches = [d for d in definitions_of(other) if d.name in wanted_order]
+            matches = [d for d in definitions_named(other, wanted_order) if d.name in wanted_order]
             for definition in sorted(matches, key=lambda d: (not d.top_level, wanted_order[d.name], d.start_line)):
                 try_add(_definition_sections(other, other_path, definition, "other", ""), other_width, other_covered)
 

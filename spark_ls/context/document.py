@@ -12,6 +12,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import accumulate
 
 import tree_sitter
 
@@ -47,12 +48,7 @@ class Snapshot:
 
     @cached_property
     def _line_starts(self) -> list[int]:
-        starts = [0]
-        total = 0
-        for line in self.lines:
-            total += len(line)
-            starts.append(total)
-        return starts  # one more entry than lines: the end of the text
+        return list(accumulate(map(len, self.lines), initial=0))  # one more entry than lines: the end
 
     @cached_property
     def _is_ascii(self) -> bool:
@@ -60,12 +56,7 @@ class Snapshot:
 
     @cached_property
     def _byte_line_starts(self) -> list[int]:
-        starts = [0]
-        total = 0
-        for line in self.lines:
-            total += len(line.encode("utf-8"))
-            starts.append(total)
-        return starts
+        return list(accumulate((len(line.encode("utf-8")) for line in self.lines), initial=0))
 
     @property
     def line_count(self) -> int:
@@ -133,6 +124,14 @@ class SourceDocument:
         self._parser = language.parser() if language is not None else None
         self._tree: tree_sitter.Tree | None = self._parser.parse(self._data) if self._parser else None
         self._snapshot: Snapshot | None = None  # reused until the next change, so per-snapshot caches hit
+        # The text's lines and their start offsets, kept up to date by edits once a snapshot has
+        # computed them (a keystroke then costs a few lines, not a split of the whole text).
+        self._lines: list[str] | None = None
+        self._line_starts: list[int] | None = None
+        # Since the last snapshot: the changed bytes [lo, hi) in the current text (syntax included,
+        # from tree.changed_ranges) and the length change, so indexes can reuse that snapshot's.
+        self._last_snapshot: Snapshot | None = None
+        self._changed: tuple[int, int, int] | None = None
 
     @property
     def text(self) -> str:
@@ -167,21 +166,63 @@ class SourceDocument:
                 new_end_point = (start_point[0] + newlines, len(tail.encode("utf-8")))
             else:
                 new_end_point = (start_point[0], start_point[1] + len(new_bytes))
+            self._update_lines(start, end, new_text)
             self._snapshot = None
             self._text = self._text[:start] + new_text + self._text[end:]
             self._data[start_byte:end_byte] = new_bytes
             # Conservative: deleting the last non-ASCII character keeps the slower exact path.
             self._ascii = self._ascii and len(new_bytes) == len(new_text)
             if self._tree is not None and self._parser is not None:
+                new_end_byte = start_byte + len(new_bytes)
                 self._tree.edit(
                     start_byte=start_byte,
                     old_end_byte=end_byte,
-                    new_end_byte=start_byte + len(new_bytes),
+                    new_end_byte=new_end_byte,
                     start_point=start_point,
                     old_end_point=old_end_point,
                     new_end_point=new_end_point,
                 )
-                self._tree = self._parser.parse(self._data, self._tree)
+                edited = self._tree
+                self._tree = self._parser.parse(self._data, edited)
+                lo, hi = start_byte, new_end_byte
+                for changed in edited.changed_ranges(self._tree):
+                    lo, hi = min(lo, changed.start_byte), max(hi, changed.end_byte)
+                self._note_change(start_byte, end_byte, new_end_byte, lo, hi)
+
+    def _note_change(self, start: int, old_end: int, new_end: int, lo: int, hi: int) -> None:
+        """Fold one edit (bytes; [lo, hi) its changed region) into the changes since the snapshot."""
+        if self._changed is None:
+            self._changed = (lo, hi, new_end - old_end)
+            return
+        was_lo, was_hi, delta = self._changed
+        if was_hi >= old_end:
+            was_hi += new_end - old_end
+        elif was_hi > start:
+            was_hi = new_end
+        self._changed = (min(was_lo, lo), max(was_hi, hi), delta + new_end - old_end)
+
+    def _update_lines(self, start: int, end: int, new_text: str) -> None:
+        """Keep the line table in step with ``text[start:end] = new_text`` (call before the change)."""
+        if self._lines is None and self._snapshot is not None and "lines" in self._snapshot.__dict__:
+            self._lines, self._line_starts = self._snapshot.lines, self._snapshot._line_starts
+        lines, starts = self._lines, self._line_starts
+        if lines is None or starts is None:
+            return
+        if not lines:
+            self._lines = split_lines(new_text)
+            self._line_starts = list(accumulate(map(len, self._lines), initial=0))
+            return
+        last = len(lines) - 1
+        first_line = max(0, min(bisect.bisect_right(starts, start) - 1, last) - 1)  # one line of margin
+        last_line = min(last, max(0, min(bisect.bisect_right(starts, end) - 1, last)) + 1)  # for "\r\n"
+        seg_start, seg_end = starts[first_line], starts[last_line + 1]
+        old = self._text
+        middle = split_lines(old[seg_start:start] + new_text + old[end:seg_end])
+        delta = len(new_text) - (end - start)
+        self._lines = lines[:first_line] + middle + lines[last_line + 1 :]
+        self._line_starts = (starts[: first_line + 1]
+                             + list(accumulate(map(len, middle), initial=seg_start))[1:]
+                             + [offset + delta for offset in starts[last_line + 2 :]])
 
     def replace_all(self, text: str) -> None:
         """Full-text sync: keeps the tree incremental over the common prefix/suffix."""
@@ -198,7 +239,17 @@ class SourceDocument:
         with self._lock:
             if self._snapshot is None:
                 tree = self._tree.copy() if self._tree is not None else None
-                self._snapshot = Snapshot(self._text, tree, self.language, bytes(self._data))
+                snap = Snapshot(self._text, tree, self.language, bytes(self._data))
+                if self._lines is not None and self._line_starts is not None:
+                    snap.__dict__["lines"] = self._lines  # what the cached properties would compute
+                    snap.__dict__["_line_starts"] = self._line_starts
+                previous = self._last_snapshot
+                if previous is not None and self._changed is not None:
+                    # Strong, but one level only: the previous snapshot forgets its own base.
+                    previous.__dict__.pop("derived_from", None)
+                    snap.__dict__["derived_from"] = (previous, *self._changed)
+                self._last_snapshot, self._changed = snap, None
+                self._snapshot = snap
             return self._snapshot
 
 

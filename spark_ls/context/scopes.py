@@ -1,36 +1,29 @@
-"""Scopes: the functions, methods and classes of a file, and the one enclosing a line range."""
+"""Scopes: the functions, methods and classes of a file (or of part of it), computed from scratch;
+:mod:`spark_ls.context.index` caches them and finds the one enclosing a range."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import tree_sitter
 
 from spark_ls.context import recovery
-from spark_ls.context.analysis import (
-    Scope,
-    ScopeNode,
-    analysis_of,
-    cached_analysis,
-    kind_node,
-    matches,
-    node_text,
-)
+from spark_ls.context.analysis import Scope, ScopeNode, kind_node, matches, node_text
 from spark_ls.context.document import Snapshot
 
 SCOPE_KINDS = ("function", "method", "class")
 _ANONYMOUS = "<anonymous>"
 
-__all__ = [
-    "SCOPE_KINDS", "Scope", "all_scopes", "enclosing_node", "enclosing_scope", "find_scopes", "layout_region",
-    "scope_nodes",
-]
+__all__ = ["SCOPE_KINDS", "Scope", "find_scopes", "layout_region"]
 
 
-def find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None) -> list[ScopeNode]:
+def find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None, *,
+                whole_lines: tuple[int, int] | None = None, recover: bool = True) -> list[ScopeNode]:
     """Scopes of the whole file, or (with ``byte_range``) those intersecting the range — which
     include every scope enclosing it, at a cost proportional to the range, not the file.
+    ``whole_lines`` (with ``byte_range``, in a broken file): recover lost definitions starting on
+    any of these lines, as the whole-file computation does, not only those enclosing the range.
+    ``recover`` False: no recovered definitions at all (for error-free parts of a broken file).
 
     In a file with syntax errors, scopes are bounded and lost ones recovered by layout
     (:mod:`spark_ls.context.recovery`), so no scope swallows its siblings."""
@@ -73,8 +66,8 @@ def find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None) -> li
             ancestors.append((node.end_byte, end_line))
         spans.append(_Span(kind, name, start_line, end_line, start, end, node, receivers.get(node.id),
                            node.has_error, recovery.name_line(snap, name_node) if name_node is not None else start_line))
-    if broken:
-        spans += _recovered(snap, spans, byte_range)
+    if broken and recover:
+        spans += _recovered(snap, spans, byte_range, whole_lines)
     spans.sort(key=lambda item: (item.start, -item.end))
     result: list[ScopeNode] = []
     stack: list[tuple[int, str, str]] = []  # (end offset, kind, qualname) of open ancestors
@@ -163,12 +156,15 @@ def _in_error(snap: Snapshot, line: int) -> bool:
     return False
 
 
-def _recovered(snap: Snapshot, spans: list[_Span], byte_range: tuple[int, int] | None) -> list[_Span]:
+def _recovered(snap: Snapshot, spans: list[_Span], byte_range: tuple[int, int] | None,
+               whole_lines: tuple[int, int] | None = None) -> list[_Span]:
     last = snap.line_count - 1
     if last < 0:
         return []
-    if byte_range is None:
-        candidates: list[int] = [line for line in range(last + 1) if _error_top(snap, line)]
+    if byte_range is None or whole_lines is not None:
+        first_line, last_line = whole_lines if whole_lines is not None else (0, last)
+        candidates: list[int] = [line for line in range(first_line, min(last_line, last) + 1)
+                                 if _error_top(snap, line)]
     else:  # only lines that can open a block holding the range: the indentation chain above it
         line = min(snap.line_of_offset(snap.offset_of_byte(byte_range[0])), last)
         candidates = recovery.chain(snap, line)
@@ -195,52 +191,3 @@ def _recovered(snap: Snapshot, spans: list[_Span], byte_range: tuple[int, int] |
         out.append(_Span(found.kind, found.name, found.start_line, found.end_line, start, end, None, None,
                          True, found.start_line))
     return out
-
-
-def scope_nodes(snap: Snapshot) -> list[ScopeNode]:
-    """Every scope of the file (cached per snapshot), in document order."""
-    analysis = analysis_of(snap)
-    if analysis.scopes is None:
-        analysis.scopes = find_scopes(snap)
-    return analysis.scopes
-
-
-def all_scopes(snap: Snapshot, kinds: Iterable[str] = SCOPE_KINDS) -> list[Scope]:
-    """Every scope of the given kinds, in document order (outer before inner)."""
-    wanted = set(kinds)
-    return [item.scope for item in scope_nodes(snap) if item.scope.kind in wanted]
-
-
-def enclosing_node(snap: Snapshot, start_line: int, end_line: int) -> ScopeNode | None:
-    """The smallest scope holding the (ordered) line range, with its tree node."""
-    best: ScopeNode | None = None
-    analysed = cached_analysis(snap)
-    if analysed is not None and analysed.scopes is not None:
-        candidates = analysed.scopes
-    elif not snap.lines:
-        return None
-    else:
-        # Right after a keystroke nothing is cached: listing actions must not wait for a
-        # whole-file analysis, so look only at the scopes around the range.
-        last = max(0, snap.line_count - 1)
-        starts = snap._line_starts if snap._is_ascii else snap._byte_line_starts  # bytes
-        first_byte, end_byte = starts[min(start_line, last)], starts[min(end_line, last) + 1]
-        candidates = find_scopes(snap, (first_byte, max(first_byte, end_byte)))
-    for item in candidates:
-        scope = item.scope
-        if scope.kind not in SCOPE_KINDS:
-            continue
-        encloses = scope.start_line <= start_line and end_line <= scope.end_line
-        # Later in document order and no larger means nested deeper.
-        if encloses and (best is None or (scope.end - scope.start) <= (best.scope.end - best.scope.start)):
-            best = item
-    return best
-
-
-def enclosing_scope(snap: Snapshot, start_line: int, end_line: int) -> Scope | None:
-    """The smallest function/method/class holding every line of the range (for a range spanning
-    several scopes, their smallest common ancestor); None at module level or without a tree."""
-    start_line, end_line = min(start_line, end_line), max(start_line, end_line)
-    found = enclosing_node(snap, start_line, end_line)
-    return found.scope if found else None
-

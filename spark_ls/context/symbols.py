@@ -1,5 +1,6 @@
 """Imports, definitions and references: what a file defines, where its imports live, and the
-names a line range uses."""
+names a line range uses. Computed from scratch here; :mod:`spark_ls.context.index` caches them
+and reuses them across snapshots."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import tree_sitter
 
 from spark_ls.context.analysis import (
     Definition,
-    analysis_of,
+    Scope,
+    ScopeNode,
     kind_node,
     matches,
     node_text,
 )
 from spark_ls.context.document import Snapshot
-from spark_ls.context.scopes import scope_nodes
 
-__all__ = ["definitions_of", "header_end_line", "import_info", "referenced_names"]
+__all__ = ["find_definitions", "find_import_info", "find_imports", "header_end_line", "referenced_names"]
 
 
 def header_end_line(snap: Snapshot, node: tree_sitter.Node, body: tree_sitter.Node | None) -> int:
@@ -32,16 +33,18 @@ def header_end_line(snap: Snapshot, node: tree_sitter.Node, body: tree_sitter.No
     return max(start_line, min(body_line - 1, end_line))
 
 
-def definitions_of(snap: Snapshot) -> list[Definition]:
-    analysis = analysis_of(snap)
-    if analysis.definitions is not None:
-        return analysis.definitions
+def find_definitions(snap: Snapshot, scopes: list[ScopeNode],
+                     byte_range: tuple[int, int] | None = None) -> list[Definition]:
+    """The definitions of the whole file (or of the top-level nodes in ``byte_range``), in order,
+    with ``scopes`` those of the same part of the file (for each definition's parent scope)."""
     found_by_key: dict[tuple[int, str], tuple[str, str, tree_sitter.Node, tree_sitter.Node | None]] = {}
-    for captures in matches(snap, "definitions"):
+    for captures in matches(snap, "definitions", byte_range=byte_range):
         found = kind_node(captures, "definition.")
         if found is None:
             continue
         kind, node = found
+        if byte_range is not None and not (byte_range[0] <= node.start_byte and node.end_byte <= byte_range[1]):
+            continue
         body = captures.get("body", [None])[0]
         for name_node in captures.get("name", []):  # several for `a, b = ...`
             name = node_text(snap, name_node)
@@ -52,7 +55,11 @@ def definitions_of(snap: Snapshot) -> list[Definition]:
     ids: dict[int, set[str]] = {}
     for _, name, node, _ in raw:
         ids.setdefault(node.id, set()).add(name)
-    scope_by_node = {item.node.id: item.scope for item in scope_nodes(snap) if item.node is not None}
+    scope_by_node: dict[int, Scope] = {}
+    for item in scopes:
+        scope_node = item.node
+        if scope_node is not None:
+            scope_by_node[scope_node.id] = item.scope
     definitions: list[Definition] = []
     for kind, name, node, body in raw:
         parent = node.parent
@@ -70,24 +77,27 @@ def definitions_of(snap: Snapshot) -> list[Definition]:
             kind, name, node, body, start_line, end_line, header_end_line(snap, node, body),
             top_level=parent_scope is None, parent_scope=parent_scope,
         ))
-    definitions.sort(key=lambda d: (d.node.start_byte, d.name))
-    analysis.definitions = definitions
+    definitions.sort(key=lambda d: (d.start_byte, d.name))
     return definitions
 
 
-def import_info(snap: Snapshot) -> tuple[list[tuple[int, int]], int]:
-    """Runs of consecutive top-level imports (inclusive line ranges) and the insertion line to
-    use when there are none."""
-    analysis = analysis_of(snap)
-    if analysis.import_runs is not None and analysis.import_insert_line is not None:
-        return analysis.import_runs, analysis.import_insert_line
+def find_imports(snap: Snapshot, byte_range: tuple[int, int] | None = None
+                 ) -> tuple[dict[int, tree_sitter.Node], set[int]]:
+    """Import nodes (by node id) and the ids of import anchors, in the file or ``byte_range``."""
     imports: dict[int, tree_sitter.Node] = {}
     anchors: set[int] = set()
-    for captures in matches(snap, "imports"):
+    for captures in matches(snap, "imports", byte_range=byte_range):
         for node in captures.get("import", []):
             imports[node.id] = node
         for node in captures.get("import.anchor", []):
             anchors.add(node.id)
+    return imports, anchors
+
+
+def find_import_info(snap: Snapshot) -> tuple[list[tuple[int, int]], int]:
+    """Runs of consecutive top-level imports (inclusive line ranges) and the insertion line to
+    use when there are none, computed on the whole file."""
+    imports, anchors = find_imports(snap)
     runs: list[tuple[int, int]] = []
     insert_line = 0
     if snap.tree is not None:
@@ -125,7 +135,6 @@ def import_info(snap: Snapshot) -> tuple[list[tuple[int, int]], int]:
                 else:
                     runs.append(lines)
     insert_line = min(insert_line, snap.line_count)
-    analysis.import_runs, analysis.import_insert_line = runs, insert_line
     return runs, insert_line
 
 

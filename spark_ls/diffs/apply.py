@@ -67,7 +67,21 @@ def apply_diff(old: str, reply: str, *, path: str, allowed: Sequence[LineRange] 
     if not hunks:
         raise PatchRefused("the reply holds no diff hunks")
     lines = split_lines(old)
-    placements = place_hunks(lines, hunks, allowed=allowed)
+    try:
+        placements = place_hunks(lines, hunks, allowed=allowed)
+    except PatchRefused as refusal:
+        if allowed is None or "outside the lines" not in refusal.reason:
+            raise
+        # Equal lines make a diff ambiguous (which of two blank lines did it delete?): a hunk
+        # that touches a copy just outside the region may give the very text of one that stays
+        # inside. Judge the text it gives, by the confinement check, not the hunk's line numbers.
+        try:
+            placements = place_hunks(lines, hunks, allowed=None)
+            new = apply_placements(old, lines, placements)
+            check_confined(old, new, allowed)
+        except PatchRefused:
+            raise refusal from None
+        return new
     return apply_placements(old, lines, placements)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from spark_ls.diffs.errors import PatchRefused
 from spark_ls.diffs.parse import DIFF_FENCE_INFO, fenced_blocks, reply_lines
-from spark_ls.diffs.structure import definition_name
+from spark_ls.diffs.structure import brace_end, definition_name
 from spark_ls.diffs.text import (
     content,
     dominant_ending,
@@ -374,6 +374,13 @@ def _drop_trailing_statements(body: list[str], name: str | None, python: bool) -
         if line.strip() and indent_width(indent_of(line)) == base and not _CLOSING.match(line)
         and not line.strip().startswith(("@", "#", "//", "/*", "*", ")", "]", "}", "{"))
     ]
+    if python:  # a line inside a triple-quoted string is no statement
+        inside, quotes = set(), 0
+        for index, line in enumerate(body):
+            if quotes % 2:
+                inside.add(index)
+            quotes += line.count('"""') + line.count("\'\'\'")
+        heads = [index for index in heads if index not in inside]
     target = next((index for index in heads if definition_name(body[index].strip(), python) == name), None)
     if target is None:
         return body
@@ -381,11 +388,11 @@ def _drop_trailing_statements(body: list[str], name: str | None, python: bool) -
     if python:
         later = [index for index in later if not body[index - 1].rstrip().endswith(("\\", "(", "[", "{", ","))]
     else:
-        # In braced languages a statement starts after the closing brace of the definition.
-        later = [
-            index for index in later
-            if next((line for line in reversed(body[:index]) if line.strip()), "").rstrip().endswith(("}", ";", "};"))
-        ]
+        # In braced languages the definition ends where its braces close.
+        closed = brace_end(body, target)
+        if closed is None:
+            return body
+        later = [index for index in later if index > closed]
     for index in later:
         if definition_name(body[index].strip(), python) is not None:
             continue  # a definition: kept, the structural check decides

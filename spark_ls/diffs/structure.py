@@ -45,6 +45,7 @@ _KEYWORD_HEAD = re.compile(
     + r"(?:def|class|fn|func|function\*?|struct|enum|interface|trait|impl|mod|type|union|namespace|record|object)"
     + r"\b\s*(?:\([^)]*\)\s*)?(?:<[^>{]*>\s*)?(?:[A-Za-z_$][\w$:]*(?:<[^>{]*>)?\s+for\s+)?([A-Za-z_$][\w$]*)"
 )
+_CONTAINER = re.compile(_MODIFIERS + r"(?:class|struct|impl|interface|trait|namespace|mod|enum|object|record|union)\b")
 # const f = ... / let f = / var f = / f = ... / f: int = ...
 _BINDING = re.compile(
     r"(?:export\s+)?(?:(?:const|let|var|static|pub\s+static|pub\s+const)\s+)?(?:mut\s+)?([A-Za-z_$][\w$]*)"
@@ -52,14 +53,22 @@ _BINDING = re.compile(
 )
 # A C-family function signature without a keyword: `int add(int a, int b) {`, `void Foo::bar()`.
 _C_SIGNATURE = re.compile(
-    r"(?!(?:return|if|for|while|switch|case|else|do|goto|sizeof|typedef|using|throw|new|delete|await|yield)\b)"
-    r"[A-Za-z_][\w\s\*&:<>,~\[\]]*?\b([A-Za-z_~]\w*(?:::~?\w+)*)\s*\([^;]*$"
+    r"(?!(?:return|if|for|while|switch|case|else|do|goto|sizeof|typedef|using|throw|new|delete|await|yield"
+    r"|catch|super|this|match|loop|defer|go|select|elif|with|assert|print)\b)"
+    r"(?:[A-Za-z_][\w\s\*&:<>,~\[\]]*?\b)?([A-Za-z_~]\w*(?:::~?\w+)*)\s*\([^;]*$"
 )
 _PY_IMPORT = re.compile(r"(?:from\s+\S+\s+)?import\s+(.+)")
 _IMPORT_LINE = re.compile(r"(?:import\b|from\s+\S+\s+import\b|use\s+[\w:{]|#\s*include\b|using\s+\w)")
+_PREPROCESSOR = re.compile(r"#\s*(?:if|ifdef|ifndef|elif|else|endif|define|undef|include|pragma|error|line)\b")
 _LABEL = re.compile(r"(?:\w+|case\b.*|default)\s*:\s*$")
 _PY_CONTINUES = ("\\", "(", "[", "{", ",", "+", "-", "*", "/", "%", "|", "&", "=", "<", ">", ".")
 _STRINGY = ("string", "comment", "heredoc", "template")
+
+
+_JS_FUNCTION_BINDING = re.compile(
+    r"(?:export\s+)?(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=\s*(?:async\s+)?"
+    r"(?:function\b|\([^)]*\)?\s*(?::[^=]+)?=>|\(\s*$|[A-Za-z_$][\w$]*\s*=>)"
+)
 
 
 def definition_name(stripped: str, python: bool) -> str | None:
@@ -68,6 +77,9 @@ def definition_name(stripped: str, python: bool) -> str | None:
     if found:
         return found.group(1)
     if not python:
+        found = _JS_FUNCTION_BINDING.match(stripped)
+        if found:
+            return found.group(1)
         found = _C_SIGNATURE.match(stripped)
         if found and not stripped.rstrip().endswith((";", ",")):
             return found.group(1)
@@ -118,10 +130,14 @@ class _Lines:
         return not stripped or _is_comment(stripped, self.python) or _is_decorator(stripped)
 
     def _previous_code(self, index: int, floor: int) -> str | None:
+        back = self._previous_code_line(index, floor)
+        return None if back is None else self.stripped(back)
+
+    def _previous_code_line(self, index: int, floor: int) -> int | None:
         for back in range(index - 1, floor - 1, -1):
             stripped = self.stripped(back)
             if stripped and not _is_comment(stripped, self.python):
-                return stripped
+                return back
         return None
 
     def inside_token(self, index: int) -> bool:
@@ -145,7 +161,13 @@ class _Lines:
         """Is line ``index`` a statement (or definition) at indentation ``level`` or shallower,
         i.e. outside a definition whose header sits at ``level``?"""
         stripped = self.stripped(index)
-        if not stripped or self.width(index) > level or self.neutral(index):
+        if not stripped or self.width(index) > level:
+            return False
+        if not self.python and _PREPROCESSOR.match(stripped):
+            # `#endif` after the target's closing brace is outside it; inside a body it is not.
+            back = self._previous_code_line(index, floor)
+            return back is not None and self.stripped(back).startswith("}") and self.width(back) <= level
+        if self.neutral(index):
             return False
         if stripped[0] in ")]}{" or stripped.startswith(("->", "=>", "where", ":", ".", "?", "&&", "||")):
             return False
@@ -156,7 +178,7 @@ class _Lines:
         else:
             if _LABEL.match(stripped):
                 return False
-            if previous is None or not previous.endswith(("}", ";", "};")):
+            if previous is not None and not previous.endswith(("}", ";", "};")):
                 return False
         return not self.inside_token(index)
 
@@ -224,18 +246,54 @@ def check_structure(
     if first > last:
         return
     old = _Lines(old_lines, python, old_tree)
+    new = _Lines(new_lines, python, new_tree)
+    _check_no_copies(old, new, changes)
     found = _header(old, (first, last))
-    if found is None:
-        return
+    if found is None or found[2] is None or found[0] < first:
+        # Not a whole named definition (module-level lines, a window inside a long definition):
+        # if the reply rewrites exactly one definition that the region holds, that one is the
+        # target; otherwise every definition the change touches must survive it.
+        inferred = _rewritten_definition(old, new, changes, (first, last))
+        if inferred is not None:
+            found = inferred
+        else:
+            _check_heads_kept(old, new, changes, new_definitions=new_definitions)
+            if found is None:
+                return
+    assert found is not None
     header, level, name = found
     target = f"`{name}`" if name else f"the target at line {header + 1}"
 
+    # 0. Region lines above the target (and its decorators and comments) are not the target.
+    start = header
+    while start - 1 >= first and old.stripped(start - 1) and old.neutral(start - 1) and old.width(start - 1) <= level:
+        start -= 1
+    for old_first, old_end, _, _ in changes:
+        if old_first < start and old_end > first:
+            line = max(old_first, first)
+            owner = next((i for i in range(line, start) if old.stripped(i)), line)
+            raise PatchRefused(
+                f"the edit changes {_label(old.stripped(owner), python)} (line {owner + 1}), above the target "
+                f"{target}: code outside the target may not be removed, moved or rewritten"
+            )
+
     # 1. Siblings swallowed by the region: from the first statement at the header's level (and
     #    the comments, decorators and blank lines before it) to the region's end, nothing moves.
+    #    In braced languages the target also ends where its braces close.
     sibling_starts = [i for i in range(max(header, first - 1) + 1, last + 1) if old.starts_statement(i, level, header)]
+    closed = None if python else brace_end(old.lines, header, last)
+    if closed is not None and closed < last and any(old.stripped(i) for i in range(closed + 1, last + 1)):
+        following = next(i for i in range(closed + 1, last + 1) if old.stripped(i))
+        if not sibling_starts or sibling_starts[0] > following:
+            sibling_starts.insert(0, following)
+    tail = last
+    while tail > header and not old.stripped(tail):
+        tail -= 1
+    if not sibling_starts and tail < last:
+        sibling_starts = [last + 1]  # only blank lines after the target: they are not its lines
     if sibling_starts:
         protected = sibling_starts[0]
-        while protected - 1 > header and protected - 1 >= first and (
+        while protected - 1 > header and protected - 1 >= first and (closed is None or protected - 1 > closed) and (
             not old.stripped(protected - 1) or (old.neutral(protected - 1) and old.width(protected - 1) <= level)
         ):
             protected -= 1
@@ -245,20 +303,33 @@ def check_structure(
             if touches or inserts_inside:
                 line = max(old_first, protected)
                 owner = max((s for s in sibling_starts if s <= line), default=sibling_starts[0])
+                if owner > last:
+                    raise PatchRefused(
+                        f"the edit removes the blank lines after the target {target} (line {protected + 1}): "
+                        "code outside the target may not be removed, moved or rewritten"
+                    )
                 raise PatchRefused(
                     f"the edit changes {_label(old.stripped(owner), python)} (line {owner + 1}), "
                     f"which is not the target {target}: code outside the target may not be removed, "
                     "moved or rewritten"
                 )
 
+    # A container (class, struct, impl...) keeps its members: an edit to it may rewrite them,
+    # not remove or rename them.
+    if _CONTAINER.match(old.stripped(header)):
+        _check_heads_kept(old, new, changes, new_definitions=new_definitions, removals_only=True)
+
     # 2. What the new lines add at the target's level.
-    new = _Lines(new_lines, python, new_tree)
     header_rewritten = any(old_first <= header < old_end for old_first, old_end, _, _ in changes)
     seen_target = 0
     added: list[tuple[int, str | None, str]] = []  # (new line, name, text)
+    new_end_line = None if python else _new_target_end(old, new, changes, header, name, level, last)
     for _, _, new_first, new_end in changes:
         for index in range(new_first, new_end):
             stripped = new.stripped(index)
+            if new_end_line is not None and index > new_end_line and stripped and not new.neutral(index):
+                added.append((index, bound_name(stripped, python), stripped))  # after the closing brace
+                continue
             if not stripped or new.width(index) > level or new.neutral(index):
                 continue
             if _IMPORT_LINE.match(stripped):
@@ -306,6 +377,169 @@ def check_structure(
             raise PatchRefused(
                 f"the edit adds a definition `{added_name}` (line {index + 1}) that shadows the existing "
                 f"`{added_name}` at line {bound_at + 1}"
+            )
+
+
+_BRACE_TOKENS = re.compile(
+    r"//[^\n]*|/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`"
+    r"|^[ \t]*#(?!\[)[^\n]*|[{}]|\n",
+    re.DOTALL | re.MULTILINE,
+)
+
+
+def brace_end(lines: Sequence[str], header: int, last: int | None = None) -> int | None:
+    """The line where the braces opened at or after ``header`` close again (strings, comments
+    and preprocessor lines skipped), or None if they never do within ``last``."""
+    last = len(lines) - 1 if last is None else last
+    text = "\n".join(lines[header : last + 1])
+    depth = 0
+    opened = False
+    row = header
+    for token in _BRACE_TOKENS.finditer(text):
+        value = token.group()
+        if value == "{":
+            depth += 1
+            opened = True
+        elif value == "}":
+            depth -= 1
+            if depth < 0:
+                return None
+            if opened and depth == 0:
+                return row
+        else:
+            row += value.count("\n")
+    return None
+
+
+def _rewritten_definition(
+    old: _Lines, new: _Lines, changes: Sequence[Change], region: LineRange
+) -> tuple[int, int, str | None] | None:
+    """The region's definition a change rewrites, when its new lines define exactly one name and
+    the region defines it once (the reply for one function in a region wider than it)."""
+    names = {name for _, name in _heads(new, [(n1, n2) for _, _, n1, n2 in changes])}
+    if len(names) != 1:
+        return None
+    (name,) = names
+    first, last = region
+    matches = [
+        i for i in range(first, last + 1)
+        if old.stripped(i) and not old.neutral(i) and definition_name(old.stripped(i), old.python) == name
+    ]
+    if len(matches) != 1:
+        return None
+    return matches[0], old.width(matches[0]), name
+
+
+def _new_target_end(
+    old: _Lines, new: _Lines, changes: Sequence[Change], header: int, name: str | None, level: int, last: int
+) -> int | None:
+    """In a braced language, the new line where the (rewritten) target's braces close."""
+    start: int | None = None
+    shift = 0
+    for o1, o2, n1, n2 in changes:
+        if o1 <= header < o2:  # the header line was rewritten: find it among the new lines
+            start = next(
+                (i for i in range(n1, n2) if new.stripped(i) and new.width(i) == level
+                 and (name is None or definition_name(new.stripped(i), new.python) == name)),
+                None,
+            )
+            if start is None:
+                return None
+            break
+        if o2 <= header:
+            shift += (n2 - n1) - (o2 - o1)
+    if start is None:
+        start = header + shift
+    total = sum((n2 - n1) - (o2 - o1) for o1, o2, n1, n2 in changes)
+    stop = min(len(new.lines) - 1, last + total + 1)
+    if old.stripped(header).rstrip().endswith(";") or brace_end(old.lines, header, last) is None:
+        return None  # the old target has no closed braces in its region: nothing to compare with
+    return brace_end(new.lines, start, stop)
+
+
+def _parent_name(view: _Lines, index: int) -> str | None:
+    """The name defined by the nearest shallower code line above ``index`` (None: top level)."""
+    width = view.width(index)
+    if width == 0:
+        return None
+    for back in range(index - 1, max(-1, index - 2000), -1):
+        stripped = view.stripped(back)
+        if stripped and not view.neutral(back) and view.width(back) < width:
+            return definition_name(stripped, view.python) or stripped
+    return None
+
+
+def _check_no_copies(old: _Lines, new: _Lines, changes: Sequence[Change]) -> None:
+    """Refuse a definition head the change adds when the old text keeps an identical one, in
+    the same block, outside the changed lines: the definition would exist twice (a reply that
+    repeats code past the end of a region that was too small)."""
+    added: list[tuple[int, str]] = []
+    for _, _, n1, n2 in changes:
+        for index in range(n1, n2):
+            stripped = new.stripped(index)
+            if stripped and not new.neutral(index) and definition_name(stripped, new.python):
+                added.append((index, stripped))
+    if not added:
+        return
+    removed = {index for o1, o2, _, _ in changes for index in range(o1, o2)}
+    wanted = {stripped for _, stripped in added}
+    for index, line in enumerate(old.lines):
+        stripped = line.strip()
+        if stripped not in wanted or index in removed:
+            continue
+        for new_index, new_stripped in added:
+            if new_stripped == stripped and new.width(new_index) == old.width(index) and (
+                _parent_name(new, new_index) == _parent_name(old, index)
+            ) and not new.inside_token(new_index):
+                name = definition_name(stripped, old.python)
+                raise PatchRefused(
+                    f"the edit adds a second `{name}` (line {new_index + 1}) next to the one at line {index + 1}"
+                )
+
+
+def _heads(view: _Lines, ranges: Sequence[tuple[int, int]]) -> Counter[tuple[int, str]]:
+    heads: Counter[tuple[int, str]] = Counter()
+    for start, stop in ranges:
+        for index in range(start, stop):
+            stripped = view.stripped(index)
+            if not stripped or view.neutral(index):
+                continue
+            name = definition_name(stripped, view.python)
+            if name is not None and not view.inside_token(index):
+                heads[(view.width(index), name)] += 1
+    return heads
+
+
+def _check_heads_kept(
+    old: _Lines, new: _Lines, changes: Sequence[Change], *, new_definitions: bool, removals_only: bool = False
+) -> None:
+    """A region that is not one definition (module-level lines, or a region the picker could not
+    tie to a definition): every definition head the change touches must come out again (same
+    name, same indentation), and new ones follow the rules for new definitions."""
+    before = _heads(old, [(o1, o2) for o1, o2, _, _ in changes])
+    after = _heads(new, [(n1, n2) for _, _, n1, n2 in changes])
+    for (width, name), count in before.items():
+        if after.get((width, name), 0) < count:
+            line = next(
+                index for o1, o2, _, _ in changes for index in range(o1, o2)
+                if old.stripped(index) and definition_name(old.stripped(index), old.python) == name
+            )
+            raise PatchRefused(
+                f"the edit removes or renames `{name}` (line {line + 1}); an action may change only its target"
+            )
+    for (width, name), count in after.items():
+        if removals_only or count <= before.get((width, name), 0):
+            continue
+        line = next(
+            index for _, _, n1, n2 in changes for index in range(n1, n2)
+            if new.stripped(index) and definition_name(new.stripped(index), new.python) == name
+        )
+        if not new_definitions:
+            raise PatchRefused(f"the edit adds a new definition `{name}` (line {line + 1}); this action may not do that")
+        bound_at = _bound_line(old, name, width, min(line, len(old.lines) - 1))
+        if bound_at is not None or count - before.get((width, name), 0) > 1:
+            raise PatchRefused(
+                f"the edit adds a definition `{name}` (line {line + 1}) that shadows an existing `{name}`"
             )
 
 

@@ -236,6 +236,10 @@ def _check_python_compiles(old: str, new: str, block: tuple[int, int, int], path
     error = _compiles(new_block, path)
     if error is None:
         return
+    # The block is judged alone for speed; a string or bracket that spans its boundary can make
+    # it fail on its own while the file is fine, so a failure is confirmed on the whole file.
+    if _compiles(new, path) is None:
+        return
     line = new.count("\n", 0, begin) + (error.lineno or 1)
     what = "an indentation error" if isinstance(error, IndentationError) else "a compile error"
     detail = f": {error.msg}" if getattr(error, "msg", None) else ""

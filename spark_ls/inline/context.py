@@ -60,6 +60,87 @@ def _line_bounds(snap: Snapshot, line: int) -> tuple[int, int]:
     return start, end
 
 
+# Node types (any grammar) that make a scope worth showing whole around the cursor.
+_SCOPE_SUFFIXES = (
+    "function_definition", "class_definition", "decorated_definition", "function_declaration",
+    "method_declaration", "method_definition", "class_declaration", "constructor_declaration",
+    "function_item", "impl_item", "struct_item", "trait_item", "arrow_function", "function_expression",
+    "class_specifier", "struct_specifier", "interface_declaration",
+)
+
+
+def enclosing_lines(snap: Snapshot, offset: int) -> tuple[int, int] | None:
+    """Inclusive line range of the innermost function/class around ``offset``: a walk up the tree
+    from the cursor's node (microseconds; no whole-file analysis)."""
+    if snap.tree is None or not snap.text:
+        return None
+    line = snap.line_of_offset(offset)
+    column = len(snap.text[snap.offset_of_line(line) : offset].encode("utf-8"))
+    node = snap.tree.root_node.descendant_for_point_range((line, column), (line, column))
+    while node is not None:
+        if node.type.endswith(_SCOPE_SUFFIXES) and node.end_point[0] > node.start_point[0]:
+            return node.start_point[0], node.end_point[0]
+        node = node.parent
+    return None
+
+
+@dataclass(frozen=True)
+class StableSection:
+    """A piece of stable context: imports, a class header, a definition the cursor's code uses."""
+
+    path: str
+    start_line: int
+    end_line: int
+    role: str
+    text: str
+    elided: bool = False
+
+
+def stable_sections(
+    snap: Snapshot,
+    offset: int,
+    *,
+    path: str,
+    budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    others: Sequence[tuple[str, Snapshot]] = (),
+) -> tuple[StableSection, ...]:
+    """The stable context for a cursor (tree-sitter: imports, enclosing class, referenced
+    definitions, definitions in other open files), by :func:`spark_ls.context.picker.pick_context`.
+
+    This is the costly part (it analyses the whole file): the LSP layer computes it off the
+    keystroke path and reuses it while the user types; it changes rarely, which is the point."""
+    if not snap.text:
+        return ()
+    line = snap.line_of_offset(offset)
+    picked = pick_context(snap, line, line, path=path, budget_tokens=budget_tokens, others=others)
+    return tuple(
+        StableSection(s.path or path, s.start_line, s.end_line, s.role, s.text, s.elided)
+        for s in picked.sections
+        if s.role != "target"
+    )
+
+
+def render_header(
+    sections: Sequence[StableSection], *, path: str, comment: str, room: int, window: tuple[int, int]
+) -> str:
+    parts: list[str] = []
+    used = 0
+    first_line, last_line = window
+    for section in sections:
+        if section.path == path and not (section.end_line < first_line or section.start_line > last_line):
+            continue  # already in the window
+        where = section.path if section.path != path else "this file"
+        elided = ", signature only" if section.elided else ""
+        title = f"{comment} {where}, lines {section.start_line + 1}-{section.end_line + 1} ({section.role}{elided})"
+        body = section.text if section.text.endswith(("\n", "\r")) else section.text + "\n"
+        piece = f"{title}\n{body}"
+        if used + len(piece) > room:
+            continue
+        parts.append(piece)
+        used += len(piece)
+    return "".join(parts)
+
+
 def build_context(
     snap: Snapshot,
     offset: int,
@@ -67,31 +148,30 @@ def build_context(
     path: str,
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
     others: Sequence[tuple[str, Snapshot]] = (),
+    sections: Sequence[StableSection] | None = None,
 ) -> InlineContext:
-    """The context for a completion at ``offset`` (clamped to the text)."""
+    """The context for a completion at ``offset`` (clamped to the text). ``sections``: stable
+    context computed earlier (see :func:`stable_sections`); None computes it now."""
     text = snap.text
     offset = max(0, min(offset, len(text)))
-    line = snap.line_of_offset(offset) if text else 0
-    line_start = snap.offset_of_line(line) if text else 0
-    _, line_end = _line_bounds(snap, line) if text else (0, 0)
-    line_text = text[line_start:line_end]
-    body_end = line_start + len(line_text.rstrip("\r\n"))
     newline = "\r\n" if "\r\n" in text[:10000] else "\n"
     language = snap.language.name if snap.language else None
     comment = (snap.language.comment_line if snap.language else None) or "#"
+    if not text:
+        return InlineContext(path, language, comment, 0, 0, 0, "", "", "", "", "", newline)
+    line = snap.line_of_offset(offset)
+    line_start, line_end = _line_bounds(snap, line)
+    body_end = line_start + len(text[line_start:line_end].rstrip("\r\n"))
     budget_chars = max(200, budget_tokens * 4)
     window_chars = int(budget_chars * WINDOW_SHARE)
 
-    if not text:
-        return InlineContext(path, language, comment, 0, 0, 0, "", "", "", "", "", newline)
-
-    picked = pick_context(snap, line, line, path=path, budget_tokens=budget_tokens, others=others)
     last = snap.line_count - 1
-    first_line = max(0, min(picked.region[0], line - MIN_LINES_ABOVE))
-    last_line = min(last, max(picked.region[1], line + MIN_LINES_BELOW))
+    scope = enclosing_lines(snap, offset) or (line, line)
+    first_line = max(0, min(scope[0], line - MIN_LINES_ABOVE))
+    last_line = min(last, max(scope[1], line + MIN_LINES_BELOW))
     # Cut to the budget: drop the line farthest from the cursor until the window fits, keeping
     # twice as much above as below (what precedes the cursor predicts it best).
-    size = snap.offset_of_line(last_line + 1) - snap.offset_of_line(first_line) if last_line + 1 <= last else len(text) - snap.offset_of_line(first_line)
+    size = _line_bounds(snap, last_line)[1] - snap.offset_of_line(first_line)
     while size > window_chars and (first_line < line or last_line > line):
         above, below = line - first_line, last_line - line
         if below > 0 and (above == 0 or below * 2 >= above):
@@ -110,22 +190,11 @@ def build_context(
         prefix = prefix[-keep_before:]
         suffix = suffix[: max(0, window_chars - len(prefix))]
 
-    header_parts: list[str] = []
-    used = 0
-    header_room = budget_chars - len(prefix) - len(suffix)
-    for section in picked.sections:
-        if section.role == "target":
-            continue
-        if section.path in ("", path) and not (section.end_line < first_line or section.start_line > last_line):
-            continue  # already in the window
-        where = section.path if section.path and section.path != path else "this file"
-        title = f"{comment} {where}, lines {section.start_line + 1}-{section.end_line + 1} ({section.role}{', signature only' if section.elided else ''})"
-        body = section.text if section.text.endswith(("\n", "\r")) else section.text + "\n"
-        piece = f"{title}\n{body}"
-        if used + len(piece) > header_room:
-            continue
-        header_parts.append(piece)
-        used += len(piece)
+    if sections is None:
+        sections = stable_sections(snap, offset, path=path, budget_tokens=budget_tokens, others=others)
+    header = render_header(
+        sections, path=path, comment=comment, room=budget_chars - len(prefix) - len(suffix), window=(first_line, last_line)
+    )
     return InlineContext(
         path=path,
         language=language,
@@ -137,6 +206,6 @@ def build_context(
         line_rest=text[offset:body_end],
         prefix=prefix,
         suffix=suffix,
-        header="".join(header_parts),
+        header=header,
         newline=newline,
     )

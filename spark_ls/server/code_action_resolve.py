@@ -9,13 +9,13 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.documents import oversized_message
-from spark_ls.server.verification import VERIFIED_SUFFIX, outcome_of
 from spark_ls.server.engine import (
     ActionRefused,
     Prefetcher,
     as_request_error,
     run_with_progress,
 )
+from spark_ls.server.verification import VERIFIED_SUFFIX, outcome_of
 
 _DATA_TYPES = {"uri": str, "version": int, "action": str, "start_line": int, "end_line": int}
 

@@ -17,7 +17,14 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec, find_action
-from spark_ls.actions.run import ActionRequest, ActionResult, finish, prepare, run_action
+from spark_ls.actions.run import (
+    ActionRequest,
+    ActionResult,
+    finish,
+    prepare,
+    review,
+    run_action,
+)
 from spark_ls.context.picker import all_scopes, syntax_errors
 from spark_ls.diffs import PatchRefused
 from spark_ls.model.types import ModelError
@@ -155,12 +162,14 @@ async def compute_edit(
             result = finish(prepared, reply, snap.source)
         else:
             result = _finish_on_newer_text(server, prepared, reply, req, snap, final, data, session)
+        result = await review(dataclasses.replace(req, snapshot=final.source), prepared, result, session,
+                              server.settings)  # issue #12: cosmetic "fixes", second look
     server.last_latency_ms = round((time.perf_counter() - started) * 1000, 1)
     server.send_status("ready")
     if not result.changed:
         return None
     try:  # verify_command (issue #12): test the fix on a private copy before offering it
-        outcome = await verify_fix(server.settings, req.action, final.path, result.old_text, result.new_text,
+        outcome = await verify_fix(server.settings_for(uri), req.action, final.path, result.old_text, result.new_text,
                                    on_status=on_status)
     except VerificationRefused as exc:
         raise ActionRefused(str(exc)) from None

@@ -26,7 +26,7 @@ from lsprotocol import types
 
 from spark_ls.inline.cache import SuggestionCache
 from spark_ls.inline.coalesce import LatestOnly, Superseded
-from spark_ls.inline.context import build_context
+from spark_ls.inline.context import StableSection, build_context, stable_sections
 from spark_ls.inline.generate import Generation, generate
 from spark_ls.inline.next_edit import EditHistory
 from spark_ls.inline.postprocess import Suggestion
@@ -39,8 +39,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("spark_ls.server.inline")
 
-FIRST_LINE_GRACE = 0.15  # seconds a block may take after its first line before that line is shown
+FIRST_LINE_GRACE = 0.15
+# Stable context (imports, referenced definitions) is computed on the keystroke path only for
+# files up to this many lines; larger files reuse one computed in the background, refreshed after
+# STABLE_MAX_AGE seconds or when the cursor moved more than STABLE_MAX_LINES lines.
+SYNC_STABLE_LINES = 1500
+STABLE_MAX_AGE = 5.0
+STABLE_MAX_LINES = 40  # seconds a block may take after its first line before that line is shown
 INLINE_BUDGET_TOKENS = 1024
+# The embedded model evaluates ~80 prompt tokens/s on two cores: a smaller window keeps a
+# completion within a few seconds (llama.cpp reuses the unchanged prompt prefix between requests).
+INLINE_BUDGET_TOKENS_LOCAL = 384
 LASTING = frozenset({"auth", "config", "unavailable", "pinned", "retired"})
 
 
@@ -55,13 +64,16 @@ class InlineCompletions:
         # uri -> (the text it was predicted for, the text after the edit): the last prediction
         self.next_edits: dict[str, tuple[str, str]] = {}
         self._told: set[str] = set()
+        # uri -> (stable context sections, loop time computed, cursor line): reused while typing
+        self.stable: dict[str, tuple[tuple[StableSection, ...], float, int]] = {}
+        self._refreshing: set[str] = set()
         self.stats: dict[str, Any] = {"requests": 0, "cache_hits": 0, "model_calls": 0, "superseded": 0,
                                       "first_line_early": 0, "errors": 0, "last_ms": None}
 
     # -- disabled ---------------------------------------------------------------------------
     def disabled_reason(self, uri: str) -> str | None:
         ls = self.server
-        if not getattr(ls.settings, "inline_completion", True):
+        if not getattr(ls.settings_for(uri), "inline_completion", True):
             return "inline completions are turned off (inline_completion = false)"
         doc = ls.documents.get(uri)
         if doc is not None and doc.oversized:
@@ -129,10 +141,10 @@ class InlineCompletions:
     async def _ask(self, uri: str, snap: DocumentSnapshot, offset: int) -> tuple[Suggestion | None, asyncio.Task[Any] | None]:
         ls = self.server
         session = await ls.ready_session()
+        budget = min(inline_budget(session), ls.settings_for(uri).context_budget)
         ctx = build_context(
-            snap.source, offset, path=snap.path,
-            budget_tokens=min(INLINE_BUDGET_TOKENS, ls.settings.context_budget),
-            others=ls.documents.others(uri),
+            snap.source, offset, path=snap.path, budget_tokens=budget,
+            sections=self.sections_for(uri, snap, offset, budget),
         )
         first_ready = asyncio.Event()
         seen: list[Generation] = []
@@ -187,6 +199,32 @@ class InlineCompletions:
         full.add_done_callback(finished)
         return first, full
 
+    def sections_for(self, uri: str, snap: DocumentSnapshot, offset: int, budget: int) -> tuple[StableSection, ...]:
+        """Stable context for the cursor: computed now on a small file; on a large one (where the
+        whole-file analysis costs a keystroke's worth of time) the last computed sections are
+        reused and refreshed in a worker thread when stale or far from the cursor."""
+        source = snap.source
+        line = source.line_of_offset(offset)
+        if source.line_count <= SYNC_STABLE_LINES:
+            return stable_sections(source, offset, path=snap.path, budget_tokens=budget, others=self.server.documents.others(uri))
+        loop = asyncio.get_running_loop()
+        found = self.stable.get(uri)
+        fresh = found is not None and loop.time() - found[1] < STABLE_MAX_AGE and abs(found[2] - line) <= STABLE_MAX_LINES
+        if not fresh and uri not in self._refreshing:
+            self._refreshing.add(uri)
+            others = self.server.documents.others(uri)
+
+            def compute() -> tuple[StableSection, ...]:
+                return stable_sections(source, offset, path=snap.path, budget_tokens=budget, others=others)
+
+            def store(done: asyncio.Future[tuple[StableSection, ...]]) -> None:
+                self._refreshing.discard(uri)
+                if not done.cancelled() and done.exception() is None:
+                    self.stable[uri] = (done.result(), loop.time(), line)
+
+            loop.run_in_executor(None, compute).add_done_callback(store)
+        return found[0] if found is not None else ()
+
     def _next_edit_item(self, uri: str, snap: DocumentSnapshot, offset: int) -> Suggestion | None:
         """The cursor line's part of a next edit predicted for exactly this text, as an item
         spanning it (clients render single-line ranges; the rest stays with spark/nextEdit)."""
@@ -228,6 +266,10 @@ def cursor_line_edit(old: str, new: str, offset: int) -> Suggestion | None:
     replacement = new_line[p : len(new_line) - q]
     lo, hi = min(start, offset), max(end, offset)
     return Suggestion(lo, hi, old[lo:start] + replacement + old[end:hi])
+
+
+def inline_budget(session: Any) -> int:
+    return INLINE_BUDGET_TOKENS_LOCAL if getattr(session, "supports_raw", False) else INLINE_BUDGET_TOKENS
 
 
 def ls_timeout(server: SparkLanguageServer) -> float:

@@ -35,3 +35,7 @@ vim.api.nvim_create_user_command("SparkStop", function()
     end
   end
 end, { desc = "spark-ls: stop the server attached to this buffer" })
+
+vim.api.nvim_create_user_command("SparkNextEdit", function()
+  require("spark_ls.inline").request_next_edit(0)
+end, { desc = "spark-ls: predict the next edit near the cursor (Tab accepts, Esc dismisses)" })

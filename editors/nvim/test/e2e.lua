@@ -13,6 +13,8 @@
 --       -- "via": "SparkActions" (the plugin's spark-ls-only menu instead of vim.lsp.buf.code_action)
 --       { "kind": "spark_edit",  "file": "/abs/x.py", "cursor": [row1, col0], "instruction": "...",
 --         "visual": [line1, line2] }                 -- optional: a linewise selection
+--       { "kind": "inline_completion", "file": ..., "cursor": [...], "type": "chars typed after `a`" }
+--       { "kind": "next_edit", "file": ..., "cursor": [...], "accept": true|false }
 --     ] }
 --
 -- Each step opens the file, waits for spark-ls to attach, does what a user does (the code-action
@@ -255,6 +257,89 @@ function steps.spark_edit(step, out, timeout)
     error(err)
   end
   wait_changed(bufnr, before, timeout, ":SparkEdit")
+  vim.cmd.write()
+  out.text = buffer_text(bufnr)
+end
+
+-- Inline completion (ghost text, Neovim 0.12's vim.lsp.inline_completion): enter insert mode at
+-- the cursor, type step.type, wait until the ghost text is drawn, record it, press <Tab> (the
+-- plugin maps it to vim.lsp.inline_completion.get()), leave insert mode, :write.
+local function typed(keys, flags)
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), flags or "mx!", false)
+end
+
+local function extmarks(bufnr, ns_name)
+  local ns = vim.api.nvim_get_namespaces()[ns_name]
+  if not ns then
+    return {}
+  end
+  return vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true })
+end
+
+local function extmark_text(marks)
+  local parts = {}
+  for _, m in ipairs(marks) do
+    local d = m[4] or {}
+    for _, chunk in ipairs(d.virt_text or {}) do
+      table.insert(parts, chunk[1])
+    end
+    for _, line in ipairs(d.virt_lines or {}) do
+      local l = {}
+      for _, chunk in ipairs(line) do
+        table.insert(l, chunk[1])
+      end
+      table.insert(parts, "\n" .. table.concat(l))
+    end
+  end
+  return table.concat(parts)
+end
+
+function steps.inline_completion(step, out, timeout)
+  local bufnr = open(step)
+  local client = wait_attached(bufnr, timeout)
+  out.provider = client.server_capabilities.inlineCompletionProvider ~= nil
+  out.enabled = vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.is_enabled({ bufnr = bufnr }) or false
+  typed("a" .. (step.type or ""))
+  local ok = vim.wait(timeout, function()
+    return #extmarks(bufnr, "nvim.lsp.inline_completion") > 0
+  end, 20)
+  out.ghost = extmark_text(extmarks(bufnr, "nvim.lsp.inline_completion"))
+  out.mode_before_accept = vim.api.nvim_get_mode().mode
+  if not ok then
+    error("no ghost text within " .. timeout .. " ms")
+  end
+  local before = buffer_text(bufnr)
+  typed("<Tab>")
+  wait_changed(bufnr, before, timeout, "accepting the inline completion")
+  out.ghost_after_accept = extmark_text(extmarks(bufnr, "nvim.lsp.inline_completion"))
+  typed("<Esc>", "x")
+  vim.cmd.write()
+  out.text = buffer_text(bufnr)
+end
+
+-- Next edit (spark/nextEdit): :SparkNextEdit, wait for the virtual text, record it; step.accept:
+-- <Tab> applies it (then :write); otherwise <Esc> dismisses it and the buffer must stay as it was.
+function steps.next_edit(step, out, timeout)
+  local bufnr = open(step)
+  wait_attached(bufnr, timeout)
+  local before = buffer_text(bufnr)
+  vim.cmd("SparkNextEdit")
+  local ok = vim.wait(timeout, function()
+    return #extmarks(bufnr, "spark_ls.next_edit") > 0
+  end, 20)
+  out.virtual_text = extmark_text(extmarks(bufnr, "spark_ls.next_edit"))
+  if not ok then
+    error("no next edit shown within " .. timeout .. " ms")
+  end
+  if step.accept then
+    typed("<Tab>", "mx")
+    wait_changed(bufnr, before, timeout, "accepting the next edit")
+  else
+    typed("<Esc>", "mx")
+    vim.wait(200)
+    out.unchanged = buffer_text(bufnr) == before
+  end
+  out.marks_after = #extmarks(bufnr, "spark_ls.next_edit")
   vim.cmd.write()
   out.text = buffer_text(bufnr)
 end

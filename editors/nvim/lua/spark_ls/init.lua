@@ -83,6 +83,9 @@ M.defaults = {
     actions = nil, -- e.g. "<leader>sa" (normal + visual): code actions from spark-ls only
   },
   on_attach = nil, -- function(client, bufnr)
+  -- Inline completions (ghost text, 0.12+) and next-edit suggestions; false turns both off.
+  -- { enable = true, next_edit = "auto" | "manual" | false, accept_key = "<Tab>", dismiss_key = "<Esc>" }
+  inline = nil,
   on_exit = nil, -- function(code, signal, client_id)
 }
 
@@ -201,6 +204,9 @@ function M.client_config(opts)
     end,
     on_attach = function(client, bufnr)
       set_keymaps(bufnr, opts.keymaps)
+      if opts.inline ~= false then
+        require("spark_ls.inline").attach(client, bufnr, opts.inline) -- ghost text + next edit
+      end
       if opts.on_attach then
         opts.on_attach(client, bufnr)
       end
