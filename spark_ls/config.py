@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 # Defined apart so spark_ls.actions.catalog can raise it without importing this module (no cycle).
-from spark_ls.errors import ConfigError as ConfigError
+from spark_ls.errors import ConfigError
 
 if typing.TYPE_CHECKING:
     import cattrs

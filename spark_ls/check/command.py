@@ -39,7 +39,8 @@ from spark_ls.check.plan import (
 from spark_ls.check.progress import make_progress
 from spark_ls.check.report import CheckReport, Target
 from spark_ls.check.runner import CountingSession, PreparedFile, ProgressSink, execute
-from spark_ls.config import ConfigError, Secret, Settings, resolve_settings
+from spark_ls.config import Secret, Settings, resolve_settings
+from spark_ls.errors import ConfigError
 from spark_ls.model.types import ModelError
 
 DEFAULT_ACTIONS = ("fix-bug",)
