@@ -146,13 +146,13 @@ def plan_targets(
     line_count = len(lines)
     for index, action in enumerate(actions):
         if action.applies_to == "file":
-            problems = tuple((p.start_line, p.message) for p in syntax_problems
-                             if _intersects_any(p.start_line, p.end_line, changed))
-            if problems or target_instruction(action):
+            file_problems = tuple((p.start_line, p.message) for p in syntax_problems
+                                  if _intersects_any(p.start_line, p.end_line, changed))
+            if file_problems or target_instruction(action):
                 raw.append(((0, 0, index), Target(
                     rel_path=rel_path, action_id=action.id, title=action.format_title(name=rel_path, kind="file"),
                     start_line=0, end_line=max(line_count - 1, 0), group="file",
-                    instruction=target_instruction(action), problems=problems,
+                    instruction=target_instruction(action), problems=file_problems,
                 )))
             continue
         scopes = (candidate_scopes(spans, action.scope_kinds) if changed is None
@@ -181,13 +181,14 @@ def plan_targets(
     for key, problems in syntax_by_group.items():
         start = min(p.start_line for p in problems)
         end = max(p.end_line for p in problems)
-        _, scope = group_for(spans, problems[0].start_line, problems[0].end_line)
+        _, group_scope = group_for(spans, problems[0].start_line, problems[0].end_line)
         message = "; ".join(f"line {p.start_line + 1}: {p.message}" for p in problems)
         raw.append(((start, 1, 0), Target(
             rel_path=rel_path, action_id=diagnostic_action.id,
             title=diagnostic_action.format_title(message=problems[0].message, line=start + 1),
             start_line=start, end_line=end, group=key,
-            scope_kind=scope.kind if scope else None, scope_name=scope.name if scope else None,
+            scope_kind=group_scope.kind if group_scope else None,
+            scope_name=group_scope.name if group_scope else None,
             message=message, rule_id="syntax-error", instruction=target_instruction(diagnostic_action),
         )))
     for index, finding in enumerate(findings):
@@ -197,12 +198,13 @@ def plan_targets(
             start = min(start, end)
         if not _intersects_any(start, end, changed):
             continue
-        key, scope = group_for(spans, start, end)
+        key, finding_scope = group_for(spans, start, end)
         raw.append(((start, 2, index), Target(
             rel_path=rel_path, action_id=diagnostic_action.id,
             title=diagnostic_action.format_title(message=finding.message, line=start + 1),
             start_line=start, end_line=end, group=key,
-            scope_kind=scope.kind if scope else None, scope_name=scope.name if scope else None,
+            scope_kind=finding_scope.kind if finding_scope else None,
+            scope_name=finding_scope.name if finding_scope else None,
             message=finding.message, rule_id=finding.rule_id, instruction=target_instruction(diagnostic_action),
         )))
     return _ordered(raw)
