@@ -124,7 +124,7 @@ def _drop_echoes(body: list[str], old_scope: list[str], outside: set[str]) -> li
         head = _head(chunk, base)
         if target_name:
             match = _DEFINITION.match(head)
-            return bool(match) and match.group(1) == target_name.group(1)
+            return match is not None and match.group(1) == target_name.group(1)
         return head == target_head
 
     if not any(is_target(chunk) for chunk in chunks):
@@ -289,6 +289,7 @@ def rewrite_scope(
     if code is None or not any(line.strip() for line in code):
         raise PatchRefused("the reply holds no code")
     code = _strip_gutter([line.rstrip("\r") for line in code])
+    imports: list[str]
     if any(_IMPORT.match(line) and not indent_of(line) for line in old_scope):
         imports, body = [], code  # the scope holds imports itself: the reply replaces them as written
     else:

@@ -13,7 +13,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from spark_ls.diffs.edits import changed_span
 from spark_ls.diffs.errors import PatchRefused
@@ -32,12 +32,12 @@ class ParserSource(Protocol):
 
 _lock = threading.Lock()
 _local = threading.local()  # a tree-sitter Parser must not be shared between threads
-_trees: OrderedDict[tuple[int, str], Any] = OrderedDict()  # recent old texts' trees
+_trees: OrderedDict[tuple[int, str], tree_sitter.Tree] = OrderedDict()  # recent old texts' trees
 _TREE_CACHE_SIZE = 4
 
 
 def _parser_for(language: ParserSource) -> tree_sitter.Parser | None:
-    parsers: dict[int, tuple[Any, Any]] = _local.__dict__.setdefault("parsers", {})
+    parsers: dict[int, tuple[ParserSource, tree_sitter.Parser | None]] = _local.__dict__.setdefault("parsers", {})
     cached = parsers.get(id(language))
     if cached is not None and cached[0] is language:
         return cached[1]
