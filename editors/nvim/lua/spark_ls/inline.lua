@@ -150,7 +150,9 @@ end
 function M.attach(client, bufnr, opts)
   opts = vim.tbl_deep_extend("force", M.options, opts or {})
   if opts.enable and M.has_inline_completion() then
-    vim.lsp.inline_completion.enable(true, { bufnr = bufnr, client_id = client.id })
+    -- Per client (spark-ls only, every buffer it attaches to): Neovim 0.12 refuses a filter with
+    -- both `bufnr` and `client_id` ("mutually exclusive").
+    vim.lsp.inline_completion.enable(true, { client_id = client.id })
   end
   if opts.accept_key then
     vim.keymap.set({ "i", "n" }, opts.accept_key, M.tab, { buffer = bufnr, expr = true, desc = "spark-ls: accept next edit / inline completion" })
