@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from typing import overload
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -178,7 +179,7 @@ def fit_indent_map(
     return IndentMap(scale, file_width - scale * model_width, tabs)
 
 
-class LazyLines:
+class LazyLines(Sequence[str]):
     """The lines of a text (without endings, as :func:`line_contents` gives them), split only
     where they are read: a check that looks at a few dozen lines of a 10,000-line file must not
     pay for splitting all of it. ``anchor``: (line number, str offset of that line's start), a
