@@ -498,8 +498,17 @@ def overhead(quick: bool) -> list[dict[str, Any]]:
 
 
 def run(quick: bool) -> dict[str, Any]:
+    diffs_log = logging.getLogger("spark_ls.diffs")
+    level = diffs_log.level
+    diffs_log.setLevel(logging.ERROR)  # dropped extras are logged per reply
+    try:
+        return _run(quick)
+    finally:
+        diffs_log.setLevel(level)  # in-process callers (the smoke test) keep their logging
+
+
+def _run(quick: bool) -> dict[str, Any]:
     started = time.perf_counter()
-    logging.getLogger("spark_ls.diffs").setLevel(logging.ERROR)  # dropped extras are logged per reply
     files, per_file = (6, 2) if quick else (40, 3)
     result = evaluate(corpus(files_per_language=files, targets_per_file=per_file))
     counts = result["counts"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,14 @@ from hypothesis import strategies as st
 
 from bench.bench_trust import cases_for, corpus, run_case, targets_in_text
 
-logging.getLogger("spark_ls.diffs").setLevel(logging.ERROR)
+
+@pytest.fixture(autouse=True, scope="module")
+def _quiet_diffs_log() -> Iterator[None]:  # dropped extras are logged per reply; the level is restored for the next module
+    log = logging.getLogger("spark_ls.diffs")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    yield
+    log.setLevel(level)
 
 
 def _tally(cases) -> tuple[Counter[tuple[bool, str]], list[str]]:
