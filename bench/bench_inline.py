@@ -322,7 +322,7 @@ async def _embedded(quick: bool) -> dict[str, Any]:
     return out
 
 
-def run(quick: bool) -> dict:
+def run(quick: bool, tiny: bool = False) -> dict:
     lat = asyncio.run(_latency(quick))
     burst = asyncio.run(_burst())
     p50, p95 = _pcts(lat["model_ms"])
@@ -344,6 +344,9 @@ def run(quick: bool) -> dict:
     notes = [
         "fake endpoint: tests/model_endpoint.py (Responses over WebSocket, loopback); timings on a shared 2-core machine are noisy",
     ]
+    if tiny:  # the smoke configuration (tests/test_bench_smoke.py): no embedded-model part
+        notes.append("--tiny: the embedded-model part is not run (it loads the model and takes minutes)")
+        return {"rows": rows, "targets": targets, "notes": notes}
     try:
         emb = asyncio.run(_embedded(quick))
     except Exception as exc:  # noqa: BLE001 - report, do not hide the other figures

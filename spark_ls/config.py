@@ -184,7 +184,7 @@ class Settings:
         scope="folder")
     actions: tuple[Mapping[str, Any], ...] = setting(
         (), "User-defined actions: a list of tables (`id`, `title`, `instruction`, optional `kind`, "
-        "`applies_to`, `languages`, `scope_kinds`, `allow_imports`, `requires`), or a table of them by id.",
+        "`applies_to`, `languages`, `scope_kinds`, `allow_imports`, `allow_new_definitions`, `requires`), or a table of them by id.",
         scope="folder", env=False)
     # Quality (#12): a test command run on each fix before it is offered (untrusted in a repository's
     # own config: it is a shell command), and the model's second look at a fix.
