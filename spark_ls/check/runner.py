@@ -176,7 +176,7 @@ def _text_edit(snapshot: Any, start: int, end: int, new_text: str) -> TextEdit:
 def _position(snapshot: Any, offset: int) -> tuple[int, int]:
     # At the very end of a text ending in a newline, "the line after the last one" is the
     # honest position; Snapshot.position_of clamps to the last line, which is also valid.
-    return tuple(snapshot.position_of(offset))  # type: ignore[return-value]
+    return tuple(snapshot.position_of(offset))
 
 
 def priority(target: Target) -> tuple[int, int]:
