@@ -90,8 +90,8 @@ def _resolve_samples(lines: int, iterations: int) -> dict[str, Any]:
         picked = time.perf_counter()
         allowed = [context.region] + ([context.import_region] if context.import_region else [])
         new = apply_reply(
-            snapshot.text, reply, path=PATH, mode="diff", allowed=allowed,
-            language=language, old_tree=snapshot.tree,
+            snapshot.text, reply, path=PATH, mode="diff", allowed=allowed, scope=context.region,
+            language=language, old_tree=snapshot.tree,  # scope: the structural checks run, as in finish()
         )
         applied = time.perf_counter()
         edits = minimal_edits(snapshot.text, new)
@@ -104,7 +104,8 @@ def _resolve_samples(lines: int, iterations: int) -> dict[str, Any]:
         if iteration % 4 == 0:  # without the document's tree (and a cold cache): a full parse
             verify.forget_trees()
             started = time.perf_counter()
-            apply_reply(snapshot.text, reply, path=PATH, mode="diff", allowed=allowed, language=language)
+            apply_reply(snapshot.text, reply, path=PATH, mode="diff", allowed=allowed, scope=context.region,
+                        language=language)
             cold_ms.append((time.perf_counter() - started) * 1e3)
     return {
         "lines": lines,
@@ -147,7 +148,7 @@ def _after_keystroke_samples(lines: int, iterations: int) -> dict[str, Any]:
         picked = time.perf_counter()
         allowed = [context.region] + ([context.import_region] if context.import_region else [])
         new = apply_reply(current, reply, path=PATH, mode="diff", allowed=allowed, language=language,
-                          old_tree=snapshot.tree)
+                          old_tree=snapshot.tree, scope=context.region)
         minimal_edits(current, new)
         finished = time.perf_counter()
         context_ms.append((picked - started) * 1e3)

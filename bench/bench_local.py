@@ -14,7 +14,7 @@ in-process, handed the already-loaded session, so the figures are "after the mod
 Configurations: ``before`` = speculative decoding off (what spark-ls shipped before; llama.cpp's
 default prompt caching left on), ``after`` = speculative decoding on (the default now), and
 ``no cache`` = speculative on, prompt cache off (what the second action would cost without the
-KV cache). Greedy decoding (temperature 0): the outputs of before/after are compared verbatim.
+KV cache; it runs only steps 1-2). Greedy decoding (temperature 0): the outputs of before/after are compared verbatim.
 
 CPU-heavy: run it alone (``flock /tmp/heavy.lock python -m bench local`` on a shared machine).
 """
@@ -206,7 +206,10 @@ def _load(speculative: bool, prompt_cache: bool) -> tuple[_Shared, float]:
 
 
 def _measure(
-    configs: dict[str, tuple[bool, bool]], corpus_dir: Path | None, quick_start: Path
+    configs: dict[str, tuple[bool, bool]],
+    corpus_dir: Path | None,
+    quick_start: Path,
+    corpus_labels: tuple[str, ...],
 ) -> dict[str, dict[str, Any]]:
     """Every configuration loaded at once (the weights are one shared mapping), then each step run
     on each configuration in turn, so a burst of load on the machine hits all of them alike."""
@@ -234,6 +237,8 @@ def _measure(
         for index, (key, path, action) in enumerate(steps):
             turn = index % len(labels)  # rotate who goes first
             for label in labels[turn:] + labels[:turn]:
+                if key.startswith("corpus:") and label not in corpus_labels:
+                    continue
                 shared = loaded[label][0]
                 summary = _summary(_check(shared, path, action))
                 if key.startswith("corpus:"):
@@ -342,7 +347,9 @@ def run(quick: bool, tiny: bool = False) -> dict:
             "after (speculative on)": (True, True),
             "after, prompt cache off": (True, False),
         }
-        results = _measure(configs, corpus_dir, quick_start)
+        results = _measure(
+            configs, corpus_dir, quick_start, corpus_labels=tuple(list(configs)[:2])
+        )
     load_after = os.getloadavg()[0]
 
     before, after, nocache = (results[k] for k in configs)

@@ -153,7 +153,10 @@ def _pct(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1) if whole else 0.0
 
 
-def run(quick: bool) -> dict[str, Any]:
+def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
+    if tiny:  # the smoke configuration (tests/test_bench_smoke.py) skips it, visibly
+        return {"skipped": "--tiny: the quality bench drives the model over a mutation corpus with --verify; "
+                "its smallest run takes minutes (python -m bench quality --quick)"}
     stride = int(os.environ.get("SPARK_LS_BENCH_QUALITY_STRIDE", "6" if quick else "1"))
     functions = corpus.FUNCTIONS[::stride]
     per_function = int(os.environ.get("SPARK_LS_BENCH_QUALITY_MUTANTS", "1"))

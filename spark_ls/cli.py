@@ -63,7 +63,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from spark_ls.server.app import create_server
+    from spark_ls.server.main import create_server
 
     server = create_server(_session_overrides(args))
     if args.tcp or args.ws:
@@ -72,12 +72,9 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"spark-ls: refusing to listen on {host}: {LOOPBACK_HINT}", file=sys.stderr)
             return 2
         if args.tcp:
-            server.start_tcp(host, port)
-        else:
-            server.start_ws(host, port)
-    else:
-        server.start_io()
-    return 0
+            return server.start_tcp(host, port)
+        return server.start_ws(host, port)
+    return server.start_io()
 
 
 def _cli_settings(args: argparse.Namespace, workspace: str | None = None) -> Any:
@@ -105,7 +102,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _model_server(args: argparse.Namespace) -> int:
-    from spark_ls.model.server import serve_model_server
+    from spark_ls.model_server.server import serve_model_server
 
     host, port = args.listen
     if not is_loopback_host(host) and not args.allow_remote:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 from hypothesis import strategies as st
@@ -130,3 +131,25 @@ def indentation_pinned(diff: str) -> bool:
             width = len(line[1:]) - len(line[1:].lstrip(" "))
             hunks[-1][1 if line[0] == "+" else 0].add(width)
     return all(len(old) >= 2 or added <= old for old, added in hunks)
+
+
+def random_pair(rng: random.Random) -> tuple[str, str]:
+    """Like :func:`file_pairs`, from a seeded ``random.Random`` (for rate assertions that need
+    a fixed, counted sample rather than a search for counterexamples)."""
+    old_lines = [rng.choice(ALPHABET) for _ in range(rng.randrange(1, 26))]
+    new_lines = list(old_lines)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.choice(["replace", "insert", "delete"])
+        position = rng.randint(0, len(new_lines))
+        if op == "insert" or not new_lines:
+            new_lines[position:position] = [rng.choice(ALPHABET) for _ in range(rng.randint(1, 3))]
+        elif op == "replace":
+            position = min(position, len(new_lines) - 1)
+            new_lines[position] = rng.choice(ALPHABET)
+        else:
+            position = min(position, len(new_lines) - 1)
+            del new_lines[position : position + rng.randint(1, 3)]
+    ending = rng.choice(["\n", "\r\n"])
+    old = ending.join(old_lines) + (ending if rng.random() < 0.5 else "")
+    new = ending.join(new_lines) + (ending if new_lines and rng.random() < 0.5 else "")
+    return old, new

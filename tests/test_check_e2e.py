@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import (
+from check_helpers import (
     CALC_PY,
     REPO_ROOT,
     ScriptedModel,
@@ -465,7 +465,7 @@ def _documented_check_commands(text: str) -> list[list[str]]:
     return commands
 
 
-@pytest.mark.parametrize("relative", [".github/workflows/spark-ls.yml", ".pre-commit-hooks.yaml", "docs/ci.md"])
+@pytest.mark.parametrize("relative", ["action.yml", ".pre-commit-hooks.yaml", "docs/ci.md"])
 def test_shipped_commands_use_real_options(relative: str) -> None:
     from spark_ls.cli import build_parser
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_check_helpers import git, make_repo
+from check_helpers import git, make_repo
 
 from spark_ls.check.files import (
     CheckInputError,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import make_repo, run_check
+from check_helpers import make_repo, run_check
 
 from spark_ls.actions.catalog import builtin_actions, find_action
 from spark_ls.actions.run import ActionRequest, finish, prepare

@@ -109,6 +109,23 @@ def test_a_keystroke_queries_only_the_touched_node() -> None:
     assert index.chunks[0] is first.chunks[0]  # reused from the previous snapshot's index, not looked up
     assert index.chunks[changed[0]].line <= snap.line_of_offset(at) <= index.chunks[changed[0]].last_line
     _assert_index_equals_full(snap, "keystroke")
+    # A keystroke that breaks the syntax: the broken node alone is computed, the rest reused.
+    broken_at = text.index("result = []", len(text) // 3) + len("result = [")
+    document.apply_change(broken_at, broken_at, "(")
+    broken = file_index(document.snapshot())
+    assert broken is not None and broken.broken and not broken.whole
+    assert broken.chunks[0] is index.chunks[0]
+    _assert_index_equals_full(document.snapshot(), "broken keystroke")
+    document.apply_change(broken_at, broken_at + 1, "")
+    assert document.snapshot().text == snap.text
+    _assert_index_equals_full(document.snapshot(), "repaired")
+    # A stray character before a definition: an error sharing its line with the next node.
+    stray_at = document.text.index("\ndef ", len(text) // 3) + 1
+    document.apply_change(stray_at, stray_at, ":")
+    stray = file_index(document.snapshot())
+    assert stray is not None and stray.broken and not stray.whole
+    _assert_index_equals_full(document.snapshot(), "stray character")
+    document.apply_change(stray_at, stray_at + 1, "")
     line = snap.line_of_offset(at)
     assert enclosing_scope(snap, line, line) == next(
         s for s in reversed(all_scopes(snap)) if s.start_line <= line <= s.end_line

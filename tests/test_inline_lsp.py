@@ -276,3 +276,30 @@ def type_text_range(client: LanguageClient, old: str, new: str, version: int) ->
             content_changes=[types.TextDocumentContentChangeWholeDocument(text=new)],
         )
     )
+
+
+async def test_slow_block_shows_its_first_line_first_and_the_rest_without_a_new_request() -> None:
+    source, pos = position_of("def total(xs):\n    |\n")
+    block = "t = 0\n    for x in xs:\n        t += x\n    return t\n"
+    # 8 characters per streamed delta, 4 deltas a second: the first line is there after ~0.5 s,
+    # the whole block after ~1.5 s.
+    endpoint = ModelEndpoint(api_key=TEST_API_KEY, tokens_per_second=4, reply_for=lambda body: block).start()
+    try:
+        async with lsp_client(endpoint, capabilities=caps()) as client:
+            await wait_ready(client)
+            open_document(client, URI, source)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            items = items_of(await client.text_document_inline_completion_async(request(pos)))
+            first_ms = (loop.time() - started) * 1000
+            assert [i.insert_text for i in items] == ["t = 0"], items
+            assert first_ms < 1300, first_ms  # before the block was complete
+            calls = len(output_calls(endpoint))
+            # The user accepts the line; the editor asks again at its end.
+            type_text(client, pos, "t = 0", 2)
+            end = types.Position(line=pos.line, character=pos.character + len("t = 0"))
+            items = items_of(await client.text_document_inline_completion_async(request(end)))
+            assert [i.insert_text for i in items] == ["\n    for x in xs:\n        t += x\n    return t"], items
+            assert len(output_calls(endpoint)) == calls  # the rest came from the same generation
+    finally:
+        endpoint.stop()

@@ -24,6 +24,8 @@ import yaml
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint
 
+from spark_ls.cli import build_parser
+
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
 RUN_SH = ROOT / ".github" / "action" / "run.sh"
@@ -280,6 +282,9 @@ def test_pre_commit_hooks_run_the_checked_entry_point() -> None:
             "python -m spark_ls.precommit --changed-since HEAD --quiet"
         )
         assert ("--fix" in hook["entry"]) == ("-fix" in hook_id)
+        # What follows the module is `spark-ls check`'s own command line.
+        args = build_parser().parse_args(["check", *hook["entry"].split()[3:]])
+        assert args.changed_since == "HEAD" and args.quiet and args.format == "diff"
         # The -local hooks install exactly the `local` extra into pre-commit's environment.
         assert hook.get("additional_dependencies", []) == (
             local_extra if hook_id.endswith("-local") else []

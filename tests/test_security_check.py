@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import git, run_check
+from check_helpers import git, run_check
 
 BUGGY = '''\
 def average(numbers):

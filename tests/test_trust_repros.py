@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import git, make_repo, run_check
+from check_helpers import git, make_repo, run_check
 
 from spark_ls.context.languages import language_for
 from spark_ls.diffs import PatchRefused, apply_reply, check_combined, unified_diff

@@ -20,7 +20,7 @@ from lsp_helpers import (
     wait_ready,
 )
 from lsprotocol import types
-from test_check_helpers import git, make_repo
+from check_helpers import git, make_repo
 from test_verify_check import MATH_PY, PYTEST, TEST_MATH_PY, _tree_state
 
 from spark_ls.config import load_settings

@@ -14,7 +14,7 @@ const LANGUAGES = ['python', 'javascript', 'javascriptreact', 'typescript', 'typ
 
 /** @type {LanguageClient | undefined} */
 let client;
-/** @type {vscode.OutputChannel} */
+/** @type {vscode.LogOutputChannel} */
 let output;
 /** @type {vscode.StatusBarItem} */
 let statusItem;
@@ -24,7 +24,7 @@ let lifecycle = Promise.resolve(); // start/stop/restart run one at a time
 let lastStatus = { state: 'stopped', model: undefined, latencyMs: undefined };
 
 function log(message) {
-  output.appendLine(`[${new Date().toISOString()}] ${server.redact(message)}`);
+  output.info(server.redact(message));
 }
 
 // ----- status bar ---------------------------------------------------------------------------------
@@ -332,7 +332,9 @@ async function showPrompt() {
 
 async function activate(context) {
   extensionContext = context;
-  output = vscode.window.createOutputChannel('spark-ls');
+  // A log channel: vscode-languageclient 10+ writes its own messages and the LSP trace (level
+  // Trace: "Developer: Set Log Level…" → spark-ls) with error()/info()/trace().
+  output = vscode.window.createOutputChannel('spark-ls', { log: true });
   statusItem = vscode.window.createStatusBarItem('spark.status', vscode.StatusBarAlignment.Right, 100);
   statusItem.name = 'spark-ls';
   statusItem.command = 'spark.showLog';

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from spark_ls.context.analysis import kind_node, node_text
+from spark_ls.context.analysis import kind_node
 from spark_ls.context.document import Snapshot
 
 _OPENERS_CLOSERS = ")]}"
@@ -246,4 +246,7 @@ def name_line(snap: Snapshot, node: tree_sitter.Node) -> int:
     return snap.line_of_offset(snap.offset_of_byte(node.start_byte))
 
 
-__all__ = ["Recovered", "bound_end", "indent_of", "name_line", "node_text", "opens_block", "parse_scope", "recover"]
+__all__ = [
+    "MAX_PREFIX_LINES", "Recovered", "bound_end", "chain", "first_byte", "indent_of", "name_line", "opens_block",
+    "parse_scope", "recover",
+]

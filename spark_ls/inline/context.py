@@ -54,10 +54,42 @@ class InlineContext:
         return self.offset + len(self.suffix)
 
 
-def _line_bounds(snap: Snapshot, line: int) -> tuple[int, int]:
-    start = snap.offset_of_line(line)
-    end = snap.offset_of_line(line + 1) if line + 1 < snap.line_count else len(snap.text)
-    return start, end
+class _Lines:
+    """Line offsets near one cursor, found by scanning from it (``str.find``): no split of the
+    whole text, which on a large file costs more than the rest of a keystroke's work."""
+
+    def __init__(self, text: str, offset: int) -> None:
+        self.text = text
+        self.line = text.count("\n", 0, offset)
+        self.start = text.rfind("\n", 0, offset) + 1
+        self._starts = {self.line: self.start}
+
+    def start_of(self, line: int) -> int:
+        line = max(0, line)
+        if line in self._starts:
+            return self._starts[line]
+        near = min(self._starts, key=lambda k: abs(k - line))
+        at, pos = near, self._starts[near]
+        while at < line:
+            found = self.text.find("\n", pos)
+            if found < 0:
+                return len(self.text)
+            at, pos = at + 1, found + 1
+            self._starts[at] = pos
+        while at > line:
+            pos = self.text.rfind("\n", 0, pos - 1) + 1
+            at -= 1
+            self._starts[at] = pos
+        return pos
+
+    def bounds(self, line: int) -> tuple[int, int]:
+        """(start, end) of a line, its ending included."""
+        start = self.start_of(line)
+        found = self.text.find("\n", start)
+        return start, len(self.text) if found < 0 else found + 1
+
+    def last_line(self) -> int:
+        return self.text.count("\n") - (1 if self.text.endswith("\n") else 0)
 
 
 # Node types (any grammar) that make a scope worth showing whole around the cursor.
@@ -74,8 +106,8 @@ def enclosing_lines(snap: Snapshot, offset: int) -> tuple[int, int] | None:
     from the cursor's node (microseconds; no whole-file analysis)."""
     if snap.tree is None or not snap.text:
         return None
-    line = snap.line_of_offset(offset)
-    column = len(snap.text[snap.offset_of_line(line) : offset].encode("utf-8"))
+    line = snap.text.count("\n", 0, offset)
+    column = len(snap.text[snap.text.rfind("\n", 0, offset) + 1 : offset].encode("utf-8"))
     node = snap.tree.root_node.descendant_for_point_range((line, column), (line, column))
     while node is not None:
         if node.type.endswith(_SCOPE_SUFFIXES) and node.end_point[0] > node.start_point[0]:
@@ -159,30 +191,34 @@ def build_context(
     comment = (snap.language.comment_line if snap.language else None) or "#"
     if not text:
         return InlineContext(path, language, comment, 0, 0, 0, "", "", "", "", "", newline)
-    line = snap.line_of_offset(offset)
-    line_start, line_end = _line_bounds(snap, line)
+    lines = _Lines(text, offset)
+    line = lines.line
+    line_start, line_end = lines.bounds(line)
     body_end = line_start + len(text[line_start:line_end].rstrip("\r\n"))
     budget_chars = max(200, budget_tokens * 4)
     window_chars = int(budget_chars * WINDOW_SHARE)
 
-    last = snap.line_count - 1
+    last = lines.last_line()
     scope = enclosing_lines(snap, offset) or (line, line)
     first_line = max(0, min(scope[0], line - MIN_LINES_ABOVE))
     last_line = min(last, max(scope[1], line + MIN_LINES_BELOW))
     # Cut to the budget: drop the line farthest from the cursor until the window fits, keeping
-    # twice as much above as below (what precedes the cursor predicts it best).
-    size = _line_bounds(snap, last_line)[1] - snap.offset_of_line(first_line)
+    # twice as much above as below (what precedes the cursor predicts it best). Scope lines far
+    # beyond the budget are skipped at once (a long function costs no line-by-line walk).
+    first_line = max(first_line, line - window_chars // 2)
+    last_line = min(last_line, line + window_chars // 4)
+    size = lines.bounds(last_line)[1] - lines.start_of(first_line)
     while size > window_chars and (first_line < line or last_line > line):
         above, below = line - first_line, last_line - line
         if below > 0 and (above == 0 or below * 2 >= above):
-            lo, hi = _line_bounds(snap, last_line)
+            lo, hi = lines.bounds(last_line)
             last_line -= 1
         else:
-            lo, hi = _line_bounds(snap, first_line)
+            lo, hi = lines.bounds(first_line)
             first_line += 1
         size -= hi - lo
-    window_start = snap.offset_of_line(first_line)
-    window_end = _line_bounds(snap, last_line)[1]
+    window_start = lines.start_of(first_line)
+    window_end = lines.bounds(last_line)[1]
     prefix = text[window_start:offset]
     suffix = text[offset:window_end]
     if len(prefix) + len(suffix) > window_chars:  # one very long line: cut inside it

@@ -16,6 +16,8 @@ from spark_ls.model.types import ModelError, ModelReply, ModelRequest
 
 DeltaCallback = Callable[[str], None]
 KEY_ENV_VAR = "OPENAI_API_KEY"
+# json.loads without its per-call argument handling: the event reader decodes every frame.
+_decode = json.JSONDecoder().decode
 
 
 class ConnectionLost(Exception):
@@ -136,7 +138,7 @@ class ResponseReader:
     def feed(self, raw: str | bytes) -> ModelReply | None:
         """One event; returns the reply at ``response.completed``. Raises on errors."""
         try:
-            event = json.loads(raw)
+            event = _decode(raw if isinstance(raw, str) else raw.decode())
         except ValueError:
             raise ConnectionLost("the model endpoint sent a frame that is not JSON", streamed=self.streamed, protocol=True) from None
         if not isinstance(event, dict):

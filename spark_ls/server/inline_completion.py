@@ -31,8 +31,14 @@ from spark_ls.inline.generate import Generation, generate
 from spark_ls.inline.next_edit import EditHistory
 from spark_ls.inline.postprocess import Suggestion
 from spark_ls.model.types import ModelError
-from spark_ls.server.convert import offset_at, position_at
+from spark_ls.server.convert import (
+    column_to_units,
+    offset_at,
+    position_at,
+    units_to_column,
+)
 from spark_ls.server.documents import DocumentSnapshot
+from spark_ls.server.features import Feature
 
 if TYPE_CHECKING:
     from spark_ls.server.app import SparkLanguageServer
@@ -53,8 +59,16 @@ INLINE_BUDGET_TOKENS_LOCAL = 384
 LASTING = frozenset({"auth", "config", "unavailable", "pinned", "retired"})
 
 
-class InlineCompletions:
+class InlineCompletions(Feature):
     """The feature's state: one cache, one coalescer, recent edits and next-edit results."""
+
+    def document_opened(self, uri: str) -> None:
+        """Remember each document's text as opened, so the first edit is in the recent edits
+        (a reference to the text is all it costs; the diffs are computed at request time)."""
+        doc = self.server.documents.get(uri)
+        if doc is not None:
+            self.history.forget(doc.uri)
+            self.history.observe(doc.uri, doc.path, doc.document.text)
 
     def __init__(self, server: SparkLanguageServer) -> None:
         self.server = server
@@ -98,7 +112,7 @@ class InlineCompletions:
             return None
         started = time.perf_counter()
         snap = ls.documents.snapshot(uri)
-        offset = offset_at(snap.index(), params.position, ls.encoding)
+        offset = to_offset(snap, params.position, ls.encoding)
         self.history.observe(uri, snap.path, snap.text)
 
         found = await self._from_cache(uri, snap, offset)
@@ -167,7 +181,7 @@ class InlineCompletions:
             raise
         finally:
             waiter.cancel()
-        line_start = snap.source.offset_of_line(ctx.line)
+        line_start = ctx.line_start
         if full.done():
             gen = full.result()
             suggestion = gen.suggestion()
@@ -204,8 +218,8 @@ class InlineCompletions:
         whole-file analysis costs a keystroke's worth of time) the last computed sections are
         reused and refreshed in a worker thread when stale or far from the cursor."""
         source = snap.source
-        line = source.line_of_offset(offset)
-        if source.line_count <= SYNC_STABLE_LINES:
+        line = snap.text.count("\n", 0, offset)
+        if snap.text.count("\n") <= SYNC_STABLE_LINES:
             return stable_sections(source, offset, path=snap.path, budget_tokens=budget, others=self.server.documents.others(uri))
         loop = asyncio.get_running_loop()
         found = self.stable.get(uri)
@@ -234,12 +248,11 @@ class InlineCompletions:
         return cursor_line_edit(snap.text, found[1], offset)
 
     def _items(self, snap: DocumentSnapshot, s: Suggestion, started: float) -> types.InlineCompletionList:
-        index = snap.index()
         enc = self.server.encoding
         self.stats["last_ms"] = round((time.perf_counter() - started) * 1000, 2)
         item = types.InlineCompletionItem(
             insert_text=s.new_text,
-            range=types.Range(start=position_at(index, s.start, enc), end=position_at(index, s.end, enc)),
+            range=types.Range(start=to_position(snap, s.start, enc), end=to_position(snap, s.end, enc)),
         )
         return types.InlineCompletionList(items=[item])
 
@@ -268,6 +281,36 @@ def cursor_line_edit(old: str, new: str, offset: int) -> Suggestion | None:
     return Suggestion(lo, hi, old[lo:start] + replacement + old[end:hi])
 
 
+# Positions <-> offsets near one cursor without indexing the whole document (the LineIndex of a
+# 5,000-line file costs ~10 ms to build, per keystroke): scan for "\n" from the nearest end.
+# Documents with lone "\r" line endings take the LineIndex path (LSP counts them as line breaks).
+def to_offset(snap: DocumentSnapshot, position: types.Position, encoding: str) -> int:
+    text = snap.text
+    if "\r" in text:
+        return offset_at(snap.index(), position, encoding)
+    start = 0
+    for _ in range(max(0, position.line)):
+        found = text.find("\n", start)
+        if found < 0:
+            return len(text)
+        start = found + 1
+    end = text.find("\n", start)
+    line_text = text[start : len(text) if end < 0 else end]
+    return start + units_to_column(line_text, max(position.character, 0), encoding)
+
+
+def to_position(snap: DocumentSnapshot, offset: int, encoding: str) -> types.Position:
+    text = snap.text
+    if "\r" in text:
+        return position_at(snap.index(), offset, encoding)
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset)
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", start)
+    line_text = text[start : len(text) if end < 0 else end]
+    return types.Position(line=line, character=column_to_units(line_text, offset - start, encoding))
+
+
 def inline_budget(session: Any) -> int:
     return INLINE_BUDGET_TOKENS_LOCAL if getattr(session, "supports_raw", False) else INLINE_BUDGET_TOKENS
 
@@ -277,31 +320,9 @@ def ls_timeout(server: SparkLanguageServer) -> float:
     return float(s.local_request_timeout if s.uses_local_model else s.request_timeout)
 
 
-def _observe_opened(server: SparkLanguageServer, feature: InlineCompletions) -> None:
-    """Remember each document's text as opened, so the first edit is in the recent edits.
-
-    Wraps text_sync's didOpen handler (registered before this module) instead of editing it: a
-    reference to the text is all it costs; the diffs are computed at request time."""
-    features = server.protocol.fm.features
-    opened = features.get(types.TEXT_DOCUMENT_DID_OPEN)
-    if opened is None:
-        return
-
-    def did_open(params: types.DidOpenTextDocumentParams) -> Any:
-        result = opened(params)
-        doc = server.documents.get(params.text_document.uri)
-        if doc is not None:
-            feature.history.forget(doc.uri)
-            feature.history.observe(doc.uri, doc.path, doc.document.text)
-        return result
-
-    features[types.TEXT_DOCUMENT_DID_OPEN] = did_open
-
-
 def register(server: SparkLanguageServer) -> None:
-    feature = InlineCompletions(server)
+    feature = server.features.add(InlineCompletions(server))
     server.inline = feature  # type: ignore[attr-defined]
-    _observe_opened(server, feature)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(

@@ -15,6 +15,7 @@
 //   "instruction": {"fromLine": 6, "toLine": 7, "text": "..."},  // optional: Spark: Edit with Instruction
 //   "apiKey": "...",                          // optional: first run "Spark: Set API key" with this key
 //   "expectError": "spark-ls is not installed",  // optional: only wait for this error notification
+//   "inline": {"line": 2, "column": 12, "type": "a"},  // optional: type there, wait for ghost text, Tab, Ctrl+S
 //   "timeoutMs": 60000
 // }
 // Prints one JSON object per step on stdout; the last line is {"done": true, ...}. Exit code 0 on success.
@@ -137,6 +138,31 @@ async function main() {
     await page.waitForSelector(`.tabs-container .tab[aria-label*="${plan.file}"]`, { timeout: TIMEOUT });
     await page.waitForSelector('.monaco-editor .view-lines', { timeout: TIMEOUT });
     report('opened', { file: plan.file });
+
+    if (plan.inline) {
+      // Inline completion (ghost text): cursor at the end of a line, type, wait for the ghost text
+      // (Monaco's .ghost-text-decoration), screenshot, Tab accepts, Ctrl+S saves.
+      const inl = plan.inline;
+      await page.click('.monaco-editor .view-lines', { position: { x: 5, y: 5 } }).catch(() => {});
+      await goTo(page, inl.line, inl.column);
+      report('cursor', { at: await cursorPosition(page) });
+      await page.keyboard.type(inl.type, { delay: 60 });
+      const ghost = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text-decoration-preview, .monaco-editor .ghost-text';
+      await page.waitForSelector(ghost, { timeout: TIMEOUT });
+      const shown = await page.$$eval(ghost, (els) => els.map((e) => e.textContent).join(''));
+      report('ghost', { text: shown });
+      if (plan.screenshot) {
+        await page.screenshot({ path: plan.screenshot });
+        report('screenshot', { path: plan.screenshot });
+      }
+      await page.keyboard.press('Tab');
+      await page.waitForSelector(ghost, { state: 'detached', timeout: TIMEOUT });
+      report('accepted');
+      await save(page, plan.file);
+      report('saved');
+      report('done', { done: true });
+      return;
+    }
 
     if (plan.expectError) {
       const text = await waitNotification(page, plan.expectError);
