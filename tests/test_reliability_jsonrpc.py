@@ -9,9 +9,7 @@ Requests about unopened or closed documents fail with a clear error or an empty 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from typing import Any
 
 import pytest

@@ -150,7 +150,7 @@ end
 function M.attach(client, bufnr, opts)
   opts = vim.tbl_deep_extend("force", M.options, opts or {})
   if opts.enable and M.has_inline_completion() then
-    vim.lsp.inline_completion.enable(true, { bufnr = bufnr, client_id = client.id })
+    vim.lsp.inline_completion.enable(true, { bufnr = bufnr }) -- (bufnr and client_id are exclusive)
   end
   if opts.accept_key then
     vim.keymap.set({ "i", "n" }, opts.accept_key, M.tab, { buffer = bufnr, expr = true, desc = "spark-ls: accept next edit / inline completion" })
