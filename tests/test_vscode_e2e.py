@@ -498,7 +498,10 @@ def test_quick_fix_and_instruction_in_real_vscode(
     # as a document. (Its full content and the redaction are checked over LSP in
     # test_status_names_the_running_action_and_last_prompt_is_redacted: Monaco renders only the
     # lines on screen.)
-    shown = next(s for s in steps if s["step"] == "prompt")["text"]
+    # (Monaco draws spaces as no-break spaces.)
+    shown = next(s for s in steps if s["step"] == "prompt")["text"].replace(
+        "\u00a0", " "
+    )
     assert f"# spark-ls: last prompt (instruction, model {DEFAULT_MODEL})" in shown, (
         shown
     )
