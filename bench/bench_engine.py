@@ -174,15 +174,16 @@ def _keystroke_samples(lines: int, keystrokes: int) -> dict[str, Any]:
     return {"lines": lines, "p50 ms": statistics.median(timings), "p95 ms": _percentile(timings, 0.95), "runs": keystrokes}
 
 
-def run(quick: bool) -> dict:
-    iterations = 20 if quick else 200
+def run(quick: bool, tiny: bool = False) -> dict:
+    """``tiny`` (the smoke test): every measure with 4 samples, files up to 5,000 lines."""
+    iterations = 4 if tiny else 20 if quick else 200
     rows = []
-    for size in SIZES:
+    for size in SIZES[:-1] if tiny else SIZES:
         row = _resolve_samples(size, iterations)
         rows.append({"measure": "resolve (context + apply + edits)", **row})
-    after = _after_keystroke_samples(5_000, 20 if quick else 200)
+    after = _after_keystroke_samples(5_000, iterations)
     rows.append({"measure": "resolve right after a keystroke (fresh snapshot)", **after})
-    keystroke = _keystroke_samples(10_000, 30 if quick else 300)
+    keystroke = _keystroke_samples(5_000 if tiny else 10_000, 10 if tiny else 30 if quick else 300)
     rows.append({"measure": "incremental reparse per keystroke", **keystroke})
     at_5000 = next(row for row in rows if row["lines"] == 5_000 and row["measure"].startswith("resolve"))
     return {

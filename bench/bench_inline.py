@@ -122,10 +122,10 @@ def _items(result: Any) -> list[dict[str, Any]]:
     return list(result.get("items", [])) if isinstance(result, dict) else list(result)
 
 
-async def _latency(quick: bool) -> dict[str, Any]:
+async def _latency(quick: bool, tiny: bool = False) -> dict[str, Any]:
     from model_endpoint import ModelEndpoint
 
-    samples = 15 if quick else 60
+    samples = 4 if tiny else 15 if quick else 60
     text, line, col = _source()
     out: dict[str, Any] = {"lines": text.count("\n")}
     with tempfile.TemporaryDirectory() as tmp, ModelEndpoint(api_key=API_KEY, first_token_delay=TTFT, reply_for=lambda b: SUGGESTION) as ep:
@@ -323,7 +323,7 @@ async def _embedded(quick: bool) -> dict[str, Any]:
 
 
 def run(quick: bool, tiny: bool = False) -> dict:
-    lat = asyncio.run(_latency(quick))
+    lat = asyncio.run(_latency(quick, tiny))
     burst = asyncio.run(_burst())
     p50, p95 = _pcts(lat["model_ms"])
     h50, h95 = _pcts(lat["hit_ms"])

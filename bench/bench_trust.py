@@ -463,7 +463,7 @@ def evaluate(cases: Iterator[Case]) -> dict[str, Any]:
             "apply_seconds": seconds, "total": total}
 
 
-def overhead(quick: bool) -> list[dict[str, Any]]:
+def overhead(quick: bool, tiny: bool = False) -> list[dict[str, Any]]:
     """What the structural checks cost per resolve: ``apply_reply`` on bench_engine's generated
     Python with and without a ``scope`` (no scope: confinement and syntax only), interleaved so
     machine load hits both alike."""
@@ -474,13 +474,13 @@ def overhead(quick: bool) -> list[dict[str, Any]]:
 
     language = language_for(path=PATH)
     rows = []
-    for size in (2_000, 10_000):
+    for size in (2_000,) if tiny else (2_000, 10_000):
         text = generate_python(size, seed=size)
         document = SourceDocument(text, language)
         rng = random.Random(size)
         spots = [i for i, row in enumerate(text.split("\n")) if row.strip().startswith(("result = []", "total = value"))]
         timings: dict[bool, list[float]] = {True: [], False: []}
-        for iteration in range(40 if quick else 300):
+        for iteration in range(6 if tiny else 40 if quick else 300):
             line = rng.choice(spots)
             reply = _reply_for(text, line, rng, iteration % 3)
             snapshot = document.snapshot()
@@ -497,19 +497,20 @@ def overhead(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def run(quick: bool) -> dict[str, Any]:
+def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
+    """``tiny`` (the smoke test): one file per language, one target each; the engine cost on 2,000 lines."""
     diffs_log = logging.getLogger("spark_ls.diffs")
     level = diffs_log.level
     diffs_log.setLevel(logging.ERROR)  # dropped extras are logged per reply
     try:
-        return _run(quick)
+        return _run(quick, tiny)
     finally:
         diffs_log.setLevel(level)  # in-process callers (the smoke test) keep their logging
 
 
-def _run(quick: bool) -> dict[str, Any]:
+def _run(quick: bool, tiny: bool) -> dict[str, Any]:
     started = time.perf_counter()
-    files, per_file = (6, 2) if quick else (40, 3)
+    files, per_file = (1, 1) if tiny else (6, 2) if quick else (40, 3)
     result = evaluate(corpus(files_per_language=files, targets_per_file=per_file))
     counts = result["counts"]
     hostile = sum(v for (h, _), v in counts.items() if h)
@@ -528,7 +529,7 @@ def _run(quick: bool) -> dict[str, Any]:
                  "well-formed applied": good_applied, "well-formed refused": counts.get((False, "refused"), 0),
                  "well-formed mangled": counts.get((False, "mangled"), 0),
                  "well-formed wrong": counts.get((False, "wrong"), 0)})
-    rows += overhead(quick)
+    rows += overhead(quick, tiny)
     kinds = "; ".join(
         f"{kind}: {', '.join(f'{k} {v}' for k, v in sorted(t.items()))}" for kind, t in sorted(result["by_kind"].items())
     )
