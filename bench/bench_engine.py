@@ -90,8 +90,8 @@ def _resolve_samples(lines: int, iterations: int) -> dict[str, Any]:
         picked = time.perf_counter()
         allowed = [context.region] + ([context.import_region] if context.import_region else [])
         new = apply_reply(
-            snapshot.text, reply, path=PATH, mode="diff", allowed=allowed,
-            language=language, old_tree=snapshot.tree,
+            snapshot.text, reply, path=PATH, mode="diff", allowed=allowed, scope=context.region,
+            language=language, old_tree=snapshot.tree,  # scope: the structural checks run, as in finish()
         )
         applied = time.perf_counter()
         edits = minimal_edits(snapshot.text, new)
@@ -104,7 +104,8 @@ def _resolve_samples(lines: int, iterations: int) -> dict[str, Any]:
         if iteration % 4 == 0:  # without the document's tree (and a cold cache): a full parse
             verify.forget_trees()
             started = time.perf_counter()
-            apply_reply(snapshot.text, reply, path=PATH, mode="diff", allowed=allowed, language=language)
+            apply_reply(snapshot.text, reply, path=PATH, mode="diff", allowed=allowed, scope=context.region,
+                        language=language)
             cold_ms.append((time.perf_counter() - started) * 1e3)
     return {
         "lines": lines,
@@ -147,7 +148,7 @@ def _after_keystroke_samples(lines: int, iterations: int) -> dict[str, Any]:
         picked = time.perf_counter()
         allowed = [context.region] + ([context.import_region] if context.import_region else [])
         new = apply_reply(current, reply, path=PATH, mode="diff", allowed=allowed, language=language,
-                          old_tree=snapshot.tree)
+                          old_tree=snapshot.tree, scope=context.region)
         minimal_edits(current, new)
         finished = time.perf_counter()
         context_ms.append((picked - started) * 1e3)
@@ -173,15 +174,16 @@ def _keystroke_samples(lines: int, keystrokes: int) -> dict[str, Any]:
     return {"lines": lines, "p50 ms": statistics.median(timings), "p95 ms": _percentile(timings, 0.95), "runs": keystrokes}
 
 
-def run(quick: bool) -> dict:
-    iterations = 20 if quick else 200
+def run(quick: bool, tiny: bool = False) -> dict:
+    """``tiny`` (the smoke test): every measure with 4 samples, files up to 5,000 lines."""
+    iterations = 4 if tiny else 20 if quick else 200
     rows = []
-    for size in SIZES:
+    for size in SIZES[:-1] if tiny else SIZES:
         row = _resolve_samples(size, iterations)
         rows.append({"measure": "resolve (context + apply + edits)", **row})
-    after = _after_keystroke_samples(5_000, 20 if quick else 200)
+    after = _after_keystroke_samples(5_000, iterations)
     rows.append({"measure": "resolve right after a keystroke (fresh snapshot)", **after})
-    keystroke = _keystroke_samples(10_000, 30 if quick else 300)
+    keystroke = _keystroke_samples(5_000 if tiny else 10_000, 10 if tiny else 30 if quick else 300)
     rows.append({"measure": "incremental reparse per keystroke", **keystroke})
     at_5000 = next(row for row in rows if row["lines"] == 5_000 and row["measure"].startswith("resolve"))
     return {

@@ -122,10 +122,10 @@ def _items(result: Any) -> list[dict[str, Any]]:
     return list(result.get("items", [])) if isinstance(result, dict) else list(result)
 
 
-async def _latency(quick: bool) -> dict[str, Any]:
+async def _latency(quick: bool, tiny: bool = False) -> dict[str, Any]:
     from model_endpoint import ModelEndpoint
 
-    samples = 15 if quick else 60
+    samples = 4 if tiny else 15 if quick else 60
     text, line, col = _source()
     out: dict[str, Any] = {"lines": text.count("\n")}
     with tempfile.TemporaryDirectory() as tmp, ModelEndpoint(api_key=API_KEY, first_token_delay=TTFT, reply_for=lambda b: SUGGESTION) as ep:
@@ -322,8 +322,8 @@ async def _embedded(quick: bool) -> dict[str, Any]:
     return out
 
 
-def run(quick: bool) -> dict:
-    lat = asyncio.run(_latency(quick))
+def run(quick: bool, tiny: bool = False) -> dict:
+    lat = asyncio.run(_latency(quick, tiny))
     burst = asyncio.run(_burst())
     p50, p95 = _pcts(lat["model_ms"])
     h50, h95 = _pcts(lat["hit_ms"])
@@ -344,6 +344,9 @@ def run(quick: bool) -> dict:
     notes = [
         "fake endpoint: tests/model_endpoint.py (Responses over WebSocket, loopback); timings on a shared 2-core machine are noisy",
     ]
+    if tiny:  # the smoke configuration (tests/test_bench_smoke.py): no embedded-model part
+        notes.append("--tiny: the embedded-model part is not run (it loads the model and takes minutes)")
+        return {"rows": rows, "targets": targets, "notes": notes}
     try:
         emb = asyncio.run(_embedded(quick))
     except Exception as exc:  # noqa: BLE001 - report, do not hide the other figures

@@ -240,21 +240,25 @@ async def _ruff_diagnostic(ruff: RawLspClient, uri: str, line: int, fallback: di
     return fallback, "a synthetic F541 diagnostic (ruff published none in 15 s)"
 
 
-async def _measure(quick: bool) -> dict[str, Any]:
+async def _measure(quick: bool, tiny: bool = False) -> dict[str, Any]:
     from model_endpoint import ModelEndpoint
 
     from spark_ls.diffs import unified_diff
 
-    n_actions = 50 if quick else 200
-    n_resolves = 30 if quick else 150
-    n_prefetch = 6 if quick else 20
-    n_short = 4 if quick else 10
-    n_fresh = 15 if quick else 80
+    # tiny (the smoke test): every step below on a smaller file with a few samples each.
+    n_actions = 3 if tiny else 50 if quick else 200
+    n_resolves = 2 if tiny else 30 if quick else 150
+    n_prefetch = 1 if tiny else 6 if quick else 20
+    n_short = 1 if tiny else 4 if quick else 10
+    n_fresh = 2 if tiny else 15 if quick else 80
+    n_paused = 1 if tiny else max(3, n_fresh // 8)
+    warm_up = 2 if tiny else 20
     out: dict[str, Any] = {}
-    text, target, bad_line = make_source()
+    text, target, bad_line = make_source(8 if tiny else 74)
     fixed = text.replace(BAD_LINE, GOOD_LINE)
     comment_line = text.splitlines().index("    # running totals per customer", bad_line - 10)
     out["file_lines"] = len(text.splitlines())
+    out["warm_up"] = warm_up
     out["target"] = f"summarize_{target}"
     reply = unified_diff(text, fixed, FILE_NAME)
     bad_col = BAD_LINE.index('f"')
@@ -299,7 +303,7 @@ async def _measure(quick: bool) -> dict[str, Any]:
             docs = {"spark": sdoc, "ruff": rdoc}
             counts: dict[str, int] = {}
             titles: dict[str, list[str]] = {}
-            for _ in range(20):  # warm-up
+            for _ in range(warm_up):
                 for name, client in clients.items():
                     result = await client.request("textDocument/codeAction", params[name])
                     counts[name] = len(result or [])
@@ -322,16 +326,17 @@ async def _measure(quick: bool) -> dict[str, Any]:
             if sdoc.inserted:  # back to the original text
                 sdoc.keystroke()
                 rdoc.keystroke()
-            # The floor: the same request for a document spark-ls does not have (answered null at
-            # once): JSON-RPC + pygls + stdio, no spark-ls work.
+            # pygls's message-path floor: the same request for a document spark-ls does not have.
+            # The lean path (server/transport.py) hands it to pygls's full path (structured params,
+            # futures, cattrs), which answers null without spark-ls work: stdio + JSON-RPC + pygls.
             unknown = dict(params["spark"], textDocument={"uri": (root / "not-open.py").as_uri()})
-            for _ in range(20):
+            for _ in range(warm_up):
                 await spark.request("textDocument/codeAction", unknown)
             floor = []
             for _ in range(n_actions):
                 floor.append((await spark.timed_request("textDocument/codeAction", unknown))[0])
             samples["spark_floor"] = floor
-            await asyncio.sleep(0.5)  # let the debounced diagnostics settle
+            await asyncio.sleep(0.1 if tiny else 0.5)  # let the debounced diagnostics settle
             await ruff.stop()
             out["codeaction"] = samples
 
@@ -349,7 +354,7 @@ async def _measure(quick: bool) -> dict[str, Any]:
             # ---- 2. resolve overhead (no model delay)
             resolve_ms: list[float] = []
             refusals = no_edit = 0
-            for _ in range(5):
+            for _ in range(1 if tiny else 5):
                 await spark.request("codeAction/resolve", fix)
             for _ in range(n_resolves):
                 try:
@@ -380,7 +385,7 @@ async def _measure(quick: bool) -> dict[str, Any]:
             # Straight after a keystroke the resolve is the first to need this snapshot's context;
             # with the usual pause (the user reading the menu) spark-ls has analysed it meanwhile.
             fresh_ms = await resolves_after_keystrokes(n_fresh, 0.0)
-            paused_ms = await resolves_after_keystrokes(max(3, n_fresh // 8), PAUSE_S)
+            paused_ms = await resolves_after_keystrokes(n_paused, PAUSE_S)
             if sdoc.inserted:
                 sdoc.keystroke()
             out["resolve_ms"], out["refusals"], out["no_edit"] = resolve_ms, refusals, no_edit
@@ -423,7 +428,7 @@ async def _measure(quick: bool) -> dict[str, Any]:
     return out
 
 
-def _components(quick: bool) -> dict[str, float]:
+def _components(quick: bool, tiny: bool = False) -> dict[str, float]:
     """In-process costs of the per-request / per-keystroke work on the same file (public APIs only),
     medians in ms, so the LSP figures above can be attributed."""
     from spark_ls.context.document import SourceDocument
@@ -432,11 +437,11 @@ def _components(quick: bool) -> dict[str, float]:
     from spark_ls.diffs import unified_diff
     from spark_ls.server.convert import LineIndex
 
-    text, _, line = make_source()
+    text, _, line = make_source(8 if tiny else 74)
     fixed = text.replace(BAD_LINE, GOOD_LINE)
     doc = SourceDocument(text, language_for(path=FILE_NAME))
     at = text.index("\n", text.index("    # running totals per customer", text.index(BAD_LINE) - 400))
-    rounds = 8 if quick else 25
+    rounds = 2 if tiny else 8 if quick else 25
     costs: dict[str, list[float]] = {}
 
     def timed(name: str, fn: Any) -> Any:
@@ -460,10 +465,10 @@ def _components(quick: bool) -> dict[str, float]:
 PAUSE_S = 0.5  # the user reading the menu; spark-ls analyses the new text in the meantime
 
 
-def run(quick: bool) -> dict:
-    m = asyncio.run(_measure(quick))
+def run(quick: bool, tiny: bool = False) -> dict:
+    m = asyncio.run(_measure(quick, tiny))
     try:
-        components = _components(quick)
+        components = _components(quick, tiny)
     except Exception as exc:  # noqa: BLE001 - an attribution aid; never fail the benchmark for it
         components = {f"unavailable ({type(exc).__name__}: {exc})": float("nan")}
     rows: list[dict[str, Any]] = []
@@ -478,7 +483,7 @@ def run(quick: bool) -> dict:
                 "p50 ms": p[key][0], "p95 ms": p[key][1], "actions": m["counts"][server], "hit rate": "",
             })
     rows.append({
-        "measure": "codeAction on an unopened document (pygls/stdio floor)", "server": "spark-ls",
+        "measure": "codeAction on an unopened document (pygls message-path floor)", "server": "spark-ls",
         "n": len(ca["spark_floor"]), "p50 ms": p["spark_floor"][0], "p95 ms": p["spark_floor"][1], "actions": 0, "hit rate": "",
     })
     rp50, rp95 = _pcts(m["resolve_ms"])
@@ -528,9 +533,10 @@ def run(quick: bool) -> dict:
         f"ruff {m['counts']['ruff']} ({'; '.join(m['titles']['ruff'])})."),
         (f"codeAction p50: spark-ls {spark_p50:.2f} ms vs ruff server {ruff_p50:.2f} ms "
         f"({spark_p50 / ruff_p50:.2f}x); with a keystroke first: {p['spark_keystroke'][0]:.2f} vs {p['ruff_keystroke'][0]:.2f} ms. "
-        "Requests interleaved between the servers; 20 warm-up requests each; keystroke rows are didChange write -> codeAction response."),
-        (f"Floor (same request, unopened document, answered null): p50 {p['spark_floor'][0]:.2f} ms, so spark-ls's own "
-        f"codeAction work is about {spark_p50 - p['spark_floor'][0]:.2f} ms of its {spark_p50:.2f} ms."),
+        f"Requests interleaved between the servers; {m['warm_up']} warm-up requests each; keystroke rows are didChange write -> codeAction response."),
+        (f"pygls message-path floor (same request, unopened document, answered null through pygls): p50 "
+        f"{p['spark_floor'][0]:.2f} ms vs spark-ls's codeAction {spark_p50:.2f} ms, served by the lean path "
+        "(server/transport.py: plain JSON, per-version index of answers; pygls only on a miss)."),
         (f"Resolve ({m['fix_title']!r}): {len(m['resolve_ms']) + len(m['resolve_fresh_ms'])} resolves, refusals {m['refusals']}, resolves without an edit {m['no_edit']}; "
         f"the endpoint replies at once with a unified diff for the function; {m['resolve_connections']} WebSocket connection(s) in total. "
         "Each resolve includes one window/workDoneProgress/create round trip to the client (capability advertised, as VS Code does)."),

@@ -153,7 +153,10 @@ def _pct(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1) if whole else 0.0
 
 
-def run(quick: bool) -> dict[str, Any]:
+def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
+    if tiny:  # the smoke configuration (tests/test_bench_smoke.py) skips it, visibly
+        return {"skipped": "--tiny: the quality bench drives the model over a mutation corpus with --verify; "
+                "its smallest run takes minutes (python -m bench quality --quick)"}
     stride = int(os.environ.get("SPARK_LS_BENCH_QUALITY_STRIDE", "6" if quick else "1"))
     functions = corpus.FUNCTIONS[::stride]
     per_function = int(os.environ.get("SPARK_LS_BENCH_QUALITY_MUTANTS", "1"))
@@ -217,7 +220,7 @@ def run(quick: bool) -> dict[str, Any]:
             f"model: {model} ({'embedded, --jobs 1' if local else 'endpoint from the environment, --jobs 4'}); "
             f"corpus: {len(originals)} functions from the Python {sys.version.split()[0]} standard library, "
             f"{len(mutants)} single-mutation bugs, {sum(c.tests for c in mutants)} tests"
-            + (f" (every {stride}th function of {len(corpus.FUNCTIONS)})" if stride > 1 else ""),
+            + (f" (1 in {stride} of the corpus's {len(corpus.FUNCTIONS)} functions)" if stride > 1 else ""),
             "fixed by kind: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(kinds.items())),
             (f"time per check: {wall / max(requests, 1):.1f} s per function ({requests} functions, "
              f"{wall:.0f} s in `spark-ls check` incl. model load and --verify)"),

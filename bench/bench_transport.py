@@ -255,8 +255,7 @@ async def _measure(
     from spark_ls.config import Settings
     from spark_ls.model import ModelRequest, open_session
 
-    # The certificate is self-signed: verification off on every path alike (and its warning muted).
-    logging.getLogger("spark_ls").setLevel(logging.ERROR)
+    # The certificate is self-signed: verification off on every path alike (its warning muted by run()).
     clients: dict[str, Any] = {}
     for tls, url in (("plain", plain_url), ("TLS", tls_url)):
         for comp in (False, True):
@@ -421,10 +420,16 @@ def run(quick: bool, tiny: bool = False) -> dict:
         try:
             secure = where(cert, key)
             try:
-                result = asyncio.run(
-                    _measure(rounds, startups, plain.base_url, secure.base_url)
-                )
-                memory = asyncio.run(_in_memory(plain.base_url, 200 if tiny else 5000))
+                spark_log = logging.getLogger("spark_ls")
+                level = spark_log.level
+                spark_log.setLevel(logging.ERROR)  # the verification-off warning, once per session
+                try:
+                    result = asyncio.run(
+                        _measure(rounds, startups, plain.base_url, secure.base_url)
+                    )
+                    memory = asyncio.run(_in_memory(plain.base_url, 200 if tiny else 5000))
+                finally:
+                    spark_log.setLevel(level)  # in-process callers (the smoke test) keep their logging
             finally:
                 secure.close()
         finally:

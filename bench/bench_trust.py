@@ -405,7 +405,12 @@ def judge(case: Case, result: str) -> str | None:
 
 
 def _blank(text: str) -> str:
-    return "".join(line if line.strip() else line.lstrip(" \t") for line in _lines(text))
+    """Scope mode writes the rewritten lines without trailing whitespace."""
+    out = []
+    for line in _lines(text):
+        body = line.rstrip("\r\n")
+        out.append(body.rstrip(" \t") + line[len(body):])
+    return "".join(out)
 
 
 def run_case(case: Case) -> tuple[str, str | None]:
@@ -417,7 +422,7 @@ def run_case(case: Case) -> tuple[str, str | None]:
         return "refused", refusal.reason
     if not case.hostile:
         if result == case.expected or (case.mode == "scope" and _blank(result) == _blank(case.expected or "")):
-            return "applied", None  # scope mode writes whitespace-only lines of the rewrite as empty
+            return "applied", None  # scope mode drops trailing whitespace of the lines it rewrites
         why = judge(case, result)
         return ("wrong", why) if why else ("mangled", "applied, but not the intended text")
     why = judge(case, result)
@@ -458,10 +463,54 @@ def evaluate(cases: Iterator[Case]) -> dict[str, Any]:
             "apply_seconds": seconds, "total": total}
 
 
-def run(quick: bool) -> dict[str, Any]:
+def overhead(quick: bool, tiny: bool = False) -> list[dict[str, Any]]:
+    """What the structural checks cost per resolve: ``apply_reply`` on bench_engine's generated
+    Python with and without a ``scope`` (no scope: confinement and syntax only), interleaved so
+    machine load hits both alike."""
+    import statistics
+
+    from bench.bench_engine import PATH, _reply_for, generate_python
+    from spark_ls.context.document import SourceDocument
+
+    language = language_for(path=PATH)
+    rows = []
+    for size in (2_000,) if tiny else (2_000, 10_000):
+        text = generate_python(size, seed=size)
+        document = SourceDocument(text, language)
+        rng = random.Random(size)
+        spots = [i for i, row in enumerate(text.split("\n")) if row.strip().startswith(("result = []", "total = value"))]
+        timings: dict[bool, list[float]] = {True: [], False: []}
+        for iteration in range(6 if tiny else 40 if quick else 300):
+            line = rng.choice(spots)
+            reply = _reply_for(text, line, rng, iteration % 3)
+            snapshot = document.snapshot()
+            context = pick_context(snapshot, line, line, path=PATH)
+            order = (True, False) if iteration % 2 else (False, True)
+            for scoped in order:
+                started = time.perf_counter()
+                apply_reply(snapshot.text, reply, path=PATH, mode="diff", allowed=[context.region],
+                            scope=context.region if scoped else None, language=language, old_tree=snapshot.tree)
+                timings[scoped].append((time.perf_counter() - started) * 1e3)
+        without, with_checks = statistics.median(timings[False]), statistics.median(timings[True])
+        rows.append({"language": f"(engine cost, {size:,} lines)", "apply p50 ms, no structural checks": round(without, 3),
+                     "apply p50 ms, with them": round(with_checks, 3)})
+    return rows
+
+
+def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
+    """``tiny`` (the smoke test): one file per language, one target each; the engine cost on 2,000 lines."""
+    diffs_log = logging.getLogger("spark_ls.diffs")
+    level = diffs_log.level
+    diffs_log.setLevel(logging.ERROR)  # dropped extras are logged per reply
+    try:
+        return _run(quick, tiny)
+    finally:
+        diffs_log.setLevel(level)  # in-process callers (the smoke test) keep their logging
+
+
+def _run(quick: bool, tiny: bool) -> dict[str, Any]:
     started = time.perf_counter()
-    logging.getLogger("spark_ls.diffs").setLevel(logging.ERROR)  # dropped extras are logged per reply
-    files, per_file = (6, 2) if quick else (60, 3)
+    files, per_file = (1, 1) if tiny else (6, 2) if quick else (40, 3)
     result = evaluate(corpus(files_per_language=files, targets_per_file=per_file))
     counts = result["counts"]
     hostile = sum(v for (h, _), v in counts.items() if h)
@@ -480,6 +529,7 @@ def run(quick: bool) -> dict[str, Any]:
                  "well-formed applied": good_applied, "well-formed refused": counts.get((False, "refused"), 0),
                  "well-formed mangled": counts.get((False, "mangled"), 0),
                  "well-formed wrong": counts.get((False, "wrong"), 0)})
+    rows += overhead(quick, tiny)
     kinds = "; ".join(
         f"{kind}: {', '.join(f'{k} {v}' for k, v in sorted(t.items()))}" for kind, t in sorted(result["by_kind"].items())
     )

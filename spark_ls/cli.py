@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_ls import __version__
-from spark_ls.config import EDIT_FORMATS, TRANSPORTS
+from spark_ls.config import EDIT_FORMATS, TRANSPORTS, command_line_overrides
 from spark_ls.netloc import is_loopback_host
 
 LOOPBACK_HINT = "use --allow-remote to listen on a non-loopback address (anyone who can reach it can use your model key)"
@@ -27,18 +27,7 @@ def _host_port(value: str) -> tuple[str, int]:
 
 def _session_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Settings given on the command line (highest priority)."""
-    overrides: dict[str, Any] = {}
-    for name in ("model", "base_url", "transport", "record", "replay", "edit_format"):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[name] = value
-    if getattr(args, "fallback_models", None):
-        overrides["fallback_models"] = args.fallback_models
-    if getattr(args, "pin", False):
-        overrides["pin"] = True
-    if getattr(args, "insecure", False):
-        overrides["tls_verify"] = False
-    return overrides
+    return command_line_overrides(args)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +52,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from spark_ls.server.app import create_server
+    from spark_ls.server.main import create_server
 
     server = create_server(_session_overrides(args))
     if args.tcp or args.ws:
@@ -72,12 +61,9 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"spark-ls: refusing to listen on {host}: {LOOPBACK_HINT}", file=sys.stderr)
             return 2
         if args.tcp:
-            server.start_tcp(host, port)
-        else:
-            server.start_ws(host, port)
-    else:
-        server.start_io()
-    return 0
+            return server.start_tcp(host, port)
+        return server.start_ws(host, port)
+    return server.start_io()
 
 
 def _cli_settings(args: argparse.Namespace, workspace: str | None = None) -> Any:
@@ -105,7 +91,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _model_server(args: argparse.Namespace) -> int:
-    from spark_ls.model.server import serve_model_server
+    from spark_ls.model_server.server import serve_model_server
 
     host, port = args.listen
     if not is_loopback_host(host) and not args.allow_remote:

@@ -34,6 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Defined apart so spark_ls.actions.catalog can raise it without importing this module (no cycle).
+from spark_ls.errors import ConfigError
+
 if typing.TYPE_CHECKING:
     import cattrs
 
@@ -69,10 +72,6 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
-
-
-class ConfigError(ValueError):
-    """A setting has a value spark-ls cannot use."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,7 @@ class Settings:
         scope="folder")
     actions: tuple[Mapping[str, Any], ...] = setting(
         (), "User-defined actions: a list of tables (`id`, `title`, `instruction`, optional `kind`, "
-        "`applies_to`, `languages`, `scope_kinds`, `allow_imports`, `requires`), or a table of them by id.",
+        "`applies_to`, `languages`, `scope_kinds`, `allow_imports`, `allow_new_definitions`, `requires`), or a table of them by id.",
         scope="folder", env=False)
     # Quality (#12): a test command run on each fix before it is offered (untrusted in a repository's
     # own config: it is a shell command), and the model's second look at a fix.
@@ -630,3 +629,20 @@ def folder_for(path: str | os.PathLike[str], folders: Iterable[str]) -> str | No
         if (target == root or root in target.parents) and (best is None or len(str(root)) > len(best)):
             best = str(root)
     return best
+
+
+def command_line_overrides(args: object) -> dict[str, Any]:
+    """The model settings given on a command line (`serve`, `check`, `models`, `model-server`):
+    the highest-priority layer. ``args`` is an argparse namespace; absent options are skipped."""
+    overrides: dict[str, Any] = {}
+    for name in ("model", "base_url", "transport", "record", "replay", "edit_format", "fallback_models"):
+        value = getattr(args, name, None)
+        if value:
+            overrides[name] = value
+    if getattr(args, "second_look", None) is not None:
+        overrides["second_look"] = args.second_look  # type: ignore[attr-defined]
+    if getattr(args, "pin", False):
+        overrides["pin"] = True
+    if getattr(args, "insecure", False):
+        overrides["tls_verify"] = False
+    return overrides

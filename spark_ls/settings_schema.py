@@ -42,6 +42,8 @@ _ACTION_SCHEMA: dict[str, Any] = {
         "scope_kinds": {"type": "array", "items": {"type": "string"}, "default": ["function", "method", "class"],
                         "description": "Scopes it is offered on."},
         "allow_imports": {"type": "boolean", "default": False, "description": "May add to the import block."},
+        "allow_new_definitions": {"type": "boolean", "default": False,
+                                  "description": "May add definitions next to its target (never one shadowing a name)."},
         "requires": {"type": "string", "description": "A regular expression the target's text must match."},
     },
     "additionalProperties": False,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-
-import os
 
 import pytest
 from hypothesis import settings as hypothesis_settings

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
+from conftest import TEST_API_KEY
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-
-from conftest import TEST_API_KEY  # noqa: E402  (tests/ is on sys.path via conftest)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -74,15 +75,22 @@ async def lsp_client(
             await client.stop()
 
 
+async def wait_for(predicate: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    """Poll ``predicate`` (bounded) for state that arrives over LSP; fail naming ``what``.
+
+    The one polling helper of the test suite. The fake model endpoint's own state has events:
+    ``await endpoint.until(predicate, what)`` (tests/model_endpoint.py)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
 async def wait_ready(client: LanguageClient, timeout: float = 30.0) -> Any:
     """Wait for the server's first `spark/status` (sent once the model session is warm)."""
-    import asyncio
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not client.statuses:  # type: ignore[attr-defined]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("spark-ls never reported its model session status")
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: client.statuses, "spark-ls's model session status", timeout)  # type: ignore[attr-defined]
     return client.statuses[0]  # type: ignore[attr-defined]
 
 
@@ -95,7 +103,8 @@ def open_document(client: LanguageClient, uri: str, text: str, language_id: str 
 
 
 def apply_text_edits(text: str, edits: list[types.TextEdit], encoding: str = "utf-16") -> str:
-    from spark_ls.server.convert import LineIndex, apply_text_edits as apply
+    from spark_ls.server.convert import LineIndex
+    from spark_ls.server.convert import apply_text_edits as apply
 
     return apply(text, LineIndex(text), edits, encoding)
 

@@ -46,6 +46,12 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request as WsRequest
 from websockets.server import ServerProtocol
 
+from spark_ls.model_server.http import chunk as _chunk
+from spark_ls.model_server.http import error_event as _error_event
+from spark_ls.model_server.http import parse_head as _parse_head
+from spark_ls.model_server.http import start_sse as _start_sse
+from spark_ls.model_server.http import write_json as _write_json
+
 # The fake server's own protocol logger: websockets logs request headers at DEBUG, which would put
 # the client's key into caplog and hide leaks that matter (the client's).
 _server_log = logging.getLogger("model_endpoint.wire")
@@ -66,6 +72,7 @@ class Call:
     # responses included (so tests can check that continuation lost nothing).
     context_text: str = ""
     outcome: str = "pending"  # completed | error:<code> | dropped | stalled | ...
+    deltas: int = 0  # output_text.delta events sent so far
 
 
 @dataclass
@@ -195,6 +202,8 @@ class ModelEndpoint:
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._changed = threading.Condition()  # notified on every event a test may wait for
+        self.age_limits_sent = 0  # websocket_connection_limit_reached events sent
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -278,6 +287,25 @@ class ModelEndpoint:
     def requests(self) -> list[dict[str, Any]]:
         """Bodies of the requests that asked for output, in arrival order."""
         return [c.body for c in list(self.calls)]
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_until(self, predicate: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+        """Block until ``predicate()`` holds (checked at every endpoint event); AssertionError naming
+        ``what`` after ``timeout`` seconds. From a test's event loop: ``await endpoint.until(...)``."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"the model endpoint never reached: {what}")
+                self._changed.wait(min(left, 0.5))
+
+    async def until(self, predicate: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+        """:meth:`wait_until` without blocking the caller's event loop."""
+        await asyncio.to_thread(self.wait_until, predicate, what, timeout)
 
     @property
     def open_connections(self) -> int:
@@ -418,6 +446,7 @@ class ModelEndpoint:
             self._next_connection_id += 1
             conn_id = self._next_connection_id
             self.connections_opened += 1
+        self._notify()
         conn = _WsConnection(conn_id, time.monotonic(), protocol, writer)
         conn.flush()
         if protocol.handshake_exc is not None:
@@ -455,6 +484,7 @@ class ModelEndpoint:
             if age_watch is not None:
                 age_watch.cancel()
             self._ws.pop(conn_id, None)
+            self._notify()
             if not writer.is_closing():
                 writer.close()
 
@@ -479,6 +509,8 @@ class ModelEndpoint:
             }
         )
         conn.close(1000, "connection limit reached")
+        self.age_limits_sent += 1
+        self._notify()
 
     async def _ws_handler(self, conn: _WsConnection, messages: asyncio.Queue[str | None]) -> None:
         # One response at a time per connection: later response.create frames wait their turn.
@@ -527,6 +559,7 @@ class ModelEndpoint:
         call = Call("ws", body, conn.id)
         with self._lock:
             self.calls.append(call)
+        self._notify()
         if self._take(self.http_status is not None, "http_status_times"):
             status = int(self.http_status or 500)
             ev = {"type": "error", "status": status, "error": self._error_for(status)}
@@ -570,8 +603,11 @@ class ModelEndpoint:
             if ev is _DROP:
                 call.outcome = "dropped"
                 raise _Dropped()
-            if ev.get("type") == "response.output_text.delta" and self.tokens_per_second:
-                await asyncio.sleep(1.0 / self.tokens_per_second)
+            if ev.get("type") == "response.output_text.delta":
+                call.deltas += 1
+                self._notify()
+                if self.tokens_per_second:
+                    await asyncio.sleep(1.0 / self.tokens_per_second)
             if ev.get("type") in TERMINAL_EVENTS:
                 call.outcome = "completed"  # before the client can see it
                 # Likewise the chain cache (the most recent response of this connection; a failed
@@ -581,6 +617,7 @@ class ModelEndpoint:
             conn.send_event(ev)
             await asyncio.sleep(0)
         call.outcome = "completed"
+        self._notify()
 
     async def _before_first_token(self) -> None:
         delay = self.first_token_delay
@@ -680,6 +717,7 @@ class ModelEndpoint:
         call = Call(transport, body, 0, context_text=_context_of(body, ""))
         with self._lock:
             self.calls.append(call)
+        self._notify()
         if self._take(self.http_status is not None, "http_status_times"):
             status = int(self.http_status or 500)
             extra = {"retry-after": str(self.retry_after)} if status == 429 and self.retry_after is not None else {}
@@ -811,47 +849,16 @@ def _presented_key(headers: dict[str, str]) -> str:
     return headers.get("authorization", "").removeprefix("Bearer ").strip()
 
 
-def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    method, path = (parts[0], parts[1]) if len(parts) >= 2 else ("", "/")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, value = line.split(":", 1)
-            headers[name.strip().lower()] = value.strip()
-    return method, path, headers
 
 
-_REASONS = {302: "Found", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
-async def _write_json(writer: asyncio.StreamWriter, status: int, obj: Any, extra: dict[str, str] | None = None) -> bool:
-    data = json.dumps(obj).encode()
-    head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-    for name, value in (extra or {}).items():
-        head += f"{name}: {value}\r\n"
-    writer.write(head.encode() + b"\r\n" + data)
-    await writer.drain()
-    return True
 
 
-async def _start_sse(writer: asyncio.StreamWriter) -> None:
-    writer.write(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-        b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    await writer.drain()
 
 
-async def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
-    """One HTTP/1.1 chunk; empty data ends the body."""
-    writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-    await writer.drain()
 
 
-def _error_event(status: int, etype: str, code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    return {"type": "error", "status": status, "error": {"type": etype, "code": code, "message": message, "param": param}}
 
 
 def _model_not_found_event(model: str) -> dict[str, Any]:

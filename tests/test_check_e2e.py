@@ -14,9 +14,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import TEST_API_KEY
-from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import (
+from check_helpers import (
     CALC_PY,
     REPO_ROOT,
     ScriptedModel,
@@ -25,6 +23,8 @@ from test_check_helpers import (
     make_repo,
     run_check,
 )
+from conftest import TEST_API_KEY
+from model_endpoint import ModelEndpoint, input_text
 
 SCHEMA = json.loads((Path(__file__).parent / "fixtures" / "sarif-schema-2.1.0.json").read_text())
 EXPECTED_SCOPES = {("calc.py", "add"), ("calc.py", "circle_area"), ("calc.py", "area"),

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_check_helpers import git, make_repo
+from check_helpers import git, make_repo
 
+from spark_ls.actions.catalog import action_from_table
 from spark_ls.check.files import (
     CheckInputError,
     UnreadableFile,
@@ -22,7 +23,6 @@ from spark_ls.check.files import (
 )
 from spark_ls.check.findings import load_findings
 from spark_ls.check.formats import _command
-from spark_ls.actions.catalog import action_from_table
 from spark_ls.check.plan import (
     ScopeSpan,
     SyntaxFinding,
@@ -36,6 +36,7 @@ from spark_ls.check.plan import (
 )
 from spark_ls.check.report import Proposal, Target, TextEdit
 from spark_ls.check.runner import merge_proposals
+
 
 def action(**table: object) -> object:
     """A catalog action (the one type `check` plans with), from a table as in builtin.toml."""

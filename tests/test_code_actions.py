@@ -8,10 +8,16 @@ import re
 from pathlib import Path
 
 import pytest
+from lsp_helpers import (
+    apply_text_edits,
+    document_edit,
+    lsp_client,
+    open_document,
+    wait_ready,
+)
 from lsprotocol import types
 from pytest_lsp import client_capabilities
 
-from lsp_helpers import apply_text_edits, document_edit, lsp_client, open_document, wait_ready
 from spark_ls.diffs import unified_diff
 
 SOURCE = '''\
@@ -32,13 +38,6 @@ class Cart:
     def add(self, item):
         self.items.append(item)
 '''
-
-
-async def wait_until(condition, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def line_of(text: str, needle: str) -> int:
@@ -252,8 +251,7 @@ async def test_cancelling_a_resolve_mid_stream_leaves_text_untouched(model_endpo
         pending = asyncio.ensure_future(
             client.protocol.send_request_async(types.CODE_ACTION_RESOLVE, fix, msg_id="resolve-to-cancel")
         )
-        await wait_until(lambda: model_endpoint.calls)
-        await asyncio.sleep(0.3)
+        await model_endpoint.until(lambda: model_endpoint.calls and model_endpoint.calls[0].deltas >= 2, "tokens streaming")
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="resolve-to-cancel"))
         with pytest.raises(Exception) as cancelled:
             await asyncio.wait_for(pending, 20)
@@ -283,7 +281,7 @@ async def test_prefetch_hit_and_miss(model_endpoint, tmp_path: Path) -> None:
             client, uri, at(line, 10), diagnostics=[diagnostic], trigger=types.CodeActionTriggerKind.Automatic
         )
         # Hit: the editor asked on its own; spark-ls started the preferred fix at once.
-        await wait_until(lambda: model_endpoint.calls)
+        await model_endpoint.until(lambda: model_endpoint.calls, "the prefetch reached the model")
         fix = automatic[0]
         resolved = await client.code_action_resolve_async(fix)
         assert apply_text_edits(SOURCE, document_edit(resolved.edit).edits) == expected
@@ -291,7 +289,7 @@ async def test_prefetch_hit_and_miss(model_endpoint, tmp_path: Path) -> None:
 
         # Miss: a change invalidates the prefetch; the resolve computes afresh on the new text.
         await list_actions(client, uri, at(line, 10), diagnostics=[diagnostic], trigger=types.CodeActionTriggerKind.Automatic)
-        await wait_until(lambda: len(model_endpoint.calls) >= 2)
+        await model_endpoint.until(lambda: len(model_endpoint.calls) >= 2, "the second prefetch reached the model")
         client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from check_helpers import REPO_ROOT, ScriptedModel, make_repo, run_check
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint
-from test_check_helpers import REPO_ROOT, ScriptedModel, make_repo, run_check
 
 from spark_ls import cli
 from spark_ls.config import FIELDS, Settings
@@ -125,7 +125,7 @@ def test_help_texts() -> None:
 
 
 def test_model_server_prints_how_to_connect(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import spark_ls.model.server as server_module
+    import spark_ls.model_server.server as server_module
 
     async def fake_serve(settings: Settings, *, host: str, port: int, allow_remote: bool, ready) -> None:
         ready(f"http://{host}:{port or 41234}/v1")
@@ -222,9 +222,9 @@ def test_readme_ruff_recipe_runs_spark_ls_when_ruff_finds_something(tmp_path: Pa
 
 @pytest.mark.asyncio
 async def test_models_against_the_model_server_reports_the_configured_models_available(tmp_path: Path) -> None:
-    from test_model_server import ScriptedBackend
+    from model_backends import ScriptedBackend
 
-    from spark_ls.model.server import serve_model_server
+    from spark_ls.model_server.server import serve_model_server
 
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve_model_server(Settings(), backend=ScriptedBackend(), ready=ready.set_result))

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from check_helpers import make_repo, run_check
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import make_repo, run_check
 
 from spark_ls.actions.catalog import builtin_actions, find_action
 from spark_ls.actions.run import ActionRequest, finish, prepare

@@ -119,6 +119,13 @@ def test_a_keystroke_queries_only_the_touched_node() -> None:
     document.apply_change(broken_at, broken_at + 1, "")
     assert document.snapshot().text == snap.text
     _assert_index_equals_full(document.snapshot(), "repaired")
+    # A stray character before a definition: an error sharing its line with the next node.
+    stray_at = document.text.index("\ndef ", len(text) // 3) + 1
+    document.apply_change(stray_at, stray_at, ":")
+    stray = file_index(document.snapshot())
+    assert stray is not None and stray.broken and not stray.whole
+    _assert_index_equals_full(document.snapshot(), "stray character")
+    document.apply_change(stray_at, stray_at + 1, "")
     line = snap.line_of_offset(at)
     assert enclosing_scope(snap, line, line) == next(
         s for s in reversed(all_scopes(snap)) if s.start_line <= line <= s.end_line

@@ -481,3 +481,12 @@ def test_scope_reply_defining_another_function_is_refused() -> None:
         path="a.py", mode="scope", allowed=[(3, 4)], scope=(3, 4),
     )
     assert fixed == "import os\n\n\ndef average(xs):\n    return sum(xs) / len(xs)\n"
+
+
+def test_deleting_a_last_line_without_newline_keeps_the_newline_of_the_line_before() -> None:
+    # Found by hypothesis: the kept line before it ends the file now, with its own newline.
+    old, new = "    x = 1\n    x = 1", "def f(x):\n    x = 1\n"
+    diff = unified_diff(old, new, "pkg/mod.py", context=0)
+    assert apply_reply(old, diff, path="pkg/mod.py", mode="diff", allowed=[(0, 1)]) == new
+    with pytest.raises(PatchRefused):  # the deletion is of line 2, outside line 1
+        apply_reply(old, diff, path="pkg/mod.py", mode="diff", allowed=[(0, 0)])

@@ -20,7 +20,7 @@ from conftest import TEST_API_KEY
 from lsp_helpers import lsp_client, open_document, wait_ready
 from lsprotocol import types
 from model_endpoint import ModelEndpoint
-from test_reliability_support import applied, list_actions, wait_for
+from reliability_helpers import applied, list_actions, wait_for
 
 DOCUMENTS = 20
 PER_DOCUMENT = 10

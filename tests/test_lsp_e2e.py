@@ -4,13 +4,17 @@ endpoint speaking the real Responses WebSocket protocol on loopback."""
 from __future__ import annotations
 
 import ast
-
 from pathlib import Path
 
 import pytest
+from lsp_helpers import (
+    apply_text_edits,
+    document_edit,
+    lsp_client,
+    open_document,
+    wait_ready,
+)
 from lsprotocol import types
-
-from lsp_helpers import apply_text_edits, document_edit, lsp_client, open_document, wait_ready
 
 BUGGY = (Path(__file__).resolve().parent.parent / "examples" / "buggy.py").read_text()
 FIXED = BUGGY.replace("range(len(numbers) - 1)", "range(len(numbers))")

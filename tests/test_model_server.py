@@ -4,43 +4,18 @@ The same SDK checks run against tests/model_endpoint.py, keeping the fake endpoi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from conftest import TEST_API_KEY
+from model_backends import ScriptedBackend
 from model_endpoint import ModelEndpoint, input_text
 from openai import AsyncOpenAI
 
 from spark_ls.config import Settings
-from spark_ls.model import ModelError, ModelReply, ModelRequest, open_session
-from spark_ls.model.server import serve_model_server
-
-
-class ScriptedBackend:
-    """Stands in for the embedded model: replies ``edited:<input>`` in two deltas."""
-
-    name = "scripted-local"
-
-    def __init__(self) -> None:
-        self.requests: list[ModelRequest] = []
-        self.started = False
-        self.closed = False
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def complete(self, req: ModelRequest, on_delta: Callable[[str], None] | None = None) -> ModelReply:
-        self.requests.append(req)
-        text = f"edited:{req.input}"
-        for piece in (text[:4], text[4:]):
-            if on_delta is not None:
-                on_delta(piece)
-            await asyncio.sleep(0)
-        return ModelReply(text=text, model=self.name, response_id=None, usage={"input_tokens": 7, "output_tokens": 3})
-
-    async def close(self) -> None:
-        self.closed = True
+from spark_ls.model import ModelError, ModelRequest, open_session
+from spark_ls.model_server.server import serve_model_server
 
 
 @pytest.fixture

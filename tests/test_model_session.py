@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 from typing import Any
@@ -218,10 +219,7 @@ async def test_server_closing_idle_sockets_is_transparent(model_endpoint: ModelE
     try:
         assert (await session.complete(ModelRequest("x", "a"))).text == "one"
         model_endpoint.close_all_connections()
-        for _ in range(200):
-            if model_endpoint.open_connections == 0:
-                break
-            await asyncio.sleep(0.01)
+        await model_endpoint.until(lambda: model_endpoint.open_connections == 0, "every socket closed")
         assert (await session.complete(ModelRequest("x", "b"))).text == "two"
         assert model_endpoint.connections_opened == 2
     finally:
@@ -234,7 +232,8 @@ async def test_connection_limit_event_reconnects_and_continues() -> None:
         session = await started(settings_for(ep, pool_size=1))
         try:
             assert (await session.complete(ModelRequest("x", "a"))).text == "before"
-            await asyncio.sleep(0.4)  # the server retires the socket with websocket_connection_limit_reached
+            # the server retires the socket with websocket_connection_limit_reached
+            await ep.until(lambda: ep.age_limits_sent >= 1, "the connection age limit reached")
             assert (await session.complete(ModelRequest("x", "b"))).text == "after"
             assert ep.connections_opened >= 2
         finally:
@@ -243,9 +242,10 @@ async def test_connection_limit_event_reconnects_and_continues() -> None:
 
 async def test_sockets_are_replaced_before_max_connection_age(model_endpoint: ModelEndpoint) -> None:
     model_endpoint.replies.extend(["a", "b"])
-    session = await started(settings_for(model_endpoint, pool_size=1, max_connection_age=0.1))
+    # Below the setting's minimum (1 s) to keep the test short: replace() skips validation.
+    session = await started(dataclasses.replace(settings_for(model_endpoint, pool_size=1), max_connection_age=0.1))
     try:
-        await asyncio.sleep(0.2)
+        await model_endpoint.until(lambda: model_endpoint.open_connections == 0, "the aged socket retired")
         assert (await session.complete(ModelRequest("x", "y"))).text in ("a", "b")
         assert model_endpoint.connections_opened == 2
         assert all(not c.outcome.startswith("error") for c in model_endpoint.calls)
@@ -260,10 +260,7 @@ async def test_cancelling_a_request_retires_its_socket_and_frees_the_slot(model_
     session = await started(settings_for(model_endpoint, pool_size=1))
     try:
         task = asyncio.create_task(session.complete(ModelRequest("x", "slow")))
-        for _ in range(500):
-            if model_endpoint.calls:
-                break
-            await asyncio.sleep(0.01)
+        await model_endpoint.until(lambda: model_endpoint.calls, "the request reached the endpoint")
         assert model_endpoint.calls[0].outcome == "stalled"
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -293,7 +290,7 @@ async def test_request_timeout_is_a_timeout_error_and_the_session_recovers(model
 
 async def test_oversized_reply_is_abandoned(model_endpoint: ModelEndpoint) -> None:
     model_endpoint.replies.extend(["x" * 200, "small"])
-    session = await started(settings_for(model_endpoint, pool_size=1, max_reply_bytes=64))
+    session = await started(dataclasses.replace(settings_for(model_endpoint, pool_size=1), max_reply_bytes=64))  # below the minimum
     try:
         with pytest.raises(ModelError) as info:
             await session.complete(ModelRequest("x", "y"))
@@ -482,14 +479,10 @@ async def test_auto_falls_back_to_chat_on_a_chat_only_server() -> None:
 
 async def test_idle_sockets_are_closed_and_reopened_on_demand(model_endpoint: ModelEndpoint) -> None:
     model_endpoint.replies.extend(["one", "two"])
-    session = await started(settings_for(model_endpoint, pool_size=1, idle_timeout=0.2))
+    session = await started(dataclasses.replace(settings_for(model_endpoint, pool_size=1), idle_timeout=0.2))  # below the minimum
     try:
         assert (await session.complete(ModelRequest("x", "a"))).text == "one"
-        for _ in range(300):
-            if model_endpoint.open_connections == 0:
-                break
-            await asyncio.sleep(0.01)
-        assert model_endpoint.open_connections == 0
+        await model_endpoint.until(lambda: model_endpoint.open_connections == 0, "the idle socket closed")
         assert (await session.complete(ModelRequest("x", "b"))).text == "two"
         assert model_endpoint.connections_opened == 2
     finally:

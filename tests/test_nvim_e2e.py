@@ -219,6 +219,8 @@ def test_fix_bug_code_action_and_spark_edit(
     result, report = run_nvim(tmp_path, plan, nvim)
     assert result.get("ok") is True and result["returncode"] == 0, report
     assert result["nvim_version"].startswith(_version_of(nvim)), report
+    # vim.lsp's stop_client (shutdown + exit): the server ends with code 0 and no signal (#11).
+    assert [(e["code"], e["signal"]) for e in result["server_exits"]] == [(0, 0)], report
 
     ca, edit = result["steps"]
     assert "Fix bug in add" in ca["titles"], report

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from check_helpers import ScriptedModel, make_repo, run_check
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import ScriptedModel, make_repo, run_check
 
 from spark_ls.actions.catalog import builtin_actions
 from spark_ls.model import prompts
@@ -109,7 +109,7 @@ def test_default_ci_action_set(tmp_path: Path) -> None:
     functions only; with neither: fix-bug everywhere."""
     import subprocess
 
-    from test_check_helpers import git
+    from check_helpers import git
 
     repo = make_repo(tmp_path / "repo", {"lint_me.py": LINT_PY.encode()})
     (repo / "lint_me.py").write_text(LINT_PY.replace("return a - b", "return a - b  # changed"))

@@ -22,7 +22,7 @@ from conftest import TEST_API_KEY
 from lsp_helpers import lsp_client, server_env, wait_ready
 from lsprotocol import types
 from model_endpoint import ModelEndpoint
-from test_reliability_support import (
+from reliability_helpers import (
     BUGGY,
     FIX_DIFF,
     FIXED,

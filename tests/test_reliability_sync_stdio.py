@@ -16,10 +16,10 @@ import random
 import re
 
 import pytest
+from lsp_reference import PIECES, line_units, ref_apply, ref_lines
 from model_endpoint import ModelEndpoint, input_text
-from test_reliability_documents import PIECES, line_units, ref_apply, ref_lines
-from test_reliability_jsonrpc import RawServer, frame
-from test_reliability_support import wait_for
+from raw_lsp import RawServer, frame
+from reliability_helpers import wait_for
 
 SEQUENCES = 12
 NOTIFICATIONS = 6

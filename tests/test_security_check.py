@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from check_helpers import git, run_check
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import git, run_check
 
 BUGGY = '''\
 def average(numbers):

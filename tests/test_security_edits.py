@@ -16,7 +16,7 @@ import pytest
 from lsp_helpers import lsp_client, open_document, wait_ready
 from lsprotocol import types
 from model_endpoint import ModelEndpoint
-from test_reliability_support import fix_action, shown, wait_for
+from reliability_helpers import fix_action, shown, wait_for
 
 INJECTED = '''\
 """Statistics helpers."""
@@ -132,7 +132,7 @@ async def test_prompt_injected_replies_are_refused_whole(model_endpoint: ModelEn
         (change,) = resolved.edit.document_changes
         assert change.text_document.uri == uri and change.text_document.version == 1
         assert {(e.range.start.line, e.range.end.line) for e in change.edits} == {(10, 10)}
-        from test_reliability_support import applied
+        from reliability_helpers import applied
 
         assert applied(INJECTED, change) == FIXED
         assert client.applied_edits == []
@@ -192,7 +192,7 @@ async def test_scope_mode_rewrites_only_the_target_scope(model_endpoint: ModelEn
         resolved = await client.code_action_resolve_async(action)
         (change,) = resolved.edit.document_changes
         assert change.text_document.uri == uri
-        from test_reliability_support import applied
+        from reliability_helpers import applied
 
         assert applied(INJECTED, change) == FIXED
         model_endpoint.replies.append(HOSTILE["another-open-file"])

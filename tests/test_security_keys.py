@@ -19,9 +19,10 @@ import pytest
 from lsp_helpers import server_env, wait_ready
 from lsprotocol import types
 from model_endpoint import ModelEndpoint
-from test_reliability_support import (
+from reliability_helpers import (
     BUGGY,
     FIX_DIFF,
+    LEAK_CHECK_KEY,
     logged_server_command,
     open_buggy,
     start_client,
@@ -29,7 +30,7 @@ from test_reliability_support import (
     wait_for,
 )
 
-KEY = "sk-proj-LEAKCHECK-7f3a9c2e5b1d4a6f8e0c9b7a5d3f1e2c"
+KEY = LEAK_CHECK_KEY
 FRAGMENTS = (KEY, "7f3a9c2e5b1d4a6f", "8e0c9b7a5d3f1e2c", "LEAKCHECK")
 
 
@@ -141,7 +142,7 @@ async def test_key_never_leaks_in_a_full_session(tmp_path: Path, transport: str)
 
 
 def test_check_command_never_prints_or_records_the_key(tmp_path: Path) -> None:
-    from test_check_helpers import make_repo, run_check
+    from check_helpers import make_repo, run_check
 
     repo = make_repo(tmp_path / "repo", {"buggy.py": BUGGY.encode()})
     cassette = tmp_path / "check.jsonl"

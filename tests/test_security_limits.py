@@ -15,7 +15,7 @@ import pytest
 from lsp_helpers import lsp_client, open_document, wait_ready
 from lsprotocol import types
 from model_endpoint import ModelEndpoint
-from test_reliability_support import (
+from reliability_helpers import (
     BUGGY,
     FIX_DIFF,
     FIXED,

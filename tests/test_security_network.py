@@ -25,10 +25,10 @@ from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint
 
 from spark_ls.cli import _host_port, build_parser
-from spark_ls.netloc import is_loopback_host as is_loopback
 from spark_ls.config import Secret, Settings, load_settings
 from spark_ls.model.session import open_session
 from spark_ls.model.types import ModelError, ModelRequest
+from spark_ls.netloc import is_loopback_host as is_loopback
 
 REQUEST = ModelRequest(instructions="Reply with nothing.", input="ping")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from lsp_helpers import lsp_client, server_env, wait_ready
 from model_endpoint import ModelEndpoint
-from test_reliability_support import BUGGY, FIX_DIFF, open_buggy
-from test_security_keys import KEY
+from reliability_helpers import BUGGY, FIX_DIFF, open_buggy
+from reliability_helpers import LEAK_CHECK_KEY as KEY
 
 
 def _hostile_pyproject(root: Path, decoy: ModelEndpoint) -> None:
@@ -42,7 +42,7 @@ async def test_workspace_base_url_never_receives_the_users_key(tmp_path: Path) -
 
 
 def test_check_on_an_untrusted_checkout_never_sends_the_key_elsewhere(tmp_path: Path) -> None:
-    from test_check_helpers import make_repo, run_check
+    from check_helpers import make_repo, run_check
 
     with ModelEndpoint(api_key=KEY, reply_for=lambda body: FIX_DIFF) as real, ModelEndpoint(reply_for=lambda b: FIX_DIFF) as decoy:
         repo = make_repo(tmp_path / "pr", {"buggy.py": BUGGY.encode(),

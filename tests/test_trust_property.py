@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,14 @@ from hypothesis import strategies as st
 
 from bench.bench_trust import cases_for, corpus, run_case, targets_in_text
 
-logging.getLogger("spark_ls.diffs").setLevel(logging.ERROR)
+
+@pytest.fixture(autouse=True, scope="module")
+def _quiet_diffs_log() -> Iterator[None]:  # dropped extras are logged per reply; the level is restored for the next module
+    log = logging.getLogger("spark_ls.diffs")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    yield
+    log.setLevel(level)
 
 
 def _tally(cases) -> tuple[Counter[tuple[bool, str]], list[str]]:
@@ -33,10 +41,10 @@ def _tally(cases) -> tuple[Counter[tuple[bool, str]], list[str]]:
 
 
 def test_real_code_sample_has_no_wrong_edit_and_well_formed_replies_apply() -> None:
-    counts, wrong = _tally(corpus(files_per_language=2, targets_per_file=2, seed=3))
+    counts, wrong = _tally(corpus(files_per_language=3, targets_per_file=2, seed=3))
     hostile = sum(v for (h, _), v in counts.items() if h)
     good = sum(v for (h, _), v in counts.items() if not h)
-    assert hostile >= 150 and good >= 20, counts  # the stdlib alone gives this much
+    assert hostile >= 150 and good >= 30, counts  # the Python standard library alone gives this much
     assert wrong == []
     assert counts[(True, "refused")] > 0 and counts[(True, "applied")] > 0  # both outcomes happen
     assert counts[(False, "applied")] / good >= 0.99, counts
@@ -69,7 +77,7 @@ def modules(draw: st.DrawFn) -> str:
     return "\n".join(out) + "\n"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(modules(), st.integers(0, 10_000))
 def test_generated_modules_no_wrong_edit(text: str, seed: int) -> None:
     rng = random.Random(seed)

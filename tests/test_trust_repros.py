@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from check_helpers import git, make_repo, run_check
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_check_helpers import git, make_repo, run_check
 
 from spark_ls.context.languages import language_for
 from spark_ls.diffs import PatchRefused, apply_reply, check_combined, unified_diff

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from check_helpers import ScriptedModel, git, make_repo, run_check
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint
-from test_check_helpers import ScriptedModel, git, make_repo, run_check
 
 from spark_ls.check.verify import RunResult, compare, count_failures
 

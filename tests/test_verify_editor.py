@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from check_helpers import git, make_repo
 from lsp_helpers import (
     apply_text_edits,
     document_edit,
@@ -20,7 +21,6 @@ from lsp_helpers import (
     wait_ready,
 )
 from lsprotocol import types
-from test_check_helpers import git, make_repo
 from test_verify_check import MATH_PY, PYTEST, TEST_MATH_PY, _tree_state
 
 from spark_ls.config import load_settings

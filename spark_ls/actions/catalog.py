@@ -11,9 +11,12 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from spark_ls.config import ConfigError, Settings
+from spark_ls.errors import ConfigError
+
+if TYPE_CHECKING:
+    from spark_ls.config import Settings
 
 APPLIES_TO = ("diagnostic", "scope", "selection", "file")
 # The one-off action of "edit with instruction" / `check --instruction`: its instruction is the

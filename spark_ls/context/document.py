@@ -21,8 +21,15 @@ from spark_ls.context.languages import LanguageSpec
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
+# Characters str.splitlines() breaks at that are not line endings for LSP, tree-sitter or git.
+_OTHER_BREAKS = ("\x0c", "\x0b", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+
+
 def split_lines(text: str) -> list[str]:
-    """Lines with their endings kept; ``"a\\n"`` is one line, ``""`` is no lines."""
+    """Lines with their endings kept; ``"a\\n"`` is one line, ``""`` is no lines. The one
+    definition of a line (spark_ls.diffs uses it too)."""
+    if not any(char in text for char in _OTHER_BREAKS):  # substring search: far faster than the regex
+        return text.splitlines(keepends=True)
     return _LINE.findall(text)
 
 
@@ -128,10 +135,11 @@ class SourceDocument:
         # computed them (a keystroke then costs a few lines, not a split of the whole text).
         self._lines: list[str] | None = None
         self._line_starts: list[int] | None = None
-        # Since the last snapshot: the changed bytes [lo, hi) in the current text (syntax included,
-        # from tree.changed_ranges) and the length change, so indexes can reuse that snapshot's.
+        # The one edit since the last snapshot (the edited old tree and the byte range), so the
+        # next snapshot's index can reuse the last one's around it; None after two or more edits.
         self._last_snapshot: Snapshot | None = None
-        self._changed: tuple[int, int, int] | None = None
+        self._edits_since_snapshot = 0
+        self._single_edit: tuple[tree_sitter.Tree, int, int, int] | None = None
 
     @property
     def text(self) -> str:
@@ -184,22 +192,9 @@ class SourceDocument:
                 )
                 edited = self._tree
                 self._tree = self._parser.parse(self._data, edited)
-                lo, hi = start_byte, new_end_byte
-                for changed in edited.changed_ranges(self._tree):
-                    lo, hi = min(lo, changed.start_byte), max(hi, changed.end_byte)
-                self._note_change(start_byte, end_byte, new_end_byte, lo, hi)
-
-    def _note_change(self, start: int, old_end: int, new_end: int, lo: int, hi: int) -> None:
-        """Fold one edit (bytes; [lo, hi) its changed region) into the changes since the snapshot."""
-        if self._changed is None:
-            self._changed = (lo, hi, new_end - old_end)
-            return
-        was_lo, was_hi, delta = self._changed
-        if was_hi >= old_end:
-            was_hi += new_end - old_end
-        elif was_hi > start:
-            was_hi = new_end
-        self._changed = (min(was_lo, lo), max(was_hi, hi), delta + new_end - old_end)
+                self._edits_since_snapshot += 1
+                single = self._edits_since_snapshot == 1
+                self._single_edit = (edited, start_byte, end_byte, new_end_byte) if single else None
 
     def _update_lines(self, start: int, end: int, new_text: str) -> None:
         """Keep the line table in step with ``text[start:end] = new_text`` (call before the change)."""
@@ -244,11 +239,11 @@ class SourceDocument:
                     snap.__dict__["lines"] = self._lines  # what the cached properties would compute
                     snap.__dict__["_line_starts"] = self._line_starts
                 previous = self._last_snapshot
-                if previous is not None and self._changed is not None:
+                if previous is not None and self._single_edit is not None:
                     # Strong, but one level only: the previous snapshot forgets its own base.
                     previous.__dict__.pop("derived_from", None)
-                    snap.__dict__["derived_from"] = (previous, *self._changed)
-                self._last_snapshot, self._changed = snap, None
+                    snap.__dict__["derived_from"] = (previous, *self._single_edit)
+                self._last_snapshot, self._single_edit, self._edits_since_snapshot = snap, None, 0
                 self._snapshot = snap
             return self._snapshot
 

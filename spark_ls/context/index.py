@@ -32,6 +32,7 @@ from spark_ls.context.analysis import (
     cached_analysis,
 )
 from spark_ls.context.document import Snapshot
+from spark_ls.context.recovery import first_byte as recovery_first_byte
 from spark_ls.context.scopes import SCOPE_KINDS, find_scopes
 from spark_ls.context.symbols import find_definitions, find_import_info, find_imports
 
@@ -297,7 +298,11 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
     derived = snap.__dict__.get("derived_from")  # set by SourceDocument.snapshot()
     if derived is None:
         return None
-    base, lo, hi, delta = derived
+    base, edited, start, old_end, new_end = derived
+    assert snap.tree is not None
+    lo, hi, delta = start, new_end, new_end - old_end  # the edit, widened to where the syntax changed
+    for changed in edited.changed_ranges(snap.tree):
+        lo, hi = min(lo, changed.start_byte), max(hi, changed.end_byte)
     analysed = cached_analysis(base)
     old = analysed.index if analysed is not None else None
     if not isinstance(old, FileIndex) or old.whole:
@@ -330,23 +335,22 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
     if any(chunk.facts.broken for chunk in old_chunks[:first]) or \
             any(chunk.facts.broken for chunk in old_chunks[len(old_chunks) - tail :]):
         return None
-    middle_children: list[tree_sitter.Node] = []
-    node = root.child(first) if first < after else None
-    while node is not None and len(middle_children) < after - first:
-        middle_children.append(node)
-        node = node.next_sibling
-    known: dict[int, _Facts] = {}
-    for at, child in enumerate(middle_children):
-        if child.has_error:
-            lines = snap.node_lines(child)
-            before, following = child.prev_sibling, child.next_sibling
-            if (before is not None and snap.node_lines(before)[1] >= lines[0]) or \
-                    (following is not None and snap.node_lines(following)[0] <= lines[1]):
-                return None
-            facts = _compute_broken(snap, child, lines)
-            if facts is None:
-                return None
-            known[at] = facts
+    # By index: next_sibling skips zero-width (MISSING) nodes, which are top-level nodes too.
+    middle_children = [_child(root, at) for at in range(first, after)]
+    # Nodes with an error are computed with the neighbours they share lines with, which must be
+    # among the recomputed ones: look one node beyond each end.
+    around = list(middle_children)
+    lead = 0
+    if middle_children:
+        if first > 0:
+            around.insert(0, _child(root, first - 1))
+            lead = 1
+        if after < count:
+            around.append(_child(root, after))
+    found = _compute_broken_nodes(snap, around, range(lead, lead + len(middle_children)))
+    if found is None:
+        return None
+    known = {at - lead: facts for at, facts in found.items()}
     placed = old_chunks[:first] + _place(snap, middle_children, known)
     if tail:
         next_node = _child(root, after)
@@ -362,22 +366,36 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
 
 
 def _place_broken(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
-    """A tree with syntax errors: error-free top-level nodes as usual, each one with an error on
-    its own (not cached). None when an erroneous node shares a line with a neighbour or one of
-    its scopes reaches past it: the whole-file computation then decides."""
+    """A tree with syntax errors: error-free top-level nodes as usual, each one with an error
+    (with the neighbours it shares a line with) on its own, not cached. None when one of their
+    scopes reaches past its node: the whole-file computation then decides."""
     children = root.children
+    known = _compute_broken_nodes(snap, children, range(len(children)))
+    return _place(snap, children, known) if known is not None else None
+
+
+def _compute_broken_nodes(snap: Snapshot, children: list[tree_sitter.Node], allowed: range
+                          ) -> dict[int, _Facts] | None:
+    """Facts for the nodes with an error among ``children`` (and their line-sharing neighbours),
+    by index; None when that needs a node outside ``allowed`` or a scope reaches past its node."""
     lines = [snap.node_lines(child) for child in children]
-    broken: dict[int, _Facts] = {}
+    known: dict[int, _Facts] = {}
     for at, child in enumerate(children):
-        if not child.has_error:
+        if not child.has_error or at in known:
             continue
-        if (at and lines[at - 1][1] >= lines[at][0]) or (at + 1 < len(children) and lines[at + 1][0] <= lines[at][1]):
+        first, last = at, at
+        while first > 0 and lines[first - 1][1] >= lines[first][0]:
+            first -= 1
+        while last + 1 < len(children) and lines[last + 1][0] <= lines[last][1]:
+            last += 1
+        if first < allowed.start or last >= allowed.stop:
             return None
-        facts = _compute_broken(snap, child, lines[at])
+        facts = _compute(snap, children[first : last + 1], (lines[first][0], lines[last][1]), lines[first : last + 1])
         if facts is None:
             return None
-        broken[at] = facts
-    return _place(snap, children, broken)
+        for offset, computed in enumerate(facts):
+            known[first + offset] = computed
+    return known
 
 
 def _child(root: tree_sitter.Node, index: int) -> tree_sitter.Node:
@@ -435,16 +453,12 @@ def _compute_run(snap: Snapshot, children: list[tree_sitter.Node]) -> list[_Fact
     return computed
 
 
-def _compute_broken(snap: Snapshot, child: tree_sitter.Node, lines: tuple[int, int]) -> _Facts | None:
-    """Facts for one top-level node with a syntax error (on ``lines``), bounded and recovered as
-    the whole-file computation does; None when a scope reaches beyond the node (then only the
-    whole file gives the same answer)."""
-    computed = _compute(snap, [child], lines)
-    return computed[0] if computed is not None else None
-
-
-def _compute(snap: Snapshot, children: list[tree_sitter.Node], broken: tuple[int, int] | None
-             ) -> list[_Facts] | None:
+def _compute(snap: Snapshot, children: list[tree_sitter.Node], broken: tuple[int, int] | None,
+             child_lines: list[tuple[int, int]] | None = None) -> list[_Facts] | None:
+    """Facts for consecutive top-level nodes. ``broken``: the nodes (one with a syntax error and
+    the neighbours it shares lines with, on ``child_lines``) span these lines; scopes are bounded
+    and recovered as the whole-file computation does, and None is returned when one reaches past
+    its node (then only the whole file gives the same answer)."""
     byte_range = (children[0].start_byte, children[-1].end_byte)
     starts = [child.start_byte for child in children]
 
@@ -462,11 +476,15 @@ def _compute(snap: Snapshot, children: list[tree_sitter.Node], broken: tuple[int
     for item in found:
         node = item.node
         if broken is not None:
-            if not (broken[0] <= item.scope.start_line and item.scope.end_line <= broken[1]):
-                if node is None or owner(node) is not None:
-                    return None  # reaches past the node: not a local answer
-                continue
-            at = 0 if node is None else owner(node)
+            assert child_lines is not None
+            if node is not None:
+                at = owner(node)
+                if at is None:
+                    continue  # a node outside these
+            else:  # recovered: belongs to the node its first line starts in
+                at = max(0, bisect.bisect_right(starts, recovery_first_byte(snap, item.scope.start_line)) - 1)
+            if not (child_lines[at][0] <= item.scope.start_line and item.scope.end_line <= child_lines[at][1]):
+                return None  # reaches past its node: not a local answer
         else:
             at = owner(node) if node is not None else None
         if at is not None:

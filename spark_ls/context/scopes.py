@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import tree_sitter
@@ -29,7 +30,14 @@ def find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None, *,
     (:mod:`spark_ls.context.recovery`), so no scope swallows its siblings."""
     raw: dict[int, tuple[str, str, tree_sitter.Node, tree_sitter.Node | None]] = {}
     receivers: dict[int, str] = {}
-    for captures in matches(snap, "scopes", byte_range=byte_range):
+    query_range = byte_range
+    if byte_range is not None and whole_lines is None and snap.tree is not None and snap.tree.root_node.has_error:
+        # A broken scope may reach the range by layout from a line above it: query from there.
+        line = snap.line_of_offset(snap.offset_of_byte(byte_range[0]))
+        links = recovery.chain(snap, line)
+        if links:
+            query_range = (min(byte_range[0], recovery.first_byte(snap, links[-1])), byte_range[1])
+    for captures in matches(snap, "scopes", byte_range=query_range):
         found = kind_node(captures, "scope.")
         if found is None:
             continue
@@ -55,12 +63,15 @@ def find_scopes(snap: Snapshot, byte_range: tuple[int, int] | None = None, *,
             while ancestors and ancestors[-1][0] <= node.start_byte:
                 ancestors.pop()
             # The innermost ancestor still holding this scope after bounding caps it.
-            cap = next((bound for _, bound in reversed(ancestors) if bound >= start_line), end_line)
-            bounded = min(end_line, cap)
-            if node.has_error or _error_top(snap, start_line):  # the tree around it is unreliable
-                named = recovery.name_line(snap, name_node) if name_node is not None else start_line
+            cap = next((bound for _, bound in reversed(ancestors) if bound >= start_line), None)
+            bounded = min(end_line, cap) if cap is not None else end_line
+            named = recovery.name_line(snap, name_node) if name_node is not None else start_line
+            if node.has_error:  # its own extent is unreliable: the layout decides, either way
+                hard = cap if cap is not None else max(0, snap.line_count - 1)
+                bounded = recovery.bound_end(snap, start_line, named + 1, hard)
+            elif _error_top(snap, start_line):  # sound itself, inside broken code: only shorter
                 bounded = recovery.bound_end(snap, start_line, named + 1, bounded)
-            if bounded < end_line:
+            if bounded != end_line:
                 end_line = bounded
                 end = snap.offset_of_line(end_line) + len(snap.lines[end_line].rstrip("\r\n"))
             ancestors.append((node.end_byte, end_line))
@@ -99,17 +110,44 @@ class _Span:
     name_line: int
 
 
-def _error_top(snap: Snapshot, line: int) -> bool:
-    """The line lies in a top-level node with a syntax error (or the whole tree is an error)."""
+def _error_tops(snap: Snapshot) -> tuple[list[int], list[int]] | None:
+    """Start and end bytes of the top-level nodes with a syntax error, in order (cached on the
+    snapshot); None when the whole tree is an error."""
+    cached: tuple[tuple[list[int], list[int]] | None] | None = snap.__dict__.get("_error_tops")
+    if cached is not None:
+        return cached[0]
     assert snap.tree is not None
     root = snap.tree.root_node
-    if root.is_error:
+    found: tuple[list[int], list[int]] | None = None
+    if not root.is_error:
+        broken = [c for c in root.children if c.has_error]
+        found = ([c.start_byte for c in broken], [c.end_byte for c in broken])
+    snap.__dict__["_error_tops"] = (found,)
+    return found
+
+
+def _error_top(snap: Snapshot, line: int) -> bool:
+    """The line starts in a top-level node with a syntax error (or the whole tree is an error)."""
+    tops = _error_tops(snap)
+    if tops is None:
         return True
+    starts, ends = tops
     byte = recovery.first_byte(snap, line)
-    node = root.descendant_for_byte_range(byte, byte + 1)
-    while node is not None and node.parent is not None and node.parent != root:
-        node = node.parent
-    return node is not None and node != root and node.has_error
+    at = bisect.bisect_right(starts, byte) - 1
+    return at >= 0 and byte < ends[at]
+
+
+def _error_top_lines(snap: Snapshot, first: int, last: int) -> list[int]:
+    """The lines in ``first..last`` that start in a top-level node with a syntax error."""
+    tops = _error_tops(snap)
+    if tops is None:
+        return list(range(first, last + 1))
+    lines: set[int] = set()
+    for start, end in zip(*tops, strict=True):
+        a = snap.line_of_offset(snap.offset_of_byte(start))
+        b = snap.line_of_offset(snap.offset_of_byte(max(start, end - 1)))
+        lines.update(line for line in range(max(a, first), min(b, last) + 1) if _error_top(snap, line))
+    return sorted(lines)
 
 
 def layout_region(snap: Snapshot, start_line: int, end_line: int, within: Scope | None = None) -> tuple[int, int] | None:
@@ -128,19 +166,25 @@ def layout_region(snap: Snapshot, start_line: int, end_line: int, within: Scope 
     line = min(start_line, last)
     while line > 0 and recovery.indent_of(snap, line) is None:
         line -= 1
+    links = recovery.chain(snap, line)
     if within is None:
         if not _error_top(snap, line):
             return None
-        header = recovery.chain(snap, line)[-1]
     else:
         if not _in_error(snap, line):
             return None
-        links = [link for link in recovery.chain(snap, line) if within.start_line < link <= within.end_line]
+        links = [link for link in links if within.start_line < link <= within.end_line]
         if not links:
             return None
-        header = links[-1]
         last = within.end_line
-    end = recovery.bound_end(snap, header, header + 1, last)
+    # The innermost block holding the range (its own line when it opens none).
+    header, end = line, line
+    for link in links:
+        if recovery.opens_block(snap, link, last):
+            bound = recovery.bound_end(snap, link, link + 1, last)
+            if bound >= line:
+                header, end = link, bound
+                break
     return min(header, start_line), min(last, max(end, min(end_line, last)))
 
 
@@ -163,8 +207,7 @@ def _recovered(snap: Snapshot, spans: list[_Span], byte_range: tuple[int, int] |
         return []
     if byte_range is None or whole_lines is not None:
         first_line, last_line = whole_lines if whole_lines is not None else (0, last)
-        candidates: list[int] = [line for line in range(first_line, min(last_line, last) + 1)
-                                 if _error_top(snap, line)]
+        candidates: list[int] = _error_top_lines(snap, first_line, min(last_line, last))
     else:  # only lines that can open a block holding the range: the indentation chain above it
         line = min(snap.line_of_offset(snap.offset_of_byte(byte_range[0])), last)
         candidates = recovery.chain(snap, line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from spark_ls.diffs.edits import changed_line_ranges
+from spark_ls.diffs.edits import changed_line_ranges, changed_span
 from spark_ls.diffs.errors import PatchRefused
 from spark_ls.diffs.parse import (
     DIFF_FENCE_INFO,
@@ -24,7 +24,13 @@ from spark_ls.diffs.place import (
 )
 from spark_ls.diffs.scope import rewrite_scope
 from spark_ls.diffs.structure import check_no_new_duplicates, check_structure
-from spark_ls.diffs.text import line_contents, split_lines
+from spark_ls.diffs.text import (
+    LazyLines,
+    count_lines,
+    has_other_breaks,
+    line_contents,
+    split_lines,
+)
 from spark_ls.diffs.verify import (
     ParserSource,
     is_python,
@@ -75,11 +81,17 @@ def apply_diff(old: str, reply: str, *, path: str, allowed: Sequence[LineRange] 
         # Equal lines make a diff ambiguous (which of two blank lines did it delete?): a hunk
         # that touches a copy just outside the region may give the very text of one that stays
         # inside. Judge the text it gives, by the confinement check, not the hunk's line numbers.
+        # Only when every hunk sits exactly where its header says (nothing moved to another
+        # copy of its context).
         try:
             placements = place_hunks(lines, hunks, allowed=None)
-            new = apply_placements(old, lines, placements)
-            check_confined(old, new, allowed)
+            moved = any(p.hunk.hint is None or p.start != p.hunk.hint for p in placements)
+            new = old if moved else apply_placements(old, lines, placements)
+            if not moved:
+                check_confined(old, new, allowed)
         except PatchRefused:
+            moved = True
+        if moved:
             raise refusal from None
         return new
     return apply_placements(old, lines, placements)
@@ -158,9 +170,13 @@ def apply_reply(
     if scope is not None and not scope_is_definition:
         check_no_new_duplicates(line_contents(old), line_contents(new), python=is_python(language, path))
     elif scope is not None:
+        start, _, new_end = changed_span(old, new)
+        plain = "\r" not in old and not has_other_breaks(old)
+        anchor = (old.count("\n", 0, start) if plain else count_lines(old[:start]), start)  # a line start both share
         check_structure(
-            line_contents(old),
-            line_contents(new),
+            LazyLines(old, anchor, plain=plain),
+            LazyLines(new, anchor, plain=plain and "\r" not in new[start:new_end]
+                      and not has_other_breaks(new[start:new_end])),
             changes,
             scope=scope,
             python=is_python(language, path),

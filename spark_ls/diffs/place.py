@@ -330,7 +330,10 @@ def apply_placements(old: str, lines: list[str], placements: Sequence[Placement]
     last_added_unmarked = False  # the final line came from a hunk without "\ No newline" markers
     cursor = 0
     for placement in placements:
-        pieces.append("".join(lines[cursor : placement.start]))
+        unchanged = "".join(lines[cursor : placement.start])
+        if unchanged:
+            pieces.append(unchanged)
+            last_added_unmarked = False  # the text now ends with a line of the old file
         position = placement.start
         added = iter(placement.added) if placement.added is not None else None
         marked = any(line.no_newline for line in placement.hunk.lines)

@@ -305,6 +305,7 @@ def rewrite_scope(
 
     outside = {content(line).strip() for line in lines[:first] + lines[last + 1 :] if line.strip()}
     body = _drop_echoes(body, old_scope, outside)
+    _refuse_overrun(body, lines, last)
     if imports or not any(_IMPORT.match(line) and not indent_of(line) for line in old_scope):
         more_imports, body = _split_imports(body)  # imports that followed an echoed docstring
         imports += more_imports
@@ -357,6 +358,29 @@ def rewrite_scope(
             new_lines[point - 1] += ending
         new_lines[point:point] = insertion
     return "".join(new_lines)
+
+
+def _refuse_overrun(body: list[str], lines: list[str], last: int) -> None:
+    """Refuse a reply that goes on past the scope: it holds the code that follows the scope
+    (three lines of it in a row), so the scope was too small for what the model rewrote (a
+    window inside a long function, a broken function tree-sitter cut short) and the result
+    would hold that code twice."""
+    following: list[str] = []
+    for line in lines[last + 1 : last + 40]:
+        stripped = content(line).strip()
+        if stripped:
+            following.append(stripped)
+            if len(following) == 3:
+                break
+    if len(following) < 3 or not any(sum(char.isalnum() for char in line) >= 8 for line in following):
+        return
+    code = [line.strip() for line in body if line.strip()]
+    for index in range(len(code) - 2):
+        if code[index : index + 3] == following:
+            raise PatchRefused(
+                f"the reply goes on past the lines it may rewrite (it repeats line {last + 2} onwards); "
+                "refusing rather than duplicating code"
+            )
 
 
 def _drop_trailing_statements(body: list[str], name: str | None, python: bool) -> list[str]:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from spark_ls.diffs.errors import PatchRefused
-from spark_ls.diffs.text import indent_of, indent_width
+from spark_ls.diffs.text import LazyLines, indent_of, indent_width
 
 if TYPE_CHECKING:
     import tree_sitter
@@ -37,7 +37,8 @@ TreeSource = Callable[[], "tree_sitter.Tree | None"]
 
 _MODIFIERS = (
     r"(?:(?:export|default|declare|pub(?:\([^)]*\))?|public|private|protected|internal|static|final|abstract"
-    r"|async|unsafe|const|extern(?:\s+\"[^\"]*\")?|inline|virtual|override|sealed|partial|synchronized|native)\s+)*"
+    r"|async|unsafe|const|extern(?:\s+\"[^\"]*\")?|inline|virtual|override|sealed|partial|synchronized|native"
+    r"|typedef|template\s*<[^>]*>)\s*)*"
 )
 # def f / class C / fn f / func (r *T) f / function* f / struct S / impl<T> Trait for S / type T ...
 _KEYWORD_HEAD = re.compile(
@@ -61,6 +62,10 @@ _PY_IMPORT = re.compile(r"(?:from\s+\S+\s+)?import\s+(.+)")
 _IMPORT_LINE = re.compile(r"(?:import\b|from\s+\S+\s+import\b|use\s+[\w:{]|#\s*include\b|using\s+\w)")
 _PREPROCESSOR = re.compile(r"#\s*(?:if|ifdef|ifndef|elif|else|endif|define|undef|include|pragma|error|line)\b")
 _LABEL = re.compile(r"(?:\w+|case\b.*|default)\s*:\s*$")
+_TRAILING_COMMENT = {
+    True: re.compile(r"\s+#[^'\"]*$"),
+    False: re.compile(r"\s*(?://[^'\"]*|/\*[^'\"]*\*/)$"),
+}
 _PY_CONTINUES = ("\\", "(", "[", "{", ",", "+", "-", "*", "/", "%", "|", "&", "=", "<", ">", ".")
 _STRINGY = ("string", "comment", "heredoc", "template")
 
@@ -172,6 +177,8 @@ class _Lines:
         if stripped[0] in ")]}{" or stripped.startswith(("->", "=>", "where", ":", ".", "?", "&&", "||")):
             return False
         previous = self._previous_code(index, floor)
+        if previous is not None:  # a trailing comment says nothing about how the line ends
+            previous = _TRAILING_COMMENT[self.python].sub("", previous)
         if self.python:
             if previous is not None and previous.endswith(_PY_CONTINUES):
                 return False
@@ -208,7 +215,7 @@ def _header(view: _Lines, scope: LineRange) -> tuple[int, int, str | None] | Non
     if not view.python:
         # An unnamed header (`static char *` on its own line): a braced block whose closing
         # brace sits at the header's indentation.
-        closing = next((i for i in range(last, index, -1) if view.stripped(i)), None)
+        closing = next((i for i in range(last, index, -1) if view.stripped(i) and not view.neutral(i)), None)
         if closing is not None and view.stripped(closing).startswith("}") and view.width(closing) == view.width(index):
             return index, view.width(index), None
     # A window inside a long definition: the header is above the region.
@@ -282,12 +289,17 @@ def check_structure(
     #    In braced languages the target also ends where its braces close.
     sibling_starts = [i for i in range(max(header, first - 1) + 1, last + 1) if old.starts_statement(i, level, header)]
     closed = None if python else brace_end(old.lines, header, last)
+    if closed is None and not python:  # unbalanced (a brace lost): the first closing line at its level
+        closed = next(
+            (i for i in range(header + 1, last + 1) if old.stripped(i).startswith("}") and old.width(i) <= level),
+            None,
+        )
     if closed is not None and closed < last and any(old.stripped(i) for i in range(closed + 1, last + 1)):
         following = next(i for i in range(closed + 1, last + 1) if old.stripped(i))
         if not sibling_starts or sibling_starts[0] > following:
             sibling_starts.insert(0, following)
-    tail = last
-    while tail > header and not old.stripped(tail):
+    tail = last  # blank lines, comments and decorators at the target's level that end the region
+    while tail > header and (not old.stripped(tail) or (old.neutral(tail) and old.width(tail) <= level)):
         tail -= 1
     if not sibling_starts and tail < last:
         sibling_starts = [last + 1]  # only blank lines after the target: they are not its lines
@@ -299,13 +311,13 @@ def check_structure(
             protected -= 1
         for old_first, old_end, _, _ in changes:
             touches = old_first < last + 1 and old_end > protected
-            inserts_inside = old_first == old_end and protected < old_first <= last
+            inserts_inside = old_first == old_end and protected < old_first <= last + 1
             if touches or inserts_inside:
                 line = max(old_first, protected)
                 owner = max((s for s in sibling_starts if s <= line), default=sibling_starts[0])
                 if owner > last:
                     raise PatchRefused(
-                        f"the edit removes the blank lines after the target {target} (line {protected + 1}): "
+                        f"the edit changes the lines after the target {target} (line {protected + 1} on): "
                         "code outside the target may not be removed, moved or rewritten"
                     )
                 raise PatchRefused(
@@ -313,6 +325,11 @@ def check_structure(
                     f"which is not the target {target}: code outside the target may not be removed, "
                     "moved or rewritten"
                 )
+
+    # Braces balanced in the region stay balanced (an edit that drops the closing braces of the
+    # code around its target, or leaves one open, changes more than the target).
+    if not python:
+        _check_braces_kept(old, new, changes, first, last)
 
     # A container (class, struct, impl...) keeps its members: an edit to it may rewrite them,
     # not remove or rename them.
@@ -324,12 +341,22 @@ def check_structure(
     seen_target = 0
     added: list[tuple[int, str | None, str]] = []  # (new line, name, text)
     new_end_line = None if python else _new_target_end(old, new, changes, header, name, level, last)
+    new_header = _new_header(new, changes, header, name, level)
+    inside_added = False  # in the body of a definition the edit adds above the target
     for _, _, new_first, new_end in changes:
         for index in range(new_first, new_end):
             stripped = new.stripped(index)
             if new_end_line is not None and index > new_end_line and stripped and not new.neutral(index):
                 added.append((index, bound_name(stripped, python), stripped))  # after the closing brace
                 continue
+            if new_header is not None and index < new_header and stripped and not new.neutral(index) and (
+                new.width(index) > level and not _IMPORT_LINE.match(stripped)
+            ):
+                if not inside_added:  # deeper code above the target: not the target's
+                    added.append((index, bound_name(stripped, python), stripped))
+                continue
+            if new_header is not None and index < new_header and stripped and new.width(index) <= level:
+                inside_added = definition_name(stripped, python) is not None and not new.neutral(index)
             if not stripped or new.width(index) > level or new.neutral(index):
                 continue
             if _IMPORT_LINE.match(stripped):
@@ -430,6 +457,49 @@ def _rewritten_definition(
     return matches[0], old.width(matches[0]), name
 
 
+def _new_header(new: _Lines, changes: Sequence[Change], header: int, name: str | None, level: int) -> int | None:
+    """The target's header line in the new text (None: not found)."""
+    shift = 0
+    for o1, o2, n1, n2 in changes:
+        if o1 <= header < o2:
+            return next(
+                (i for i in range(n1, n2) if new.stripped(i) and new.width(i) == level and not new.neutral(i)
+                 and (name is None or definition_name(new.stripped(i), new.python) == name)),
+                None,
+            )
+        if o2 <= header:
+            shift += (n2 - n1) - (o2 - o1)
+    return header + shift
+
+
+def _brace_balance(lines: Sequence[str]) -> tuple[int, int]:
+    """(final depth, lowest depth) of the braces in ``lines`` (strings and comments skipped)."""
+    depth = lowest = 0
+    for token in _BRACE_TOKENS.finditer("\n".join(lines)):
+        value = token.group()
+        if value == "{":
+            depth += 1
+        elif value == "}":
+            depth -= 1
+            lowest = min(lowest, depth)
+    return depth, lowest
+
+
+def _check_braces_kept(old: _Lines, new: _Lines, changes: Sequence[Change], first: int, last: int) -> None:
+    if _brace_balance(old.lines[first : last + 1]) != (0, 0):
+        return  # already unbalanced (a syntax fix may well add the missing brace)
+    before = sum((n2 - n1) - (o2 - o1) for o1, o2, n1, n2 in changes if o2 <= first and o1 < first)
+    inside = sum((n2 - n1) - (o2 - o1) for o1, o2, n1, n2 in changes if o1 <= last + 1)
+    new_first, new_last = first + before, last + inside
+    if new_last < new_first:
+        return
+    if _brace_balance(new.lines[new_first : new_last + 1]) != (0, 0):
+        raise PatchRefused(
+            f"the edit leaves the braces of lines {first + 1}-{last + 1} unbalanced: it would change code "
+            "around its target"
+        )
+
+
 def _new_target_end(
     old: _Lines, new: _Lines, changes: Sequence[Change], header: int, name: str | None, level: int, last: int
 ) -> int | None:
@@ -483,7 +553,8 @@ def _check_no_copies(old: _Lines, new: _Lines, changes: Sequence[Change]) -> Non
         return
     removed = {index for o1, o2, _, _ in changes for index in range(o1, o2)}
     wanted = {stripped for _, stripped in added}
-    for index, line in enumerate(old.lines):
+    every = old.lines.all() if isinstance(old.lines, LazyLines) else old.lines
+    for index, line in enumerate(every):
         stripped = line.strip()
         if stripped not in wanted or index in removed:
             continue
@@ -556,6 +627,8 @@ def _bound_line(view: _Lines, name: str, level: int, near: int) -> int | None:
         while stop < len(lines) and not (view.stripped(stop) and view.width(stop) < level and not view.neutral(stop)):
             stop += 1
     pattern = re.compile(rf"\b{re.escape(name)}\b")
+    if stop - start > 200 and isinstance(lines, LazyLines):
+        lines = lines.all()
     for index in range(start, stop):
         line = lines[index]
         if name not in line or not pattern.search(line) or view.width(index) != level:

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
+from typing import overload
+
+from spark_ls.context.document import split_lines  # the one definition of a line
+
+__all__ = ["split_lines"]  # re-exported for the diffs modules
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _INDENT = re.compile(r"[ \t]*")
@@ -22,6 +28,9 @@ def _has_other_breaks(text: str) -> bool:
     return any(char in text for char in _OTHER_BREAKS)  # substring search: far faster than a regex
 
 
+has_other_breaks = _has_other_breaks  # for the engine's other modules
+
+
 def count_lines(text: str) -> int:
     """How many lines :func:`split_lines` would give."""
     if "\r" not in text:
@@ -29,13 +38,6 @@ def count_lines(text: str) -> int:
     crlf = text.count("\r\n")
     breaks = text.count("\n") + text.count("\r") - crlf
     return breaks + (1 if text and not text.endswith(("\n", "\r")) else 0)
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines with their endings kept; ``""`` is no lines."""
-    if not _has_other_breaks(text):
-        return text.splitlines(keepends=True)
-    return _LINE.findall(text)
 
 
 def line_contents(text: str) -> list[str]:
@@ -172,3 +174,69 @@ def fit_indent_map(
         scale = file_unit / model_unit
     model_width, file_width = ordered[0]
     return IndentMap(scale, file_width - scale * model_width, tabs)
+
+
+class LazyLines(Sequence[str]):
+    """The lines of a text (without endings, as :func:`line_contents` gives them), split only
+    where they are read: a check that looks at a few dozen lines of a 10,000-line file must not
+    pay for splitting all of it. ``anchor``: (line number, str offset of that line's start), a
+    known place to walk from. Texts with ``\r`` or other line breaks are split up front."""
+
+    __slots__ = ("_count", "_full", "_starts", "_text")
+
+    def __init__(self, text: str, anchor: tuple[int, int] = (0, 0), *, plain: bool | None = None) -> None:
+        """``plain``: the caller knows whether ``text`` breaks lines only at ``\n``."""
+        self._text = text
+        self._full: list[str] | None = None
+        self._starts: dict[int, int] = {anchor[0]: anchor[1]}
+        if plain is None:
+            plain = "\r" not in text and not _has_other_breaks(text)
+        if not plain:
+            self._full = line_contents(text)
+        self._count = -1 if self._full is None else len(self._full)
+
+    def __len__(self) -> int:
+        if self._count < 0:
+            text = self._text
+            self._count = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+        return self._count
+
+    def _start(self, index: int) -> int:
+        known = min(self._starts, key=lambda line: abs(line - index))
+        offset = self._starts[known]
+        text = self._text
+        while known < index:
+            offset = text.index("\n", offset) + 1
+            known += 1
+            self._starts[known] = offset
+        while known > index:
+            offset = text.rindex("\n", 0, offset - 1) + 1 if known - 1 > 0 else 0
+            known -= 1
+            self._starts[known] = offset
+        return offset
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if self._full is not None:
+            return self._full[index]
+        if index < 0 or index >= self._count >= 0:
+            if index < 0:
+                index += len(self)
+            if not 0 <= index < len(self):
+                raise IndexError(index)
+        start = self._start(index)
+        end = self._text.find("\n", start)
+        return self._text[start : len(self._text) if end < 0 else end]
+
+    def all(self) -> list[str]:
+        """Every line (split once, then kept)."""
+        if self._full is None:
+            self._full = line_contents(self._text)
+        return self._full

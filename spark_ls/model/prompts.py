@@ -81,7 +81,7 @@ PREVIOUS_TEMPLATES: dict[str, PromptTemplate] = {
     "scope-v2": PromptTemplate("generic-scope", "scope-v2", "scope", _SCOPE_INSTRUCTIONS, _SCOPE_CONTEXT),
 }
 
-_NO_CHANGE = re.compile(r"^\W*no\s+changes?(\s+(is\s+)?needed|\s+required)?\W*$", re.I)
+_NO_CHANGE = re.compile(r"^\W*no\s+changes?(\s+(is\s+)?needed|\s+required)?\W*$", re.IGNORECASE)
 
 
 def is_no_change(reply: str) -> bool:

@@ -109,11 +109,6 @@ def format_prompt(req: ModelRequest) -> str:
     return "\n".join(part.rstrip("\n") for part in parts) + "\n"
 
 
-# Failures that will not go away by retrying (a missing local model, a bad key, a retired pinned
-# model): editors show actions greyed out with this reason until a request succeeds again.
-LASTING_PROBLEMS = frozenset({"auth", "config", "unavailable", "pinned", "retired"})
-
-
 class ModelSession:
     """Create with :func:`open_session`; ``await start()``, then ``complete()`` concurrently."""
 
@@ -209,7 +204,7 @@ class ModelSession:
                     log.warning("model endpoint: %s", exc)
                     return
             except ModelError as exc:
-                if exc.kind in LASTING_PROBLEMS:
+                if exc.kind.lasting:
                     self.problem = exc.message
                 log.warning("model endpoint not ready (%s); will connect on the first request", exc.message)
                 return
@@ -233,7 +228,7 @@ class ModelSession:
         try:
             reply = await self._complete(req, on_delta=on_delta)
         except ModelError as exc:
-            if exc.kind in LASTING_PROBLEMS:
+            if exc.kind.lasting:
                 self.problem = exc.message
             raise
         self.problem = None
@@ -319,7 +314,7 @@ class ModelSession:
             except TimeoutError:
                 raise ModelError("timeout", f"The model did not finish within local_request_timeout ({limit:g} s).") from None
             except ModelError as exc:
-                if exc.kind in LASTING_PROBLEMS:
+                if exc.kind.lasting:
                     self.problem = exc.message
                 raise
         self.problem = None

@@ -3,7 +3,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class ErrorKind(StrEnum):
+    """Why a model request failed. A ``str``: ``kind == "auth"`` and ``ModelError("auth", ...)`` work."""
+
+    AUTH = "auth"
+    RATE_LIMIT = "rate_limit"
+    SERVER = "server"
+    NETWORK = "network"
+    TIMEOUT = "timeout"
+    RETIRED = "retired"
+    PINNED = "pinned"
+    PROTOCOL = "protocol"
+    TOO_LARGE = "too_large"
+    REPLAY_MISS = "replay_miss"
+    CONFIG = "config"
+    CANCELLED = "cancelled"
+    UNAVAILABLE = "unavailable"
+
+    @property
+    def lasting(self) -> bool:
+        """A failure that retrying will not cure (a bad key, a missing local model, a retired
+        pinned model): the session reports it as its problem, and ``check`` stops on it."""
+        return self in _LASTING
+
+
+_LASTING = frozenset({ErrorKind.AUTH, ErrorKind.CONFIG, ErrorKind.UNAVAILABLE, ErrorKind.PINNED, ErrorKind.RETIRED})
 
 
 @dataclass(frozen=True)
@@ -31,17 +59,11 @@ class ModelReply:
 class ModelError(Exception):
     """A model request failed. ``message`` is safe to show to the user: it never holds a key."""
 
-    KINDS = frozenset(
-        {
-            "auth", "rate_limit", "server", "network", "timeout", "retired", "pinned",
-            "protocol", "too_large", "replay_miss", "config", "cancelled", "unavailable",
-        }
-    )
-
-    def __init__(self, kind: str, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
-        assert kind in self.KINDS, kind
+    def __init__(
+        self, kind: ErrorKind | str, message: str, *, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.kind = ErrorKind(kind)  # ValueError for an unknown kind
         self.message = message
         self.retry_after = retry_after
         self.status = status

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lsprotocol import types
 
 from spark_ls.actions.catalog import ActionSpec, kind_allowed
 from spark_ls.actions.run import ActionRequest, describe_target
-from spark_ls.context.picker import enclosing_scope, syntax_errors
-from spark_ls.server.app import SparkLanguageServer
-from spark_ls.server.diagnostics import SOURCE as SPARK_SOURCE
+from spark_ls.context import Scope, enclosing_scope, syntax_errors
+from spark_ls.server.capabilities import ResolvedClientCapabilities
 from spark_ls.server.convert import range_to_lines
+from spark_ls.server.diagnostics import SOURCE as SPARK_SOURCE
 from spark_ls.server.documents import DocumentSnapshot
-from spark_ls.server.engine import action_data
+from spark_ls.server.engine import ActionData, Prefetcher, action_data
+from spark_ls.server.transport import Fallback, RawResult
+
+if TYPE_CHECKING:
+    from spark_ls.server.app import SparkLanguageServer
 
 log = logging.getLogger("spark_ls.server")
 
@@ -33,11 +39,23 @@ def _contains(rng: types.Range, pos: types.Position) -> bool:
     return (rng.start.line, rng.start.character) <= (pos.line, pos.character) <= (rng.end.line, rng.end.character)
 
 
+class ListingState(Protocol):
+    """What listing reads from the server (a SparkLanguageServer, or any object in a unit test)."""
+
+    def catalog_for(self, uri: str) -> Sequence[ActionSpec]: ...
+
+    @property
+    def client(self) -> ResolvedClientCapabilities: ...
+
+    @property
+    def problem(self) -> str | None: ...
+
+
 class ActionLister:
     """Decides which catalog entries apply at a range. Plain logic, unit-testable."""
 
-    def __init__(self, server: SparkLanguageServer) -> None:
-        self.server = server
+    def __init__(self, state: ListingState) -> None:
+        self.state = state
 
     def make(
         self,
@@ -49,8 +67,8 @@ class ActionLister:
         message: str | None = None,
         diagnostic: types.Diagnostic | None = None,
         preferred: bool = False,
-        scope: Any = None,
-    ) -> types.CodeAction:
+        scope: Scope | None = None,
+    ) -> types.CodeAction | None:
         values = describe_target(
             ActionRequest(action, snap.path, snap.source, start_line, end_line, diagnostic_message=message), scope
         )
@@ -63,14 +81,15 @@ class ActionLister:
             is_preferred=preferred or None,
             data=data,
         )
-        if self.server.supports_llm_tag():
+        client = self.state.client
+        if client.llm_tag:
             code_action.tags = [types.CodeActionTag.LlmGenerated]
-        problem = self.server.problem
+        problem = self.state.problem
         if problem:
-            if not self.server.supports_disabled():
-                return None  # type: ignore[return-value]
+            if not client.code_action_disabled:
+                return None
             code_action.disabled = types.CodeActionDisabled(reason=f"spark-ls: {problem}")
-        elif not self.server.supports_resolve():
+        elif not client.code_action_resolve:
             # Clients without resolve support run a command; the server then sends applyEdit.
             code_action.command = types.Command(title=title, command="spark.runAction", arguments=[data])
         return code_action
@@ -80,8 +99,8 @@ class ActionLister:
         language = snap.source.language.name if snap.source.language else None
         start_line, end_line = range_to_lines(params.range)
         cursor = params.range.start
-        found: list[types.CodeAction] = []
-        catalog = [a for a in self.server.catalog_for(snap.uri) if a.supports(language) and kind_allowed(a.kind, only)]
+        found: list[types.CodeAction | None] = []
+        catalog = [a for a in self.state.catalog_for(snap.uri) if a.supports(language) and kind_allowed(a.kind, only)]
 
         # 1. One quick fix per diagnostic the client passed (any server's), preferred under the cursor.
         for action in (a for a in catalog if a.applies_to == "diagnostic"):
@@ -110,56 +129,117 @@ class ActionLister:
                 found.append(self.make(snap, action, start_line, end_line, scope=scope))
         # 4. File actions (source.fixAll.spark) when there is something to fix.
         file_actions = [a for a in catalog if a.applies_to == "file"]
-        if file_actions and (only or params.context.trigger_kind != types.CodeActionTriggerKind.Automatic):
-            if syntax_errors(snap.source):
-                found.extend(self.make(snap, a, 0, 0, scope=None) for a in file_actions)
+        invoked = only or params.context.trigger_kind != types.CodeActionTriggerKind.Automatic
+        if file_actions and invoked and syntax_errors(snap.source):
+            found.extend(self.make(snap, a, 0, 0, scope=None) for a in file_actions)
 
-        found = [a for a in found if a is not None]
-        if found and not any(a.is_preferred for a in found):
+        listed = [a for a in found if a is not None]
+        if listed and not any(a.is_preferred for a in listed):
             # No diagnostic contains the cursor: prefer the first fix for one on the cursor's line.
-            same_line = next((a for a in found if a.diagnostics and a.diagnostics[0].range.start.line == cursor.line), None)
+            same_line = next((a for a in listed if a.diagnostics and a.diagnostics[0].range.start.line == cursor.line), None)
             if same_line is not None:
                 same_line.is_preferred = True
         if params.context.trigger_kind == types.CodeActionTriggerKind.Automatic and not only:
-            found.sort(key=lambda a: (not a.is_preferred, a.kind != types.CodeActionKind.QuickFix))
-            found = found[:AUTOMATIC_LIMIT]
-        return found
+            listed.sort(key=lambda a: (not a.is_preferred, a.kind != types.CodeActionKind.QuickFix))
+            listed = listed[:AUTOMATIC_LIMIT]
+        return listed
+
+
+class CodeActions:
+    """textDocument/codeAction, with a per-version index of answers.
+
+    An editor asks again and again for the same document version and range (cursor moves,
+    lightbulb refreshes). The first request for a (version, range, context) is listed by
+    :class:`ActionLister`; its JSON answer is kept, so repeating it costs a dict lookup. The
+    transport's lean path (server/transport.py) serves these requests from plain JSON, without
+    pygls's per-message structuring.
+    """
+
+    INDEX_SIZE = 256
+
+    def __init__(self, server: SparkLanguageServer) -> None:
+        self.server = server
+        self.lister = ActionLister(server)
+        # key -> (the serialised result, the action data to prefetch or None)
+        self._index: dict[tuple[object, ...], tuple[RawResult, ActionData | None]] = {}
+
+    def typed(self, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        """The full path (pygls): typed params in, typed actions out."""
+        snap = self._snapshot(params.text_document.uri)
+        if snap is None:
+            return None
+        actions = self.lister.list(snap, params)
+        self._prefetch(snap, prefetch_candidate(snap, params, actions))
+        return actions
+
+    def lean(self, params: Any) -> RawResult:
+        """The lean path: plain JSON params in, plain JSON result out (Fallback when unsure)."""
+        try:
+            uri = params["textDocument"]["uri"]
+        except (TypeError, KeyError):
+            raise Fallback from None
+        if not isinstance(uri, str):
+            raise Fallback
+        snap = self._snapshot(uri)
+        if snap is None:
+            raise Fallback  # the full path checks the params and answers null
+        server = self.server
+        key = (uri, snap.version, id(snap.settings), server.problem, json.dumps(params))
+        entry = self._index.get(key)
+        if entry is None:
+            typed = server.protocol.converter.structure(params, types.CodeActionParams)  # raises on bad params
+            actions = self.lister.list(snap, typed)
+            result = json.dumps([server.protocol.converter.unstructure(a) for a in actions], separators=(",", ":"))
+            entry = (RawResult(result.encode()), prefetch_candidate(snap, typed, actions))
+            if len(self._index) >= self.INDEX_SIZE:
+                self._index.clear()  # old versions: cheaper to rebuild than to track
+            self._index[key] = entry
+        self._prefetch(snap, entry[1])
+        return entry[0]
+
+    def _snapshot(self, uri: str) -> DocumentSnapshot | None:
+        doc = self.server.documents.get(uri)
+        if doc is None or doc.oversized:
+            return None  # an oversized document was announced once (text_sync); no actions
+        return doc.snapshot()
+
+    def _prefetch(self, snap: DocumentSnapshot, data: ActionData | None) -> None:
+        if data is None or not snap.settings.prefetch or self.server.problem:
+            return
+        prefetcher = self.server.features.find(Prefetcher)
+        if prefetcher is not None:
+            prefetcher.start(data)
 
 
 def register(server: SparkLanguageServer) -> None:
-    lister = ActionLister(server)
+    feature = CodeActions(server)
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=OFFERED_KINDS, resolve_provider=True),
     )
     def code_action(ls: SparkLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None or doc.oversized:
-            return None  # an oversized document was announced once (text_sync); no actions
-        snap = doc.snapshot()
-        actions = lister.list(snap, params)
-        _maybe_prefetch(ls, params, actions)
-        return actions
+        return feature.typed(params)
+
+    server.dispatcher.add_lean(types.TEXT_DOCUMENT_CODE_ACTION, feature.lean)
 
 
-def _maybe_prefetch(ls: SparkLanguageServer, params: types.CodeActionParams, actions: list[Any]) -> None:
-    """An automatic request with a diagnostic at the cursor: start its preferred fix now."""
-    if not ls.settings_for(params.text_document.uri).prefetch or ls.problem:
-        return
+def prefetch_candidate(
+    snap: DocumentSnapshot, params: types.CodeActionParams, actions: list[types.CodeAction]
+) -> ActionData | None:
+    """An automatic request with a diagnostic at the cursor: the data of its preferred fix."""
     if params.context.trigger_kind != types.CodeActionTriggerKind.Automatic:
-        return
+        return None
     preferred = next(
         (a for a in actions if a.is_preferred and a.kind == types.CodeActionKind.QuickFix and a.diagnostics), None
     )
-    if preferred is None:
-        return
+    if preferred is None or not preferred.diagnostics or not isinstance(preferred.data, dict):
+        return None
     diagnostic = preferred.diagnostics[0]
     if diagnostic.source == SPARK_SOURCE:
         # Editors re-ask right after a fix is applied, still holding the old diagnostic: only
         # prefetch a syntax error the current text still has.
-        doc = ls.documents.get(params.text_document.uri)
-        lines = {p.start_line for p in syntax_errors(doc.snapshot().source)} if doc else set()
+        lines = {p.start_line for p in syntax_errors(snap.source)}
         if diagnostic.range.start.line not in lines:
-            return
-    ls.prefetcher.start(preferred.data)
+            return None
+    return preferred.data

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from typing import Sequence
+from collections.abc import Sequence
 
 from lsprotocol import types
 
@@ -31,7 +31,7 @@ class LineIndex:
     to count lines (and the one ``spark_ls.context`` uses).
     """
 
-    __slots__ = ("text", "starts")
+    __slots__ = ("starts", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text

@@ -7,25 +7,31 @@ while a model call is in flight never changes the text a request is looking at.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Iterator, Sequence
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from spark_ls.context.document import SourceDocument
+from spark_ls.config import Settings
+from spark_ls.context.document import Snapshot, SourceDocument
 from spark_ls.context.languages import language_for
-from spark_ls.server.convert import LineIndex, range_to_offsets
+from spark_ls.server.convert import UTF16, LineIndex, range_to_offsets
 
 
 @dataclass(frozen=True)
 class DocumentSnapshot:
+    """One version of a document, with what a request needs to read it: the settings and the
+    position encoding in force when it was taken."""
+
     uri: str
     path: str
     version: int
     language_id: str
-    source: object  # spark_ls.context.document.Snapshot
+    source: Snapshot
+    settings: Settings
+    encoding: str = UTF16
 
     @property
     def text(self) -> str:
@@ -45,11 +51,18 @@ DEFAULT_MAX_DOCUMENT_CHARS = 1_000_000
 
 
 class OpenDocument:
-    __slots__ = ("uri", "path", "version", "language_id", "document", "_snapshot", "language", "max_chars")
+    __slots__ = ("_snapshot", "document", "language", "language_id", "max_chars", "path", "store", "uri", "version")
 
     def __init__(
-        self, uri: str, version: int, language_id: str, text: str, max_chars: int = DEFAULT_MAX_DOCUMENT_CHARS
+        self,
+        uri: str,
+        version: int,
+        language_id: str,
+        text: str,
+        max_chars: int = DEFAULT_MAX_DOCUMENT_CHARS,
+        store: DocumentStore | None = None,
     ) -> None:
+        self.store = store
         self.uri = uri
         self.path = to_fs_path(uri) or uri
         self.version = version
@@ -83,11 +96,17 @@ class OpenDocument:
         self._snapshot = None
 
     def snapshot(self) -> DocumentSnapshot:
-        if self._snapshot is None:
-            self._snapshot = DocumentSnapshot(
-                self.uri, self.path, self.version, self.language_id, self.document.snapshot()
+        store = self.store
+        settings = store.settings_of(self.uri) if store is not None else Settings()
+        encoding = store.encoding if store is not None else UTF16
+        snap = self._snapshot
+        if snap is None:
+            snap = self._snapshot = DocumentSnapshot(
+                self.uri, self.path, self.version, self.language_id, self.document.snapshot(), settings, encoding
             )
-        return self._snapshot
+        elif snap.settings is not settings or snap.encoding != encoding:  # the configuration changed
+            snap = self._snapshot = replace(snap, settings=settings, encoding=encoding)
+        return snap
 
 
 def oversized_message(doc: OpenDocument) -> str:
@@ -106,23 +125,40 @@ class DocumentNotOpen(LookupError):
 
 
 class DocumentStore:
-    def __init__(self, max_chars: int = DEFAULT_MAX_DOCUMENT_CHARS) -> None:
+    def __init__(
+        self,
+        max_chars: int | None = None,
+        *,
+        settings: Settings | None = None,
+        settings_for: Callable[[str], Settings] | None = None,
+        encoding: str = UTF16,
+    ) -> None:
         self._docs: dict[str, OpenDocument] = {}
-        self.max_chars = max_chars
+        self.settings = settings or Settings()
+        self.settings_for = settings_for  # per-folder settings (server/configuration.py)
+        self.max_chars = max_chars if max_chars is not None else self.settings.max_document_chars
+        self.encoding = encoding  # the negotiated position encoding
         self.warned_oversized: set[str] = set()  # URIs whose size the user was told about
 
+    def settings_of(self, uri: str) -> Settings:
+        return self.settings_for(uri) if self.settings_for is not None else self.settings
+
     def open(self, uri: str, version: int, language_id: str, text: str) -> OpenDocument:
-        doc = OpenDocument(uri, version, language_id, text, self.max_chars)
+        doc = OpenDocument(uri, version, language_id, text, self.max_chars, self)
         self._docs[uri] = doc
         return doc
 
     def change(
-        self, uri: str, version: int, changes: Sequence[types.TextDocumentContentChangeEvent], encoding: str
+        self,
+        uri: str,
+        version: int,
+        changes: Sequence[types.TextDocumentContentChangeEvent],
+        encoding: str | None = None,
     ) -> OpenDocument:
         doc = self._docs.get(uri)
         if doc is None:
             raise DocumentNotOpen(uri)
-        doc.apply(version, changes, encoding)
+        doc.apply(version, changes, encoding or self.encoding)
         return doc
 
     def close(self, uri: str) -> None:
@@ -138,7 +174,7 @@ class DocumentStore:
             raise DocumentNotOpen(uri)
         return doc.snapshot()
 
-    def others(self, uri: str) -> list[tuple[str, object]]:
+    def others(self, uri: str) -> list[tuple[str, Snapshot]]:
         """(path, snapshot) of every other open document of the same language, for context."""
         doc = self._docs.get(uri)
         if doc is None:

@@ -11,31 +11,41 @@ import dataclasses
 import logging
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec, find_action
 from spark_ls.actions.run import (
     ActionRequest,
     ActionResult,
+    PreparedAction,
     finish,
     prepare,
     review,
     run_action,
 )
-from spark_ls.context.picker import all_scopes, syntax_errors
+from spark_ls.context import Scope, all_scopes, syntax_errors
 from spark_ls.diffs import PatchRefused
-from spark_ls.model.types import ModelError
-from spark_ls.server.app import SparkLanguageServer
+from spark_ls.model.types import ModelError, ModelReply
 from spark_ls.server.convert import text_document_edit
-from spark_ls.server.documents import DocumentNotOpen, DocumentSnapshot
+from spark_ls.server.documents import (
+    DocumentNotOpen,
+    DocumentSnapshot,
+    oversized_message,
+)
+from spark_ls.server.features import Feature
+from spark_ls.server.pygls_compat import REQUEST_FAILED
 from spark_ls.server.verification import VerificationRefused, remember, verify_fix
 
-log = logging.getLogger("spark_ls.server")
+if TYPE_CHECKING:
+    from spark_ls.model.session import ModelSession
+    from spark_ls.server.app import SparkLanguageServer
 
-REQUEST_FAILED = -32803  # LSP RequestFailed
+log = logging.getLogger("spark_ls.server")
 
 INSTRUCTION_ACTION = ActionSpec(
     id=INSTRUCTION_ACTION_ID,
@@ -47,20 +57,30 @@ INSTRUCTION_ACTION = ActionSpec(
 )
 
 
-class _ExpectedFailures(logging.Filter):
-    """pygls logs every failed request with a full traceback at ERROR. A refused edit or a model
-    error is an expected outcome, already logged by spark-ls as one readable line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(exc, JsonRpcException) and exc.code == REQUEST_FAILED)
-
-
-logging.getLogger("pygls.protocol.json_rpc").addFilter(_ExpectedFailures())
-
-
 class ActionRefused(Exception):
     """The action cannot run or its result cannot be applied; the message says why."""
+
+
+ActionData = dict[str, Any]  # what a listed CodeAction carries (JSON): see action_data()
+
+_DATA_TYPES = {"uri": str, "version": int, "action": str, "start_line": int, "end_line": int}
+
+
+def check_action_data(data: object, where: str) -> ActionData:
+    """The action data a client sent back, if it is spark-ls's; InvalidParams otherwise."""
+    if (
+        isinstance(data, dict)
+        and all(isinstance(data.get(k), kind) and not isinstance(data.get(k), bool) for k, kind in _DATA_TYPES.items())
+        and 0 <= data["start_line"] <= data["end_line"]
+    ):
+        return data
+    raise JsonRpcInvalidParams(f"{where}: not spark-ls action data; list the code actions again")
+
+
+def refuse_if_oversized(server: SparkLanguageServer, uri: str) -> None:
+    doc = server.documents.get(uri)
+    if doc is not None and doc.oversized:
+        raise as_request_error(server, ActionRefused(oversized_message(doc)))
 
 
 def action_data(
@@ -70,9 +90,9 @@ def action_data(
     end_line: int,
     *,
     message: str | None = None,
-    scope: Any = None,
+    scope: Scope | None = None,
     instruction: str | None = None,
-) -> dict[str, Any]:
+) -> ActionData:
     return {
         "uri": snapshot.uri,
         "version": snapshot.version,
@@ -87,7 +107,7 @@ def action_data(
     }
 
 
-def locate(snapshot: DocumentSnapshot, data: dict[str, Any]) -> tuple[int, int]:
+def locate(snapshot: DocumentSnapshot, data: ActionData) -> tuple[int, int]:
     """The action's line range on ``snapshot``, following its scope if the text moved on."""
     start, end = int(data["start_line"]), int(data["end_line"])
     line_count = max(1, len(snapshot.source.lines))
@@ -100,7 +120,8 @@ def locate(snapshot: DocumentSnapshot, data: dict[str, Any]) -> tuple[int, int]:
         ]
         if not candidates:
             raise ActionRefused(f"`{name}` is no longer in the document; list the actions again")
-        old_start = data.get("scope_start") if data.get("scope_start") is not None else start
+        scope_start = data.get("scope_start")
+        old_start = int(scope_start) if scope_start is not None else start
         best = min(candidates, key=lambda s: abs(s.start_line - old_start))
         shift = best.start_line - old_start
         return max(0, start + shift), min(line_count - 1, end + shift)
@@ -109,7 +130,7 @@ def locate(snapshot: DocumentSnapshot, data: dict[str, Any]) -> tuple[int, int]:
     return start, end
 
 
-def _action_for(server: SparkLanguageServer, data: dict[str, Any]) -> ActionSpec:
+def _action_for(server: SparkLanguageServer, data: ActionData) -> ActionSpec:
     if data.get("action") == INSTRUCTION_ACTION.id:
         return INSTRUCTION_ACTION
     action = find_action(server.catalog_for(str(data.get("uri"))), str(data.get("action")))
@@ -118,7 +139,7 @@ def _action_for(server: SparkLanguageServer, data: dict[str, Any]) -> ActionSpec
     return action
 
 
-def _request(server: SparkLanguageServer, snap: DocumentSnapshot, data: dict[str, Any]) -> ActionRequest:
+def _request(server: SparkLanguageServer, snap: DocumentSnapshot, data: ActionData) -> ActionRequest:
     action = _action_for(server, data)
     start, end = locate(snap, data)
     if action.applies_to == "file" and not syntax_errors(snap.source):
@@ -136,7 +157,10 @@ def _request(server: SparkLanguageServer, snap: DocumentSnapshot, data: dict[str
 
 
 async def compute_edit(
-    server: SparkLanguageServer, data: dict[str, Any], *, on_delta: Callable[[str], None] | None = None,
+    server: SparkLanguageServer,
+    data: ActionData,
+    *,
+    on_delta: Callable[[str], None] | None = None,
     on_status: Callable[[str], None] | None = None,
 ) -> types.WorkspaceEdit | None:
     """The version-checked edit for ``data``, or None when the model proposes no change.
@@ -146,15 +170,16 @@ async def compute_edit(
     session = await server.ready_session()
     uri = data["uri"]
     snap = server.documents.snapshot(uri)
+    settings = snap.settings
     req = _request(server, snap, data)
     started = time.perf_counter()
     if req.action.applies_to == "file":
-        result = await run_action(req, session, server.settings_for(uri), on_delta=on_delta)
+        result = await run_action(req, session, settings, on_delta=on_delta)
         final = server.documents.snapshot(uri)
         if final.version != snap.version:
             raise ActionRefused("the document changed while fixing; run the fix again")
     else:
-        prepared = prepare(req, session.model, session.edit_format, server.settings_for(uri))
+        prepared = prepare(req, session.model, session.edit_format, settings)
         server.last_prompt = (req.action.id, session.model, prepared.request)  # "Show prompt"
         reply = await session.complete(prepared.request, on_delta=on_delta)
         final = server.documents.snapshot(uri)
@@ -162,31 +187,32 @@ async def compute_edit(
             result = finish(prepared, reply, snap.source)
         else:
             result = _finish_on_newer_text(server, prepared, reply, req, snap, final, data, session)
-        result = await review(dataclasses.replace(req, snapshot=final.source), prepared, result, session,
-                              server.settings)  # issue #12: cosmetic "fixes", second look
+        # issue #12: cosmetic "fixes", second look
+        result = await review(dataclasses.replace(req, snapshot=final.source), prepared, result, session, final.settings)
     server.last_latency_ms = round((time.perf_counter() - started) * 1000, 1)
     server.send_status("ready")
     if not result.changed:
         return None
     try:  # verify_command (issue #12): test the fix on a private copy before offering it
-        outcome = await verify_fix(server.settings_for(uri), req.action, final.path, result.old_text, result.new_text,
-                                   on_status=on_status)
+        outcome = await verify_fix(
+            final.settings, req.action, final.path, result.old_text, result.new_text, on_status=on_status
+        )
     except VerificationRefused as exc:
         raise ActionRefused(str(exc)) from None
-    edit = text_document_edit(uri, final.version, final.index(), result.edits, server.encoding)
+    edit = text_document_edit(uri, final.version, final.index(), result.edits, final.encoding)
     remember(edit, outcome)
     return edit
 
 
 def _finish_on_newer_text(
     server: SparkLanguageServer,
-    prepared: Any,
-    reply: Any,
+    prepared: PreparedAction,
+    reply: ModelReply,
     req: ActionRequest,
     snap: DocumentSnapshot,
     final: DocumentSnapshot,
-    data: dict[str, Any],
-    session: Any,
+    data: ActionData,
+    session: ModelSession,
 ) -> ActionResult:
     """The user typed while the model worked: place the reply on the current text, or refuse."""
     moved = dict(data, version=snap.version, start_line=req.start_line, end_line=req.end_line)
@@ -194,7 +220,7 @@ def _finish_on_newer_text(
         moved["scope_start"] = prepared.target.start_line if prepared.target else data.get("scope_start")
     start, end = locate(final, moved)
     newer = dataclasses.replace(req, snapshot=final.source, start_line=start, end_line=end)
-    again = prepare(newer, session.model, session.edit_format, server.settings_for(final.uri))
+    again = prepare(newer, session.model, session.edit_format, final.settings)
     if prepared.mode == "scope":
         # A rewritten scope would overwrite whatever the user just typed inside it.
         old_scope = snap.source.lines[prepared.scope[0] : prepared.scope[1] + 1]
@@ -234,8 +260,8 @@ class Progress:
         self.chars = 0
         self._last_report = 0.0
 
-    async def __aenter__(self) -> "Progress":
-        if not self.server.supports_progress():
+    async def __aenter__(self) -> Self:
+        if not self.server.client.work_done_progress:
             return self
         token = f"spark-ls/{uuid.uuid4().hex}"
         try:
@@ -265,7 +291,9 @@ class Progress:
         if self.token is not None:
             self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=message))
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.token is None:
             return
         outcome = "done" if exc_type is None else ("cancelled" if exc_type is asyncio.CancelledError else "failed")
@@ -274,14 +302,15 @@ class Progress:
 
 
 async def run_with_progress(
-    server: SparkLanguageServer, data: dict[str, Any], title: str
+    server: SparkLanguageServer, data: ActionData, title: str
 ) -> types.WorkspaceEdit | None:
     """compute_edit with progress, prefetch reuse and user-facing errors."""
     server.actions_in_flight += 1
     server.send_status("working", action=title)  # the status bar names the action while it runs
     try:
         async with Progress(server, title) as progress:
-            prefetched = server.prefetcher.take(data)
+            prefetcher = server.features.find(Prefetcher)
+            prefetched = prefetcher.take(data) if prefetcher is not None else None
             if prefetched is not None:
                 return await asyncio.shield(prefetched)
             return await compute_edit(server, data, on_delta=progress.on_delta, on_status=progress.status)
@@ -296,12 +325,21 @@ async def run_with_progress(
             server.send_status("ready")  # a refusal or cancellation ends the action too
 
 
-class Prefetcher:
+class Prefetcher(Feature):
     """Speculative prefetch: start the preferred quick fix while the user reads the menu.
 
     At most one per document; invalidated by the next change; a resolve for the same action on
     the same version reuses it.
     """
+
+    def document_changed(self, uri: str) -> None:
+        self.invalidate(uri)
+
+    def document_closed(self, uri: str) -> None:
+        self.invalidate(uri)
+
+    def shutdown(self) -> None:
+        self.cancel_all()
 
     def __init__(self, server: SparkLanguageServer) -> None:
         self.server = server
@@ -310,10 +348,10 @@ class Prefetcher:
         self.hits = 0
 
     @staticmethod
-    def _key(data: dict[str, Any]) -> str:
+    def _key(data: ActionData) -> str:
         return repr(sorted(data.items()))
 
-    def start(self, data: dict[str, Any]) -> None:
+    def start(self, data: ActionData) -> None:
         uri = data["uri"]
         key = self._key(data)
         current = self._tasks.get(uri)
@@ -325,7 +363,7 @@ class Prefetcher:
         self._tasks[uri] = (key, task)
         self.started += 1
 
-    def take(self, data: dict[str, Any]) -> asyncio.Task[types.WorkspaceEdit | None] | None:
+    def take(self, data: ActionData) -> asyncio.Task[types.WorkspaceEdit | None] | None:
         entry = self._tasks.get(data["uri"])
         if entry is None or entry[0] != self._key(data):
             return None

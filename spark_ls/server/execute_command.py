@@ -8,21 +8,26 @@ progress (window/workDoneProgress/cancel) or when the document changes under it.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from spark_ls.server.app import SparkLanguageServer
-from spark_ls.server.code_action_resolve import check_action_data, refuse_if_oversized
+from spark_ls.context import enclosing_scope
 from spark_ls.server.convert import range_to_lines
 from spark_ls.server.documents import DocumentNotOpen
 from spark_ls.server.engine import (
     INSTRUCTION_ACTION,
+    ActionData,
     action_data,
     as_request_error,
+    check_action_data,
+    refuse_if_oversized,
     run_with_progress,
 )
+
+if TYPE_CHECKING:
+    from spark_ls.server.app import SparkLanguageServer
 
 log = logging.getLogger("spark_ls.server")
 
@@ -30,7 +35,7 @@ RUN_ACTION = "spark.runAction"
 EDIT_WITH_INSTRUCTION = "spark.editWithInstruction"
 
 
-async def _apply(ls: SparkLanguageServer, data: dict[str, Any], title: str) -> dict[str, Any]:
+async def _apply(ls: SparkLanguageServer, data: ActionData, title: str) -> dict[str, Any]:
     refuse_if_oversized(ls, data["uri"])
     edit = await run_with_progress(ls, data, title)
     if edit is None:
@@ -53,15 +58,19 @@ def _range_from(arg: Any) -> types.Range:
 
 
 def register(server: SparkLanguageServer) -> None:
+    # The server comes from the closure, not an `ls` parameter: pygls resolves a command's type
+    # hints at run time to convert its arguments, and the server type is imported for annotations only.
+    ls = server
+
     @server.command(RUN_ACTION)
-    async def run_action(ls: SparkLanguageServer, *args: Any) -> dict[str, Any]:
+    async def run_action(*args: Any) -> dict[str, Any]:
         if not args:
             raise JsonRpcInvalidParams(f"{RUN_ACTION} takes one argument: the action data from textDocument/codeAction")
         data = check_action_data(args[0], RUN_ACTION)
         return await _apply(ls, data, str(data.get("action")))
 
     @server.command(EDIT_WITH_INSTRUCTION)
-    async def edit_with_instruction(ls: SparkLanguageServer, *args: Any) -> dict[str, Any]:
+    async def edit_with_instruction(*args: Any) -> dict[str, Any]:
         try:
             if len(args) < 3 or not isinstance(args[0], str):
                 raise TypeError("wrong arguments")
@@ -75,8 +84,6 @@ def register(server: SparkLanguageServer) -> None:
         except DocumentNotOpen as exc:
             raise as_request_error(ls, exc) from None
         start_line, end_line = range_to_lines(rng)
-        from spark_ls.context.picker import enclosing_scope
-
         scope = enclosing_scope(snap.source, start_line, end_line)
         data = action_data(snap, INSTRUCTION_ACTION, start_line, end_line, scope=scope, instruction=instruction)
         return await _apply(ls, data, f"Edit: {instruction[:60]}")

@@ -38,6 +38,7 @@ from spark_ls.server.convert import (
     units_to_column,
 )
 from spark_ls.server.documents import DocumentNotOpen, DocumentSnapshot
+from spark_ls.server.features import Feature
 
 if TYPE_CHECKING:
     from spark_ls.server.app import SparkLanguageServer
@@ -58,8 +59,16 @@ INLINE_BUDGET_TOKENS_LOCAL = 384
 LASTING = frozenset({"auth", "config", "unavailable", "pinned", "retired"})
 
 
-class InlineCompletions:
+class InlineCompletions(Feature):
     """The feature's state: one cache, one coalescer, recent edits and next-edit results."""
+
+    def document_opened(self, uri: str) -> None:
+        """Remember each document's text as opened, so the first edit is in the recent edits
+        (a reference to the text is all it costs; the diffs are computed at request time)."""
+        doc = self.server.documents.get(uri)
+        if doc is not None:
+            self.history.forget(doc.uri)
+            self.history.observe(doc.uri, doc.path, doc.document.text)
 
     def __init__(self, server: SparkLanguageServer) -> None:
         self.server = server
@@ -314,31 +323,9 @@ def ls_timeout(server: SparkLanguageServer) -> float:
     return float(s.local_request_timeout if s.uses_local_model else s.request_timeout)
 
 
-def _observe_opened(server: SparkLanguageServer, feature: InlineCompletions) -> None:
-    """Remember each document's text as opened, so the first edit is in the recent edits.
-
-    Wraps text_sync's didOpen handler (registered before this module) instead of editing it: a
-    reference to the text is all it costs; the diffs are computed at request time."""
-    features = server.protocol.fm.features
-    opened = features.get(types.TEXT_DOCUMENT_DID_OPEN)
-    if opened is None:
-        return
-
-    def did_open(params: types.DidOpenTextDocumentParams) -> Any:
-        result = opened(params)
-        doc = server.documents.get(params.text_document.uri)
-        if doc is not None:
-            feature.history.forget(doc.uri)
-            feature.history.observe(doc.uri, doc.path, doc.document.text)
-        return result
-
-    features[types.TEXT_DOCUMENT_DID_OPEN] = did_open
-
-
 def register(server: SparkLanguageServer) -> None:
-    feature = InlineCompletions(server)
+    feature = server.features.add(InlineCompletions(server))
     server.inline = feature  # type: ignore[attr-defined]
-    _observe_opened(server, feature)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(

@@ -1,13 +1,20 @@
-"""didOpen / didChange / didClose: the only handlers that change document state."""
+"""didOpen / didChange / didClose: the only handlers that change document state.
+
+They update the document store and tell the registered features (server/features.py); they do
+not know which features exist.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.documents import DocumentNotOpen, OpenDocument, oversized_message
+
+if TYPE_CHECKING:
+    from spark_ls.server.app import SparkLanguageServer
 
 log = logging.getLogger("spark_ls.server")
 
@@ -28,23 +35,21 @@ def register(server: SparkLanguageServer) -> None:
         doc = params.text_document
         opened = ls.documents.open(doc.uri, doc.version, doc.language_id, doc.text)
         _announce_size(ls, opened)
-        ls.diagnostics.schedule(doc.uri, immediate=True)
+        ls.features.document_opened(doc.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: SparkLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         try:
-            changed = ls.documents.change(uri, params.text_document.version, params.content_changes, ls.encoding)
+            changed = ls.documents.change(uri, params.text_document.version, params.content_changes)
         except DocumentNotOpen as exc:
             log.warning("%s", exc)
             return
         _announce_size(ls, changed)
-        ls.prefetcher.invalidate(uri)
-        ls.diagnostics.schedule(uri)
+        ls.features.document_changed(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: SparkLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.documents.close(uri)
-        ls.prefetcher.invalidate(uri)
-        ls.diagnostics.clear(uri)
+        ls.features.document_closed(uri)

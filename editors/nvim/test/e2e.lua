@@ -419,4 +419,9 @@ end
 vim.wait(3000, function()
   return #vim.lsp.get_clients() == 0
 end, 20)
+-- Record how the server process ended (exit code and signal), for the test to assert.
+vim.wait(5000, function()
+  return #server_exits > 0
+end, 20)
+pcall(write_result)
 vim.cmd(result.ok and "qall!" or "cquit! 1")

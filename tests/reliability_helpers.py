@@ -6,10 +6,9 @@ and resolve the "Fix bug in average" action over stdio exactly as an editor does
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from lsp_helpers import apply_text_edits, document_edit, open_document
+from lsp_helpers import apply_text_edits, document_edit, open_document, wait_for  # noqa: F401 (re-exported)
 from lsprotocol import types
 
 BUGGY = '''\
@@ -27,6 +26,10 @@ def average(numbers):
 def spread(numbers):
     return max(numbers) - min(numbers)
 '''
+# An API key the security tests look for in every log, message, file and request (it must appear
+# only in the Authorization header sent to the endpoint).
+LEAK_CHECK_KEY = "sk-proj-LEAKCHECK-7f3a9c2e5b1d4a6f8e0c9b7a5d3f1e2c"
+
 FIXED = BUGGY.replace("range(len(numbers) - 1)", "range(len(numbers))")
 
 
@@ -82,16 +85,6 @@ async def resolve_edit(client: Any, action: types.CodeAction) -> types.TextDocum
 
 def applied(text: str, change: types.TextDocumentEdit, encoding: str = "utf-16") -> str:
     return apply_text_edits(text, change.edits, encoding)
-
-
-async def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> None:
-    """Poll ``predicate`` (bounded); fail with ``what`` if it never holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def shown(client: Any, *, since: int = 0) -> list[types.ShowMessageParams]:

@@ -33,13 +33,18 @@ from websockets.server import ServerProtocol
 
 from spark_ls.config import Settings
 from spark_ls.model.types import ModelError, ModelReply, ModelRequest
+from spark_ls.model_server.http import chunk as _chunk
+from spark_ls.model_server.http import error_body as _error_body
+from spark_ls.model_server.http import error_event as _error_event
+from spark_ls.model_server.http import parse_head as _parse_head
+from spark_ls.model_server.http import start_sse as _start_sse
+from spark_ls.model_server.http import write_json as _write_json
 from spark_ls.netloc import is_loopback_host, is_loopback_origin
 
-log = logging.getLogger("spark_ls.model.server")
-_wire_log = logging.getLogger("spark_ls.model.server.wire")
+log = logging.getLogger("spark_ls.model_server")
+_wire_log = logging.getLogger("spark_ls.model_server.wire")
 _wire_log.setLevel(logging.INFO)  # websockets logs request headers at DEBUG
 
-_STATUS_TEXT = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error"}
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 32 * 1024 * 1024
 
@@ -226,7 +231,7 @@ class _ModelServer:
                     protocol.receive_eof()
                 for event in protocol.events_received():
                     if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-                        fragments.append(event.data)
+                        fragments.append(bytes(event.data))
                         if event.fin:
                             inbox.put_nowait(b"".join(fragments).decode("utf-8", "replace"))
                             fragments.clear()
@@ -262,12 +267,12 @@ class _ModelServer:
             try:
                 message = json.loads(text)
             except ValueError:
-                await send(_error_event(400, "invalid_json", "Invalid JSON frame."))
+                await send(_error_event(400, "invalid_request_error", "invalid_json", "Invalid JSON frame."))
                 continue
             if not isinstance(message, dict) or message.get("type") != "response.create":
                 kind = message.get("type") if isinstance(message, dict) else None
                 if kind != "response.cancel":
-                    await send(_error_event(400, "unknown_event_type", f"Unknown event type {kind!r}."))
+                    await send(_error_event(400, "invalid_request_error", "unknown_event_type", f"Unknown event type {kind!r}."))
                 continue
             body = {k: v for k, v in message.items() if k != "type"}
             previous = body.get("previous_response_id")
@@ -275,7 +280,7 @@ class _ModelServer:
             if previous:
                 if last is None or last[0] != previous:
                     await send(
-                        _error_event(400, "previous_response_not_found", f"Previous response with id '{previous}' not found.", param="previous_response_id")
+                        _error_event(400, "invalid_request_error", "previous_response_not_found", f"Previous response with id '{previous}' not found.", param="previous_response_id")
                     )
                     continue
                 previous_context = last[1]
@@ -397,7 +402,7 @@ class _EventStream:
     def __init__(self, model: str, body: dict[str, Any]) -> None:
         self.seq = 0
         self.item_id = "msg_" + uuid.uuid4().hex
-        self.response = {
+        self.response: dict[str, Any] = {
             "id": "resp_" + uuid.uuid4().hex,
             "object": "response",
             "created_at": int(time.time()),
@@ -492,40 +497,3 @@ def _user_texts(value: Any) -> list[str]:
         elif isinstance(content, list):
             texts.append("".join(str(p.get("text", "")) for p in content if isinstance(p, dict)))
     return texts
-
-
-def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    method, path = (parts[0], parts[1]) if len(parts) >= 2 else ("", "/")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return method, path, headers
-
-
-def _error_body(etype: str, code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"type": etype, "code": code, "message": message, "param": param}}
-
-
-def _error_event(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    return {"type": "error", "status": status, **_error_body("invalid_request_error", code, message, param)}
-
-
-async def _write_json(writer: asyncio.StreamWriter, status: int, obj: Any) -> None:
-    data = json.dumps(obj).encode()
-    head = f"HTTP/1.1 {status} {_STATUS_TEXT.get(status, 'Error')}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-    writer.write(head.encode() + data)
-    await writer.drain()
-
-
-async def _start_sse(writer: asyncio.StreamWriter) -> None:
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")
-    await writer.drain()
-
-
-async def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
-    writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-    await writer.drain()
