@@ -185,3 +185,30 @@ def test_compare_outcomes() -> None:
     assert compare(ok, hang) == "worse"
     assert compare(ok, ok) == "same"
     assert compare(RunResult(1, None, 1, ""), RunResult(2, None, 1, "")) == "changed"
+
+
+def test_a_slot_gets_its_original_files_back_after_a_run(tmp_path: Path) -> None:
+    """One copy serves every run: after a run with a change, the next run sees the original bytes
+    (a regression: the restore wrote the change back instead of the saved original)."""
+    import asyncio
+
+    from spark_ls.check.verify import Verifier
+
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "a.py").write_text("original\n")
+    command = f"{shlex.quote(sys.executable)} -c \"print(open('a.py').read())\""
+
+    async def runs() -> tuple[RunResult, RunResult]:
+        verifier = Verifier(root, command, jobs=1)
+        try:
+            changed = await verifier.run({"a.py": b"changed\n"})
+            after = await verifier.run({})
+            return changed, after
+        finally:
+            verifier.close()
+
+    changed, after = asyncio.run(runs())
+    assert "changed" in changed.tail
+    assert "original" in after.tail and "changed" not in after.tail
+    assert (root / "a.py").read_text() == "original\n"

@@ -62,7 +62,7 @@ class ActionSpec:
         return self._requires_re
 
 
-class _Missing(dict):
+class _Missing(dict[str, object]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
 

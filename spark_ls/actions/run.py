@@ -8,28 +8,45 @@ Nothing here returns a partial edit: ``finish`` either returns the whole result 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from spark_ls.actions.catalog import INSTRUCTION_ACTION_ID, ActionSpec
 from spark_ls.config import Settings
-from spark_ls.context.document import SourceDocument
+from spark_ls.context.document import Snapshot, SourceDocument
 from spark_ls.context.picker import Scope, enclosing_scope, pick_context, syntax_errors
 from spark_ls.diffs import Edit, PatchRefused, apply_reply, minimal_edits, unified_diff
 from spark_ls.model import prompts
 from spark_ls.model.types import ModelReply, ModelRequest
+
+EditMode = Literal["diff", "scope"]
+
+
+class ActionSession(Protocol):
+    """What an action needs of a model session (spark_ls.model.session.ModelSession, or a wrapper
+    such as the check runner's counting session)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def edit_format(self) -> str: ...
+
+    async def complete(self, req: ModelRequest, *, on_delta: Callable[[str], None] | None = None) -> ModelReply: ...
 
 
 @dataclass(frozen=True)
 class ActionRequest:
     action: ActionSpec
     path: str
-    snapshot: object  # spark_ls.context.document.Snapshot
+    snapshot: Snapshot
     start_line: int
     end_line: int
     diagnostic_message: str | None = None
     instruction: str | None = None  # free text (edit with instruction / --instruction)
-    others: Sequence[tuple[str, object]] = ()
+    others: Sequence[tuple[str, Snapshot]] = ()
     # For "file" actions (source.fixAll): the (line, message) problems to fix; empty: the
     # file's syntax errors.
     problems: Sequence[tuple[int, str]] = ()
@@ -38,7 +55,7 @@ class ActionRequest:
 @dataclass(frozen=True)
 class PreparedAction:
     request: ModelRequest
-    mode: str  # "diff" | "scope"
+    mode: EditMode
     allowed: tuple[tuple[int, int], ...]
     scope: tuple[int, int]
     target: Scope | None
@@ -53,7 +70,7 @@ class ActionResult:
     edits: list[Edit]
     path: str
     model: str = ""
-    usage: dict = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def diff(self) -> str:
@@ -65,10 +82,16 @@ class ActionResult:
         return self.old_text != self.new_text
 
 
-_UNKNOWN = object()
+class _Unknown(enum.Enum):
+    UNKNOWN = enum.auto()
 
 
-def describe_target(req: ActionRequest, scope: object = _UNKNOWN) -> dict[str, object]:
+_UNKNOWN = _Unknown.UNKNOWN
+
+
+def describe_target(
+    req: ActionRequest, scope: Scope | None | Literal[_Unknown.UNKNOWN] = _UNKNOWN
+) -> dict[str, object]:
     """Placeholder values for titles and instructions (``scope``: the enclosing scope, if known)."""
     snapshot = req.snapshot
     if scope is _UNKNOWN:
@@ -106,7 +129,8 @@ def prepare(req: ActionRequest, model: str, edit_format: str, settings: Settings
         allowed.append(context.import_region)
     language = snapshot.language.name if snapshot.language else None
     task = task_text(req)
-    if edit_format == "diff":
+    mode: EditMode = "diff" if edit_format == "diff" else "scope"
+    if mode == "diff":
         instructions, file_context, user_input = prompts.build_diff_prompt(
             model, path=req.path, language=language, task=task, context=context.prompt, region=context.region
         )
@@ -127,7 +151,7 @@ def prepare(req: ActionRequest, model: str, edit_format: str, settings: Settings
         request=ModelRequest(
             instructions=instructions, input=user_input, context=file_context, conversation=req.path
         ),
-        mode=edit_format,
+        mode=mode,
         allowed=tuple(allowed),
         scope=context.region,
         target=context.target,
@@ -136,7 +160,7 @@ def prepare(req: ActionRequest, model: str, edit_format: str, settings: Settings
     )
 
 
-def finish(prepared: PreparedAction, reply: ModelReply, snapshot: object) -> ActionResult:
+def finish(prepared: PreparedAction, reply: ModelReply, snapshot: Snapshot) -> ActionResult:
     """Turn a model reply into verified edits on ``snapshot``'s text, or raise PatchRefused."""
     old = snapshot.text
     text = "" if prompts.is_no_change(reply.text) else reply.text  # the explicit "no change" answer
@@ -163,7 +187,7 @@ def finish(prepared: PreparedAction, reply: ModelReply, snapshot: object) -> Act
 
 async def run_action(
     req: ActionRequest,
-    session: object,
+    session: ActionSession,
     settings: Settings,
     *,
     on_delta: Callable[[str], None] | None = None,
@@ -182,7 +206,7 @@ def _unchanged(result: ActionResult) -> ActionResult:
 
 
 async def review(
-    req: ActionRequest, prepared: PreparedAction, result: ActionResult, session: object, settings: Settings
+    req: ActionRequest, prepared: PreparedAction, result: ActionResult, session: ActionSession, settings: Settings
 ) -> ActionResult:
     """Quality gates for fixes (issue #12), applied before a result is offered: a bug fix
     ("Fix bug": a quick fix on a scope) that changes no code — only comments, docstrings or
@@ -221,7 +245,9 @@ def same_code(old: str, new: str, language: str | None) -> bool:
     return before is not None and before == normalised(new)
 
 
-async def second_look(req: ActionRequest, prepared: PreparedAction, result: ActionResult, session: object) -> bool:
+async def second_look(
+    req: ActionRequest, prepared: PreparedAction, result: ActionResult, session: ActionSession
+) -> bool:
     """Ask the model whether ``result`` fixes a real defect (a short YES/NO request); False: drop it."""
     first, last = prepared.scope
     old_lines = result.old_text.splitlines(keepends=True)
@@ -248,7 +274,7 @@ MAX_FIX_ALL_STEPS = 20
 
 
 async def _run_file_action(
-    req: ActionRequest, session: object, settings: Settings, *, on_delta: Callable[[str], None] | None
+    req: ActionRequest, session: ActionSession, settings: Settings, *, on_delta: Callable[[str], None] | None
 ) -> ActionResult:
     """Fix problems one at a time on the evolving text; the result is one combined edit.
 
@@ -259,7 +285,7 @@ async def _run_file_action(
     """
     original = req.snapshot
     current = original
-    usage: dict = {}
+    usage: dict[str, Any] = {}
     model = ""
 
     async def fix(line: int, message: str) -> None:

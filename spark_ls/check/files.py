@@ -179,7 +179,7 @@ def changed_lines(ref: str, root: Path, rel_paths: Iterable[str]) -> dict[str, l
     the base branch changed since). A pure deletion marks the line after it, so the scope around
     the deleted code is still checked. Untracked files count as entirely changed.
     """
-    from unidiff import PatchSet  # local: only needed with --changed-since
+    from unidiff.patch import PatchSet  # local: only needed with --changed-since
 
     wanted = sorted(set(rel_paths))
     result: dict[str, list[tuple[int, int]]] = {}

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from spark_ls.check.report import Target
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 class PlainProgress:
@@ -67,8 +70,8 @@ class RichProgress:
             console=self._console,
             transient=False,
         )
-        self._files_task = None
-        self._actions_task = None
+        self._files_task: TaskID | None = None
+        self._actions_task: TaskID | None = None
         self._tokens = 0
         self._started = time.perf_counter()
 
@@ -78,14 +81,17 @@ class RichProgress:
         self._actions_task = self._progress.add_task("actions", total=actions, extra="0 tokens")
 
     def action_done(self, target: Target, outcome: str) -> None:
-        self._progress.advance(self._actions_task)
+        if self._actions_task is not None:
+            self._progress.advance(self._actions_task)
 
     def file_done(self, rel_path: str) -> None:
-        self._progress.advance(self._files_task)
+        if self._files_task is not None:
+            self._progress.advance(self._files_task)
 
     def tokens(self, count: int) -> None:
         self._tokens += count
-        self._progress.update(self._actions_task, extra=f"{self._tokens} tokens")
+        if self._actions_task is not None:
+            self._progress.update(self._actions_task, extra=f"{self._tokens} tokens")
 
     def log(self, message: str) -> None:
         self._progress.console.print(f"spark-ls: {message}", markup=False, highlight=False)

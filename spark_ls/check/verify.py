@@ -218,12 +218,12 @@ class Verifier:
                 path.write_bytes(data)
             return await self._execute(slot)
         finally:
-            for rel_path, data in saved.items():
+            for rel_path, before in saved.items():
                 path = _inside(slot, rel_path)
-                if data is None:
+                if before is None:
                     path.unlink(missing_ok=True)
                 else:
-                    path.write_bytes(data)
+                    path.write_bytes(before)  # the slot's original bytes, not the change
             assert self._slots is not None
             self._slots.put_nowait(slot)
 

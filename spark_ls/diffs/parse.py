@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import unidiff
+import unidiff.errors
+import unidiff.patch
 
 from spark_ls.diffs.errors import PatchRefused
 
@@ -316,7 +317,7 @@ def _canonical_patch(raw_hunks: list[tuple[int, int | None, list[str]]]) -> list
     return out
 
 
-def _hunk_lines(hunk: unidiff.Hunk) -> tuple[HunkLine, ...]:
+def _hunk_lines(hunk: unidiff.patch.Hunk) -> tuple[HunkLine, ...]:
     lines: list[HunkLine] = []
     for line in hunk:
         value = line.value.removesuffix("\n")
@@ -338,8 +339,8 @@ def parse_diff(reply: str) -> list[FileDiff]:
     for file_diff, raw_hunks in _segment(reply):
         if raw_hunks:
             try:
-                patch = unidiff.PatchSet(_canonical_patch(raw_hunks))
-            except unidiff.UnidiffParseError as exc:
+                patch = unidiff.patch.PatchSet(_canonical_patch(raw_hunks))
+            except unidiff.errors.UnidiffParseError as exc:
                 first = raw_hunks[0][0]
                 raise PatchRefused(f"hunk {first}: not a readable unified diff ({exc})", hunk=first) from None
             parsed = list(patch[0]) if len(patch) else []

@@ -46,7 +46,7 @@ class LatestOnly:
         request cancels it; cancelling the caller cancels the work too."""
         self.cancel(key)
         task: asyncio.Task[T] = asyncio.ensure_future(work())
-        self._running[key] = task  # type: ignore[assignment]
+        self._running[key] = task
         self.started += 1
         try:
             await asyncio.wait({task})

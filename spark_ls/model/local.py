@@ -186,7 +186,11 @@ class LocalModel:
             raise
         # The lock is released when the worker is truly done, not when the caller stops waiting,
         # so a cancelled generation never overlaps the next one.
-        work.add_done_callback(lambda done: (_consume(done), self._request_lock.release()))
+        def finished(done: asyncio.Future[Any]) -> None:
+            _consume(done)
+            self._request_lock.release()
+
+        work.add_done_callback(finished)
         try:
             outcome = await asyncio.shield(work)
         except asyncio.CancelledError:

@@ -279,8 +279,9 @@ def redirect_error(url: str, location: str | None) -> ModelError:
 
 def error_from_event(event: dict[str, Any], secret: str | None) -> Exception:
     status = event.get("status")
-    err = event.get("error") if isinstance(event.get("error"), dict) else {}
-    headers = event.get("headers") if isinstance(event.get("headers"), dict) else {}
+    raw_err, raw_headers = event.get("error"), event.get("headers")
+    err: dict[str, Any] = raw_err if isinstance(raw_err, dict) else {}
+    headers: dict[str, Any] = raw_headers if isinstance(raw_headers, dict) else {}
     if not isinstance(status, int):
         status = 429 if str(err.get("code", "")).startswith("rate_limit") else 400
     return error_from_status(status, {"error": err}, secret, retry_after_header=headers.get("retry-after"))
@@ -291,7 +292,7 @@ def error_from_event(event: dict[str, Any], secret: str | None) -> Exception:
 
 def backoff_delay(attempt: int, *, base: float = 0.25, cap: float = 8.0) -> float:
     """Jittered exponential backoff: attempt 0 -> ~base, doubling, capped; jitter 50-100%."""
-    delay = min(cap, base * (2**attempt))
+    delay = min(cap, base * 2.0**attempt)
     return delay * (0.5 + random.random() / 2)
 
 
