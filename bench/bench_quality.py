@@ -220,7 +220,7 @@ def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
             f"model: {model} ({'embedded, --jobs 1' if local else 'endpoint from the environment, --jobs 4'}); "
             f"corpus: {len(originals)} functions from the Python {sys.version.split()[0]} standard library, "
             f"{len(mutants)} single-mutation bugs, {sum(c.tests for c in mutants)} tests"
-            + (f" (every {stride}th function of {len(corpus.FUNCTIONS)})" if stride > 1 else ""),
+            + (f" (1 in {stride} of the corpus's {len(corpus.FUNCTIONS)} functions)" if stride > 1 else ""),
             "fixed by kind: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(kinds.items())),
             (f"time per check: {wall / max(requests, 1):.1f} s per function ({requests} functions, "
              f"{wall:.0f} s in `spark-ls check` incl. model load and --verify)"),

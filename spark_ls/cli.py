@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_ls import __version__
-from spark_ls.config import EDIT_FORMATS, TRANSPORTS
+from spark_ls.config import EDIT_FORMATS, TRANSPORTS, command_line_overrides
 from spark_ls.netloc import is_loopback_host
 
 LOOPBACK_HINT = "use --allow-remote to listen on a non-loopback address (anyone who can reach it can use your model key)"
@@ -27,18 +27,7 @@ def _host_port(value: str) -> tuple[str, int]:
 
 def _session_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Settings given on the command line (highest priority)."""
-    overrides: dict[str, Any] = {}
-    for name in ("model", "base_url", "transport", "record", "replay", "edit_format"):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[name] = value
-    if getattr(args, "fallback_models", None):
-        overrides["fallback_models"] = args.fallback_models
-    if getattr(args, "pin", False):
-        overrides["pin"] = True
-    if getattr(args, "insecure", False):
-        overrides["tls_verify"] = False
-    return overrides
+    return command_line_overrides(args)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -629,3 +629,20 @@ def folder_for(path: str | os.PathLike[str], folders: Iterable[str]) -> str | No
         if (target == root or root in target.parents) and (best is None or len(str(root)) > len(best)):
             best = str(root)
     return best
+
+
+def command_line_overrides(args: object) -> dict[str, Any]:
+    """The model settings given on a command line (`serve`, `check`, `models`, `model-server`):
+    the highest-priority layer. ``args`` is an argparse namespace; absent options are skipped."""
+    overrides: dict[str, Any] = {}
+    for name in ("model", "base_url", "transport", "record", "replay", "edit_format", "fallback_models"):
+        value = getattr(args, name, None)
+        if value:
+            overrides[name] = value
+    if getattr(args, "second_look", None) is not None:
+        overrides["second_look"] = args.second_look  # type: ignore[attr-defined]
+    if getattr(args, "pin", False):
+        overrides["pin"] = True
+    if getattr(args, "insecure", False):
+        overrides["tls_verify"] = False
+    return overrides

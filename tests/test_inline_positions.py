@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lsprotocol import types
 
+from spark_ls.config import Settings
 from spark_ls.context.document import snapshot_of
 from spark_ls.server.convert import LineIndex, offset_at, position_at
 from spark_ls.server.documents import DocumentSnapshot
@@ -17,7 +18,7 @@ text_st = st.lists(st.sampled_from(["a", " ", "\n", "\r\n", "é", "😀", "(", "
 
 
 def snap_of(text: str) -> DocumentSnapshot:
-    return DocumentSnapshot("file:///t.py", "/t.py", 1, "python", snapshot_of(text, None))
+    return DocumentSnapshot("file:///t.py", "/t.py", 1, "python", snapshot_of(text, None), Settings())
 
 
 @given(text=text_st, data=st.data())

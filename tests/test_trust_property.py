@@ -77,7 +77,7 @@ def modules(draw: st.DrawFn) -> str:
     return "\n".join(out) + "\n"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(modules(), st.integers(0, 10_000))
 def test_generated_modules_no_wrong_edit(text: str, seed: int) -> None:
     rng = random.Random(seed)

@@ -39,7 +39,7 @@ from spark_ls.check.plan import (
 from spark_ls.check.progress import make_progress
 from spark_ls.check.report import CheckReport, Target
 from spark_ls.check.runner import CountingSession, PreparedFile, ProgressSink, execute
-from spark_ls.config import Secret, Settings, resolve_settings
+from spark_ls.config import Secret, Settings, command_line_overrides, resolve_settings
 from spark_ls.errors import ConfigError
 from spark_ls.model.types import ModelError
 
@@ -223,17 +223,7 @@ class CheckCommand:
     # ------------------------------------------------------------------ setup
 
     def _settings(self, root: Path) -> Settings:
-        overrides: dict[str, Any] = {"pool_size": self.args.jobs}
-        for name in ("model", "base_url", "transport", "record", "replay", "edit_format", "fallback_models"):
-            value = getattr(self.args, name, None)
-            if value:
-                overrides[name] = value
-        if getattr(self.args, "second_look", None) is not None:
-            overrides["second_look"] = self.args.second_look
-        if getattr(self.args, "pin", False):
-            overrides["pin"] = True
-        if getattr(self.args, "insecure", False):
-            overrides["tls_verify"] = False
+        overrides: dict[str, Any] = {"pool_size": self.args.jobs, **command_line_overrides(self.args)}
         resolved = resolve_settings(root, cli=overrides)
         for problem in resolved.problems:
             print(f"spark-ls check: warning: {self._scrub(problem)}", file=self.stderr, flush=True)

@@ -32,18 +32,8 @@ from spark_ls.check.report import (
     Target,
     TextEdit,
 )
+from spark_ls.diffs import PatchRefused
 from spark_ls.model.types import ModelError
-
-# A ModelError of these kinds will fail every other request the same way: stop early.
-FATAL_MODEL_ERRORS = frozenset({"auth", "config", "retired", "pinned", "unavailable"})
-
-
-class Refused(Exception):
-    """A reply spark-ls would not apply (wraps diffs.PatchRefused for the runner)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -56,7 +46,7 @@ class PreparedFile:
 
 
 # The unit of work: (file, target) -> the whole new text of the file (== original: no change).
-# Raises Refused / diffs.PatchRefused (reply not applied) or ModelError.
+# Raises diffs.PatchRefused (reply not applied) or ModelError.
 Work = Callable[[PreparedFile, Target], Awaitable[str]]
 
 
@@ -78,14 +68,6 @@ class SilentProgress:
     def end(self) -> None: ...
 
 
-def _refusal_types() -> tuple[type[BaseException], ...]:
-    try:
-        from spark_ls.diffs import PatchRefused
-    except ImportError:  # diffs not importable: only the runner's own type
-        return (Refused,)
-    return (Refused, PatchRefused)
-
-
 async def execute(
     prepared: Sequence[PreparedFile],
     work: Work,
@@ -96,7 +78,6 @@ async def execute(
 ) -> None:
     """Run every target of every file with at most ``jobs`` in flight; fill ``report.files``."""
     progress = progress or SilentProgress()
-    refusal_types = _refusal_types()
     limit = asyncio.Semaphore(max(1, jobs))
     stop = asyncio.Event()
     outcomes: dict[tuple[str, int], Proposal | Refusal | None] = {}
@@ -117,7 +98,7 @@ async def execute(
                 report.requests += 1
                 try:
                     new_text = await work(pf, target)
-                except refusal_types as exc:
+                except PatchRefused as exc:
                     reason = getattr(exc, "reason", None) or str(exc)
                     outcomes[key] = Refusal(target, "refused", reason)
                     outcome = "refused"
@@ -128,7 +109,7 @@ async def execute(
                     report.errors.append(f"{target.label}: model error ({exc.kind}): {exc.message}")
                     outcome = "error"
                     progress.log(f"model error {target.label}: {exc.message}")
-                    if exc.kind in FATAL_MODEL_ERRORS:
+                    if exc.kind.lasting:  # every other request would fail the same way: stop early
                         stop.set()
                     return
             proposal = make_proposal(pf, target, new_text)
@@ -268,7 +249,6 @@ def merge_proposals(
     accepted: list[Proposal] = []
     conflicts: list[Refusal] = []
     kept: list[tuple[TextEdit, Proposal]] = []
-    refusal_types = _refusal_types()
     for proposal in sorted(proposals, key=lambda p: p.target.order):
         clash = _first_clash(proposal.edits, kept)
         if clash is not None:
@@ -282,7 +262,7 @@ def merge_proposals(
         if verify is not None and accepted:
             try:
                 verify(original, _apply_kept(original, candidate))
-            except refusal_types as exc:
+            except PatchRefused as exc:
                 reason = getattr(exc, "reason", None) or str(exc)
                 conflicts.append(Refusal(
                     proposal.target, "conflict",

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from spark_ls.diffs.errors import PatchRefused
-from spark_ls.diffs.text import indent_of, indent_width
+from spark_ls.diffs.text import LazyLines, indent_of, indent_width
 
 if TYPE_CHECKING:
     import tree_sitter
@@ -553,7 +553,7 @@ def _check_no_copies(old: _Lines, new: _Lines, changes: Sequence[Change]) -> Non
         return
     removed = {index for o1, o2, _, _ in changes for index in range(o1, o2)}
     wanted = {stripped for _, stripped in added}
-    every = old.lines.all() if hasattr(old.lines, "all") else old.lines
+    every = old.lines.all() if isinstance(old.lines, LazyLines) else old.lines
     for index, line in enumerate(every):
         stripped = line.strip()
         if stripped not in wanted or index in removed:
@@ -627,7 +627,7 @@ def _bound_line(view: _Lines, name: str, level: int, near: int) -> int | None:
         while stop < len(lines) and not (view.stripped(stop) and view.width(stop) < level and not view.neutral(stop)):
             stop += 1
     pattern = re.compile(rf"\b{re.escape(name)}\b")
-    if stop - start > 200 and hasattr(lines, "all"):
+    if stop - start > 200 and isinstance(lines, LazyLines):
         lines = lines.all()
     for index in range(start, stop):
         line = lines[index]

@@ -11,6 +11,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import overload
 
+from spark_ls.context.document import split_lines  # the one definition of a line
+
+__all__ = ["split_lines"]  # re-exported for the diffs modules
+
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _INDENT = re.compile(r"[ \t]*")
 TAB_WIDTH = 4
@@ -34,13 +38,6 @@ def count_lines(text: str) -> int:
     crlf = text.count("\r\n")
     breaks = text.count("\n") + text.count("\r") - crlf
     return breaks + (1 if text and not text.endswith(("\n", "\r")) else 0)
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines with their endings kept; ``""`` is no lines."""
-    if not _has_other_breaks(text):
-        return text.splitlines(keepends=True)
-    return _LINE.findall(text)
 
 
 def line_contents(text: str) -> list[str]:

@@ -17,7 +17,7 @@ from spark_ls.server.convert import range_to_lines
 from spark_ls.server.diagnostics import SOURCE as SPARK_SOURCE
 from spark_ls.server.documents import DocumentSnapshot
 from spark_ls.server.engine import ActionData, Prefetcher, action_data
-from spark_ls.server.transport import Fallback
+from spark_ls.server.transport import Fallback, RawResult
 
 if TYPE_CHECKING:
     from spark_ls.server.app import SparkLanguageServer
@@ -160,8 +160,8 @@ class CodeActions:
     def __init__(self, server: SparkLanguageServer) -> None:
         self.server = server
         self.lister = ActionLister(server)
-        # key -> (the JSON result, the action data to prefetch or None)
-        self._index: dict[tuple[object, ...], tuple[list[Any], ActionData | None]] = {}
+        # key -> (the serialised result, the action data to prefetch or None)
+        self._index: dict[tuple[object, ...], tuple[RawResult, ActionData | None]] = {}
 
     def typed(self, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         """The full path (pygls): typed params in, typed actions out."""
@@ -172,7 +172,7 @@ class CodeActions:
         self._prefetch(snap, prefetch_candidate(snap, params, actions))
         return actions
 
-    def lean(self, params: Any) -> list[Any] | None:
+    def lean(self, params: Any) -> RawResult:
         """The lean path: plain JSON params in, plain JSON result out (Fallback when unsure)."""
         try:
             uri = params["textDocument"]["uri"]
@@ -189,7 +189,8 @@ class CodeActions:
         if entry is None:
             typed = server.protocol.converter.structure(params, types.CodeActionParams)  # raises on bad params
             actions = self.lister.list(snap, typed)
-            entry = ([server.protocol.converter.unstructure(a) for a in actions], prefetch_candidate(snap, typed, actions))
+            result = json.dumps([server.protocol.converter.unstructure(a) for a in actions], separators=(",", ":"))
+            entry = (RawResult(result.encode()), prefetch_candidate(snap, typed, actions))
             if len(self._index) >= self.INDEX_SIZE:
                 self._index.clear()  # old versions: cheaper to rebuild than to track
             self._index[key] = entry

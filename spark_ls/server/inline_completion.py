@@ -37,7 +37,7 @@ from spark_ls.server.convert import (
     position_at,
     units_to_column,
 )
-from spark_ls.server.documents import DocumentSnapshot
+from spark_ls.server.documents import DocumentNotOpen, DocumentSnapshot
 from spark_ls.server.features import Feature
 
 if TYPE_CHECKING:
@@ -111,7 +111,10 @@ class InlineCompletions(Feature):
             self.tell_disabled(reason)
             return None
         started = time.perf_counter()
-        snap = ls.documents.snapshot(uri)
+        try:
+            snap = ls.documents.snapshot(uri)
+        except DocumentNotOpen:
+            return None  # a request racing a didClose (or for a file never opened): nothing to suggest
         offset = to_offset(snap, params.position, ls.encoding)
         self.history.observe(uri, snap.path, snap.text)
 

@@ -5,7 +5,6 @@ This is the only module that knows every handler; handlers know only the server'
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 from spark_ls.server import (
@@ -22,9 +21,6 @@ from spark_ls.server import (
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.diagnostics import DiagnosticsPublisher
 from spark_ls.server.engine import Prefetcher
-from spark_ls.server.pygls_compat import check_compatible
-
-log = logging.getLogger("spark_ls.server")
 
 HANDLER_MODULES = (
     lifecycle,
@@ -40,8 +36,8 @@ HANDLER_MODULES = (
 
 
 def create_server(cli_overrides: Mapping[str, object] | None = None) -> SparkLanguageServer:
-    for problem in check_compatible():
-        log.warning("incompatible pygls: %s (see spark_ls/server/pygls_compat.py)", problem)
+    """The server, ready to serve. (pygls compatibility is checked by tests/test_pygls_compat.py,
+    not here: reading pygls's metadata and source would cost ~40 ms of every start-up.)"""
     server = SparkLanguageServer(cli_overrides=cli_overrides)
     server.features.add(DiagnosticsPublisher(server.documents, server.text_document_publish_diagnostics))
     server.features.add(Prefetcher(server))

@@ -3,8 +3,8 @@
 pygls 2 is used for what it does well (types, the feature manager, request bookkeeping,
 progress, cancellation); a few of its internals are overridden here, each for a reason given
 below. :func:`check_compatible` verifies that the internals these overrides depend on still
-exist with the expected shape, so an incompatible pygls release fails loudly (at start-up and
-in tests/test_pygls_compat.py) instead of misbehaving quietly.
+exist with the expected shape, so an incompatible pygls release fails loudly (in
+tests/test_pygls_compat.py, run by CI) instead of misbehaving quietly.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ class SparkProtocol(LanguageServerProtocol):
         self._to_feature(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
 
-def _problems() -> Iterator[str]:
+def _problems(full: bool) -> Iterator[str]:
     """What is missing or changed in the installed pygls, for each internal spark-ls relies on."""
     from importlib.metadata import version
 
@@ -212,6 +212,8 @@ def _problems() -> Iterator[str]:
     low, high = PYGLS_SUPPORTED
     if not (low <= parts < high):
         yield f"pygls {version('pygls')} is outside the tested range >={low[0]}.{low[1]},<{high[0]}.{high[1]}"
+    if not full:
+        return
     expectations: list[tuple[object, str]] = [
         (LanguageServerProtocol, "structure_message"),
         (LanguageServerProtocol, "handle_message"),
@@ -247,6 +249,8 @@ def _problems() -> Iterator[str]:
             yield f"JsonRPCProtocol no longer sets self.{attr}"
 
 
-def check_compatible() -> list[str]:
-    """Every incompatibility between the installed pygls and spark-ls's overrides (empty if none)."""
-    return list(_problems())
+def check_compatible(*, full: bool = True) -> list[str]:
+    """Every incompatibility between the installed pygls and spark-ls's overrides (empty if none).
+    ``full=False`` checks only the version (cheap enough for every start-up; the full check reads
+    pygls's source and runs in tests/test_pygls_compat.py)."""
+    return list(_problems(full))

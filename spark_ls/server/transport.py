@@ -8,10 +8,11 @@
 - ``serve_stdio`` / ``serve_tcp`` / ``serve_ws`` run until the client sends ``exit`` (or goes
   away) and return the process exit code; none of them calls ``sys.exit`` inside the loop.
 
-stdin is read with ``os.read`` on its file descriptor by one daemon thread, never through
-``sys.stdin.buffer``: a daemon thread blocked inside a ``BufferedReader`` holds its lock, and the
-interpreter aborts (SIGABRT, "could not acquire lock for <_io.BufferedReader name='<stdin>'>")
-when it finalises while the editor keeps stdin open after ``exit``.
+stdin is read by the event loop (a pipe) or with ``os.read`` on its file descriptor by a daemon
+thread, never through ``sys.stdin.buffer``: a daemon thread blocked inside a ``BufferedReader``
+holds its lock, and the interpreter aborts (SIGABRT, "could not acquire lock for
+<_io.BufferedReader name='<stdin>'>") when it finalises while the editor keeps stdin open after
+``exit``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
     from websockets.http11 import Request, Response
 
-__all__ = ["MAX_MESSAGE_BYTES", "Dispatcher", "Fallback", "Framer", "serve_stdio", "serve_tcp", "serve_ws"]
+__all__ = ["MAX_MESSAGE_BYTES", "Dispatcher", "Fallback", "Framer", "RawResult", "serve_stdio", "serve_tcp", "serve_ws"]
 
 log = logging.getLogger("spark_ls.server")
 
@@ -152,6 +153,10 @@ class Fallback(Exception):
     """Raised by a lean handler: serve this message through pygls's full path instead."""
 
 
+class RawResult(bytes):
+    """A lean handler's result already serialised as JSON (e.g. kept in an index): sent as is."""
+
+
 LeanHandler = Callable[[Any], Any]  # params (plain JSON) -> result (plain JSON)
 
 
@@ -207,8 +212,11 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - the full path answers with the proper error
             log.warning("lean %s failed (%s: %s); retrying on the full path", data.get("method"), type(exc).__name__, exc)
             return False
-        body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "result": result}, separators=(",", ":"))
-        self.protocol.send_raw(body.encode())
+        if isinstance(result, RawResult):
+            body = b'{"jsonrpc":"2.0","id":' + json.dumps(msg_id).encode() + b',"result":' + result + b"}"
+        else:
+            body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "result": result}, separators=(",", ":")).encode()
+        self.protocol.send_raw(body)
         return True
 
     def _unreadable(self, code: int, what: str, detail: object) -> None:
@@ -251,18 +259,40 @@ def _stdin_reader(stdin: BinaryIO | None) -> Callable[[int], bytes]:
     return read1 if read1 is not None else stdin.read
 
 
+class _PipeReader(asyncio.Protocol):
+    """stdin read on the event loop itself (no thread hand-off per message)."""
+
+    def __init__(self, deliver: Callable[[list[bytes]], None], stop: Callable[[], None]) -> None:
+        self.framer = Framer()
+        self.deliver = deliver
+        self.stop = stop
+
+    def data_received(self, data: bytes) -> None:
+        bodies = self.framer.feed(data)
+        if bodies:
+            self.deliver(bodies)
+
+    def eof_received(self) -> bool:
+        self.stop()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop()
+
+
 def serve_stdio(dispatcher: Dispatcher, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
     """Serve LSP on stdin/stdout until ``exit`` or end of input; the exit code.
 
-    One reader thread frames whole messages and hands each chunk's bodies to the event loop in a
-    single call (pygls reads a header line and a body per thread hand-off).
+    When stdin is a pipe (as editors start a server), the event loop reads it directly: a message
+    costs no thread hand-off. Otherwise (a file, Windows) one reader thread frames whole messages
+    and hands each chunk's bodies to the loop in a single call.
     """
     protocol = dispatcher.protocol
     protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
-    read = _stdin_reader(stdin)
 
     async def serve() -> None:
-        stopper = _Stopper(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        stopper = _Stopper(loop)
         protocol.on_exit = stopper.stop
 
         def deliver(bodies: list[bytes]) -> None:
@@ -271,13 +301,27 @@ def serve_stdio(dispatcher: Dispatcher, stdin: BinaryIO | None = None, stdout: B
                     return
                 dispatcher.handle(body)
 
+        if stdin is None and os.name == "posix":
+            pipe = os.fdopen(sys.stdin.buffer.fileno(), "rb", buffering=0, closefd=False)
+            try:
+                transport, _ = await loop.connect_read_pipe(lambda: _PipeReader(deliver, stopper.stop), pipe)
+            except (ValueError, OSError):  # not a pipe, socket or terminal
+                pipe.close()
+            else:
+                try:
+                    await stopper.done
+                finally:
+                    transport.close()
+                return
+        read = _stdin_reader(stdin)
+
         def pump() -> None:
             framer = Framer()
             try:
                 while chunk := read(_CHUNK):
                     bodies = framer.feed(chunk)
                     if bodies:
-                        stopper.loop.call_soon_threadsafe(deliver, bodies)
+                        loop.call_soon_threadsafe(deliver, bodies)
             except (OSError, ValueError) as exc:  # stdin closed under us
                 log.info("stdin closed: %s", exc)
             except RuntimeError:  # the loop is already gone

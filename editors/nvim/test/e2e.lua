@@ -299,20 +299,39 @@ function steps.inline_completion(step, out, timeout)
   local client = wait_attached(bufnr, timeout)
   out.provider = client.server_capabilities.inlineCompletionProvider ~= nil
   out.enabled = vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.is_enabled({ bufnr = bufnr }) or false
-  typed("a" .. (step.type or ""))
-  local ok = vim.wait(timeout, function()
-    return #extmarks(bufnr, "nvim.lsp.inline_completion") > 0
-  end, 20)
-  out.ghost = extmark_text(extmarks(bufnr, "nvim.lsp.inline_completion"))
-  out.mode_before_accept = vim.api.nvim_get_mode().mode
-  if not ok then
-    error("no ghost text within " .. timeout .. " ms")
+  -- In insert mode the driver cannot wait: a timer watches for the ghost text, presses <Tab>
+  -- (the plugin's mapping) and then <Esc>, which ends the blocking feedkeys below.
+  local termcodes = function(k)
+    return vim.api.nvim_replace_termcodes(k, true, false, true)
   end
-  local before = buffer_text(bufnr)
-  typed("<Tab>")
-  wait_changed(bufnr, before, timeout, "accepting the inline completion")
-  out.ghost_after_accept = extmark_text(extmarks(bufnr, "nvim.lsp.inline_completion"))
-  typed("<Esc>", "x")
+  local deadline = vim.uv.now() + timeout
+  local before
+  local function tick()
+    local marks = extmarks(bufnr, "nvim.lsp.inline_completion")
+    if out.ghost == nil and #marks > 0 then
+      out.ghost = extmark_text(marks)
+      out.mode_before_accept = vim.api.nvim_get_mode().mode
+      before = buffer_text(bufnr)
+      vim.api.nvim_feedkeys(termcodes("<Tab>"), "m", false)
+    elseif out.ghost ~= nil and buffer_text(bufnr) ~= before then
+      vim.defer_fn(function()
+        out.ghost_after_accept = extmark_text(extmarks(bufnr, "nvim.lsp.inline_completion"))
+        vim.api.nvim_feedkeys(termcodes("<Esc>"), "n", false)
+      end, 50)
+      return
+    elseif vim.uv.now() > deadline then
+      out.timed_out = true
+      vim.api.nvim_feedkeys(termcodes("<Esc>"), "n", false)
+      return
+    end
+    vim.defer_fn(tick, 20)
+  end
+  vim.defer_fn(tick, 20)
+  typed("a" .. (step.type or ""), "mx!")
+  vim.wait(100)
+  if out.timed_out or out.ghost == nil then
+    error("no ghost text (or no accept) within " .. timeout .. " ms")
+  end
   vim.cmd.write()
   out.text = buffer_text(bufnr)
 end

@@ -146,9 +146,21 @@ async function main() {
       await page.click('.monaco-editor .view-lines', { position: { x: 5, y: 5 } }).catch(() => {});
       await goTo(page, inl.line, inl.column);
       report('cursor', { at: await cursorPosition(page) });
+      // The provider exists once the server is up: wait for the extension's status item.
+      await page.waitForFunction(() => [...document.querySelectorAll('.statusbar-item')]
+        .some((el) => el.id.endsWith('spark.status') && /spark-ls/.test(el.textContent || '')), null, { timeout: TIMEOUT });
       await page.keyboard.type(inl.type, { delay: 60 });
       const ghost = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text-decoration-preview, .monaco-editor .ghost-text';
-      await page.waitForSelector(ghost, { timeout: TIMEOUT });
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await page.waitForSelector(ghost, { timeout: attempt < 5 ? 8000 : TIMEOUT });
+          break;
+        } catch (err) {
+          if (attempt >= 5) throw err;
+          report('ghost-retry', { attempt });
+          await page.keyboard.press('Alt+Backslash'); // editor.action.inlineSuggest.trigger
+        }
+      }
       const shown = await page.$$eval(ghost, (els) => els.map((e) => e.textContent).join(''));
       report('ghost', { text: shown });
       if (plan.screenshot) {

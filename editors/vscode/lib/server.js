@@ -217,13 +217,13 @@ function promptDocument(prompt) {
     '',
     'Exactly what was sent to the model for the last action, with anything key-shaped redacted.',
     '',
-    '## Instructions',
-    '',
-    fence(prompt.instructions),
-    ...(prompt.context ? ['## Context', '', fence(prompt.context)] : []),
     '## Input',
     '',
     fence(prompt.input),
+    ...(prompt.context ? ['## Context', '', fence(prompt.context)] : []),
+    '## Instructions',
+    '',
+    fence(prompt.instructions),
   ].join('\n');
 }
 

@@ -150,9 +150,7 @@ end
 function M.attach(client, bufnr, opts)
   opts = vim.tbl_deep_extend("force", M.options, opts or {})
   if opts.enable and M.has_inline_completion() then
-    -- Per client (spark-ls only, every buffer it attaches to): Neovim 0.12 refuses a filter with
-    -- both `bufnr` and `client_id` ("mutually exclusive").
-    vim.lsp.inline_completion.enable(true, { client_id = client.id })
+    vim.lsp.inline_completion.enable(true, { bufnr = bufnr }) -- (bufnr and client_id are exclusive)
   end
   if opts.accept_key then
     vim.keymap.set({ "i", "n" }, opts.accept_key, M.tab, { buffer = bufnr, expr = true, desc = "spark-ls: accept next edit / inline completion" })

@@ -1,0 +1,155 @@
+"""Unit tests for the server's plain classes (no LSP round trip): ActionLister, the feature
+registry, the Content-Length framer and the resolved client capabilities."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from lsprotocol import types
+
+from spark_ls.actions.catalog import ActionSpec, load_catalog
+from spark_ls.config import Settings
+from spark_ls.server.capabilities import ResolvedClientCapabilities
+from spark_ls.server.code_action import ActionLister
+from spark_ls.server.documents import DocumentStore
+from spark_ls.server.features import Feature, Features
+from spark_ls.server.transport import Framer
+
+SOURCE = "import os\n\n\ndef total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
+URI = "file:///tmp/units.py"
+
+
+@dataclass
+class State:
+    """What ActionLister reads: any object with these attributes will do."""
+
+    actions: list[ActionSpec]
+    client: ResolvedClientCapabilities = field(default_factory=ResolvedClientCapabilities)
+    problem: str | None = None
+
+    def catalog_for(self, uri: str) -> list[ActionSpec]:
+        return self.actions
+
+
+def _params(line: int, *, diagnostics: list[types.Diagnostic] | None = None, automatic: bool = False) -> types.CodeActionParams:
+    pos = types.Position(line=line, character=4)
+    trigger = types.CodeActionTriggerKind.Automatic if automatic else types.CodeActionTriggerKind.Invoked
+    return types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=URI),
+        range=types.Range(start=pos, end=pos),
+        context=types.CodeActionContext(diagnostics=diagnostics or [], trigger_kind=trigger),
+    )
+
+
+def _snapshot():  # type: ignore[no-untyped-def]
+    store = DocumentStore()
+    store.open(URI, 3, "python", SOURCE)
+    return store.snapshot(URI)
+
+
+def test_lister_offers_scope_actions_inside_a_function_and_none_at_module_level() -> None:
+    lister = ActionLister(State(load_catalog(Settings()), ResolvedClientCapabilities(code_action_resolve=True)))
+    inside = lister.list(_snapshot(), _params(5))
+    titles = [a.title for a in inside]
+    assert "Fix bug in total" in titles, titles
+    assert all(a.command is None and a.data["version"] == 3 for a in inside)  # resolve: no command
+    assert not any("total" in a.title for a in lister.list(_snapshot(), _params(0)))
+
+
+def test_lister_quick_fix_per_diagnostic_is_preferred_under_the_cursor() -> None:
+    diagnostic = types.Diagnostic(
+        range=types.Range(start=types.Position(line=5, character=0), end=types.Position(line=5, character=20)),
+        message="x may be None", source="mypy",
+    )
+    lister = ActionLister(State(load_catalog(Settings()), ResolvedClientCapabilities(code_action_resolve=True)))
+    actions = lister.list(_snapshot(), _params(5, diagnostics=[diagnostic], automatic=True))
+    assert len(actions) <= 3  # automatic requests get only the most relevant
+    assert actions[0].is_preferred and actions[0].diagnostics == [diagnostic]
+    assert actions[0].kind == types.CodeActionKind.QuickFix
+
+
+def test_lister_client_capabilities_and_problem() -> None:
+    catalog = load_catalog(Settings())
+    plain = ActionLister(State(catalog)).list(_snapshot(), _params(5))
+    assert plain and all(a.command is not None and a.command.command == "spark.runAction" for a in plain)
+    assert all(a.tags is None for a in plain)
+    tagged = ActionLister(State(catalog, ResolvedClientCapabilities(llm_tag=True, code_action_resolve=True)))
+    assert all(a.tags == [types.CodeActionTag.LlmGenerated] for a in tagged.list(_snapshot(), _params(5)))
+    # A lasting problem: shown disabled where the client can show it, hidden elsewhere.
+    disabled = ActionLister(State(catalog, ResolvedClientCapabilities(code_action_disabled=True), problem="bad key"))
+    shown = disabled.list(_snapshot(), _params(5))
+    assert shown and all(a.disabled is not None and "bad key" in a.disabled.reason for a in shown)
+    assert ActionLister(State(catalog, problem="bad key")).list(_snapshot(), _params(5)) == []
+
+
+def test_resolved_capabilities_read_once_from_the_client() -> None:
+    caps = types.ClientCapabilities(
+        text_document=types.TextDocumentClientCapabilities(
+            code_action=types.CodeActionClientCapabilities(
+                resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]), disabled_support=True
+            )
+        ),
+        window=types.WindowClientCapabilities(work_done_progress=True),
+    )
+    resolved = ResolvedClientCapabilities.resolve(caps, types.PositionEncodingKind.Utf8)
+    assert resolved == ResolvedClientCapabilities(
+        code_action_resolve=True, code_action_disabled=True, llm_tag=False, work_done_progress=True, position_encoding="utf-8"
+    )
+    assert ResolvedClientCapabilities.resolve(types.ClientCapabilities(), None).position_encoding == "utf-16"
+
+
+class Broken(Feature):
+    def document_changed(self, uri: str) -> None:
+        raise RuntimeError("boom")
+
+
+class Recorder(Feature):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def document_opened(self, uri: str) -> None:
+        self.seen.append(("open", uri))
+
+    def document_changed(self, uri: str) -> None:
+        self.seen.append(("change", uri))
+
+
+def test_feature_failures_are_isolated_and_lookup_is_typed() -> None:
+    features = Features()
+    features.add(Broken())
+    recorder = features.add(Recorder())
+    features.document_opened("a")
+    features.document_changed("a")  # Broken raises; Recorder still hears it
+    assert recorder.seen == [("open", "a"), ("change", "a")]
+    assert features.get(Recorder) is recorder and features.find(Feature) is not None
+    with pytest.raises(ValueError):
+        features.add(Recorder())
+    with pytest.raises(KeyError):
+        Features().get(Recorder)
+
+
+def _frame(obj: object) -> bytes:
+    body = json.dumps(obj).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_framer_splits_chunks_resyncs_and_skips_oversized_messages() -> None:
+    one, two = _frame({"id": 1}), _frame({"id": 2})
+    stream = one + two
+    framer = Framer()
+    out = [body for i in range(len(stream)) for body in framer.feed(stream[i : i + 1])]  # byte by byte
+    assert [json.loads(b) for b in out] == [{"id": 1}, {"id": 2}]
+    # A Content-Length too short: the leftover glued to the next header is dropped, the next message read.
+    short = b"Content-Length: 5\r\n\r\n" + b'{"id": 3}'
+    assert [json.loads(b) for b in Framer().feed(short + two)[1:]] == [{"id": 2}]
+    # Above the limit: skipped without buffering it, replaced by a stand-in, then reading resumes.
+    framer = Framer(max_bytes=100)
+    bodies = framer.feed(b"Content-Length: 1000\r\n\r\n" + b"x" * 400) + framer.feed(b"x" * 600 + two)
+    assert json.loads(bodies[0])["params"] == {"bytes": 1000} and json.loads(bodies[1]) == {"id": 2}
+    assert len(framer._buf) == 0
+    # A lying huge length: a real header inside the skipped bytes ends the skip.
+    framer = Framer(max_bytes=100)
+    bodies = framer.feed(b"Content-Length: 5000000000\r\n\r\n{}" + two)
+    assert json.loads(bodies[-1]) == {"id": 2}
