@@ -52,9 +52,8 @@ def run(cmd: list[str], **kwargs: object) -> None:
 
 def build_wheel(out: Path) -> Path:
     try:
-        import setuptools
-
         import build  # noqa: F401 - the test extra has it, with setuptools>=77
+        import setuptools
 
         offline = int(setuptools.__version__.split(".")[0]) >= 77
     except ImportError:
