@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from inline_helpers import apply_item, caps, items_of, position_of, request
 from lsp_helpers import lsp_client, open_document, server_env, wait_ready
 from lsprotocol import types
-from test_inline_lsp import apply_item, caps, items_of, position_of, request
 
 pytestmark = pytest.mark.slow
 

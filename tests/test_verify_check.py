@@ -12,53 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from check_helpers import ScriptedModel, git, make_repo, run_check
+from check_helpers import ScriptedModel, run_check
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint
+from verify_helpers import MATH_PY, PYTEST, tree_state, verify_repo
 
 from spark_ls.check.verify import RunResult, compare, count_failures
-
-MATH_PY = '''\
-def add(a, b):
-    return a - b
-
-
-def mul(a, b):
-    return a * b
-
-
-def double(x):
-    result = x * 2
-    return result
-'''
-
-TEST_MATH_PY = '''\
-from mathx import add, mul, double
-
-
-def test_add():
-    assert add(2, 3) == 5
-
-
-def test_mul():
-    assert mul(2, 3) == 6
-
-
-def test_double():
-    assert double(4) == 8
-'''
-
-PYTEST = f"{shlex.quote(sys.executable)} -m pytest -q -p no:cacheprovider"
-
-
-def _repo(tmp_path: Path, math_py: str = MATH_PY) -> Path:
-    return make_repo(tmp_path / "repo", {"mathx.py": math_py.encode(), "test_mathx.py": TEST_MATH_PY.encode()})
-
-
-def _tree_state(repo: Path) -> tuple[dict[str, bytes], str]:
-    files = {p.relative_to(repo).as_posix(): p.read_bytes() for p in sorted(repo.rglob("*"))
-             if p.is_file() and ".git" not in p.relative_to(repo).parts}
-    return files, git(repo, "status", "--porcelain", "--ignored")
 
 
 def _check(repo: Path, fixes: dict[str, list[tuple[str, str]]], *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,10 +30,10 @@ FIX_AND_BREAK = {"mathx.py": [("return a - b", "return a + b"), ("return a * b",
 
 
 def test_breaking_proposal_dropped_fixing_one_verified_tree_untouched(tmp_path: Path) -> None:
-    repo = _repo(tmp_path)
-    before = _tree_state(repo)
+    repo = verify_repo(tmp_path)
+    before = tree_state(repo)
     result = _check(repo, FIX_AND_BREAK, "--verify", PYTEST, "--format", "json", "--jobs", "2")
-    assert _tree_state(repo) == before  # bytes and git status (no stray files, no caches)
+    assert tree_state(repo) == before  # bytes and git status (no stray files, no caches)
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
     proposals = {p["scope_name"]: p for p in report["proposals"]}
@@ -89,7 +48,7 @@ def test_breaking_proposal_dropped_fixing_one_verified_tree_untouched(tmp_path: 
 
 def test_without_verify_both_proposals_are_made(tmp_path: Path) -> None:
     # The control for the test above: the breaking proposal exists and only --verify drops it.
-    repo = _repo(tmp_path)
+    repo = verify_repo(tmp_path)
     result = _check(repo, FIX_AND_BREAK, "--format", "json")
     report = json.loads(result.stdout)
     assert {p["scope_name"] for p in report["proposals"]} == {"add", "mul"}
@@ -97,7 +56,7 @@ def test_without_verify_both_proposals_are_made(tmp_path: Path) -> None:
 
 
 def test_diff_comments_and_sarif_properties_carry_verification(tmp_path: Path) -> None:
-    repo = _repo(tmp_path)
+    repo = verify_repo(tmp_path)
     result = _check(repo, FIX_AND_BREAK, "--verify", PYTEST)
     assert result.returncode == 1, result.stderr
     assert "# spark-ls fix-bug add: verified (" in result.stdout
@@ -106,18 +65,18 @@ def test_diff_comments_and_sarif_properties_carry_verification(tmp_path: Path) -
     subprocess.run(["git", "apply", "fix.patch"], cwd=repo, check=True)  # the comments do not matter
     assert "return a + b" in (repo / "mathx.py").read_text()
 
-    repo2 = _repo(tmp_path / "second")
+    repo2 = verify_repo(tmp_path / "second")
     sarif = json.loads(_check(repo2, FIX_AND_BREAK, "--verify", PYTEST, "--format", "sarif").stdout)
     results = sarif["runs"][0]["results"]
     assert len(results) == 1 and results[0]["properties"]["verified"] is True
 
 
 def test_breaking_proposal_on_a_green_suite_is_dropped(tmp_path: Path) -> None:
-    repo = _repo(tmp_path, MATH_PY.replace("a - b", "a + b"))
-    before = _tree_state(repo)
+    repo = verify_repo(tmp_path, MATH_PY.replace("a - b", "a + b"))
+    before = tree_state(repo)
     result = _check(repo, {"mathx.py": [("return a * b", "return a * b + 0 * 1 - 1")]},
                     "--verify", PYTEST, "--format", "json")
-    assert _tree_state(repo) == before
+    assert tree_state(repo) == before
     report = json.loads(result.stdout)
     assert result.returncode == 0, result.stderr  # nothing left to propose
     assert report["proposals"] == []
@@ -127,7 +86,7 @@ def test_breaking_proposal_on_a_green_suite_is_dropped(tmp_path: Path) -> None:
 
 def test_behaviour_preserving_action_dropped_when_results_change(tmp_path: Path) -> None:
     # `simplify` must not change behaviour: even "fixing" the failing test is a change it may not make.
-    repo = _repo(tmp_path)
+    repo = verify_repo(tmp_path)
     fixes = {"mathx.py": [("return a - b", "return a + b"),
                           ("    result = x * 2\n    return result", "    return x * 2")]}
     result = _check(repo, fixes, "--action", "simplify", "--verify", PYTEST, "--format", "json")
@@ -139,25 +98,25 @@ def test_behaviour_preserving_action_dropped_when_results_change(tmp_path: Path)
 
 
 def test_verify_timeout_on_the_unchanged_tree_is_an_error(tmp_path: Path) -> None:
-    repo = _repo(tmp_path)
-    before = _tree_state(repo)
+    repo = verify_repo(tmp_path)
+    before = tree_state(repo)
     command = f"{shlex.quote(sys.executable)} -c 'import time; time.sleep(30)'"
     result = _check(repo, FIX_AND_BREAK, "--verify", command, "--verify-timeout", "0.5")
     assert result.returncode == 2
     assert "timed out after 0.5s on the unchanged files" in result.stderr
-    assert _tree_state(repo) == before
+    assert tree_state(repo) == before
 
 
 def test_verify_runs_in_a_copy_not_the_users_tree(tmp_path: Path) -> None:
     # A command that writes into its working directory and reports where it ran.
-    repo = _repo(tmp_path)
-    before = _tree_state(repo)
+    repo = verify_repo(tmp_path)
+    before = tree_state(repo)
     marker = tmp_path / "where.txt"
     command = (f"{shlex.quote(sys.executable)} -c \"import os, pathlib; pathlib.Path('junk.txt').write_text('x'); "
                f"open({str(marker)!r}, 'a').write(os.getcwd() + chr(10))\"")
     result = _check(repo, FIX_AND_BREAK, "--verify", command, "--format", "json")
     assert result.returncode == 1, result.stderr
-    assert _tree_state(repo) == before
+    assert tree_state(repo) == before
     places = set(marker.read_text().split())
     assert places and all(not Path(p).resolve().is_relative_to(repo.resolve()) for p in places)
     assert all(not Path(p).exists() for p in places)  # the copies are cleaned up

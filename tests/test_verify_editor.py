@@ -21,7 +21,7 @@ from lsp_helpers import (
     wait_ready,
 )
 from lsprotocol import types
-from test_verify_check import MATH_PY, PYTEST, TEST_MATH_PY, _tree_state
+from verify_helpers import MATH_PY, PYTEST, TEST_MATH_PY, tree_state
 
 from spark_ls.config import load_settings
 from spark_ls.diffs import unified_diff
@@ -44,7 +44,7 @@ async def _fix_action(client, uri: str, name: str) -> types.CodeAction:
 
 async def test_fixing_quick_fix_is_verified_and_preferred(model_endpoint, tmp_path: Path) -> None:
     repo = _repo(tmp_path)
-    before = _tree_state(repo)
+    before = tree_state(repo)
     uri = (repo / "mathx.py").as_uri()
     async with lsp_client(model_endpoint, root=repo, init_options={"verifyCommand": PYTEST}) as client:
         await wait_ready(client)
@@ -59,12 +59,12 @@ async def test_fixing_quick_fix_is_verified_and_preferred(model_endpoint, tmp_pa
         messages = [p.message for reports in client.progress_reports.values() for p in reports
                     if getattr(p, "message", None)]
         assert any(m.startswith("running `") for m in messages), messages
-    assert _tree_state(repo) == before
+    assert tree_state(repo) == before
 
 
 async def test_breaking_quick_fix_is_refused(model_endpoint, tmp_path: Path) -> None:
     repo = _repo(tmp_path)
-    before = _tree_state(repo)
+    before = tree_state(repo)
     uri = (repo / "mathx.py").as_uri()
     async with lsp_client(model_endpoint, root=repo, init_options={"verifyCommand": PYTEST}) as client:
         await wait_ready(client)
@@ -76,7 +76,7 @@ async def test_breaking_quick_fix_is_refused(model_endpoint, tmp_path: Path) -> 
         assert "refused: breaks tests" in str(refused.value)
         assert "failing (1 failed) -> failing (2 failed)" in str(refused.value)
         assert client.applied_edits == []
-    assert _tree_state(repo) == before
+    assert tree_state(repo) == before
 
 
 async def test_without_verify_command_the_breaking_fix_is_offered(model_endpoint, tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ async def test_unsaved_editor_text_is_what_gets_tested(model_endpoint, tmp_path:
     repo = _repo(tmp_path)
     (repo / "mathx.py").write_text(MATH_PY.replace("a - b", "a + b"))
     git(repo, "commit", "-qam", "right on disk")
-    before = _tree_state(repo)
+    before = tree_state(repo)
     uri = (repo / "mathx.py").as_uri()
     async with lsp_client(model_endpoint, root=repo, init_options={"verifyCommand": PYTEST}) as client:
         await wait_ready(client)
@@ -108,7 +108,7 @@ async def test_unsaved_editor_text_is_what_gets_tested(model_endpoint, tmp_path:
         model_endpoint.replies.append(unified_diff(MATH_PY, MATH_PY.replace("a - b", "a + b"), "mathx.py"))
         resolved = await client.code_action_resolve_async(fix)
         assert resolved.title.endswith("(verified by tests)")
-    assert _tree_state(repo) == before
+    assert tree_state(repo) == before
 
 
 async def test_cancelling_the_progress_kills_the_test_run(model_endpoint, tmp_path: Path) -> None:
