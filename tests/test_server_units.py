@@ -153,3 +153,39 @@ def test_framer_splits_chunks_resyncs_and_skips_oversized_messages() -> None:
     framer = Framer(max_bytes=100)
     bodies = framer.feed(b"Content-Length: 5000000000\r\n\r\n{}" + two)
     assert json.loads(bodies[-1]) == {"id": 2}
+
+
+def test_document_line_index_follows_edits_without_rescanning() -> None:
+    """The index a request converts positions with comes from the document's own line table,
+    kept per edit: it must equal a full rescan after any sequence of edits, whatever the line
+    endings (``\\r\\n`` split by an edit, lone ``\\r``, breaks that are not LSP line endings)."""
+    import random
+
+    from spark_ls.server.convert import LineIndex, offset_at
+
+    alphabet = ["a", "é", "😀", "\n", "\r", "\r\n", "\u2028", "\x0c", " "]
+    rnd = random.Random(14)
+    store = DocumentStore()
+    for trial in range(60):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 30)))
+        uri = f"file:///tmp/lines{trial}.py"
+        store.open(uri, 1, "python", text)
+        for version in range(2, 14):
+            snap = store.snapshot(uri)
+            assert snap.index().starts == LineIndex(snap.text).starts, repr(snap.text)
+            rescan = LineIndex(snap.text)
+            line = rnd.randint(0, len(rescan.starts))
+            start = types.Position(line=line, character=rnd.randint(0, 3))
+            end = types.Position(line=line + rnd.randint(0, 2), character=rnd.randint(0, 3))
+            if (end.line, end.character) < (start.line, start.character):
+                start, end = end, start
+            new_text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 4)))
+            a, b = offset_at(rescan, start, "utf-16"), offset_at(rescan, end, "utf-16")
+            expected = snap.text[:a] + new_text + snap.text[b:]
+            if version % 4 == 0:  # full-document sync
+                change: types.TextDocumentContentChangeEvent = types.TextDocumentContentChangeWholeDocument(text=expected)
+            else:
+                change = types.TextDocumentContentChangePartial(range=types.Range(start=start, end=end), text=new_text)
+            store.change(uri, version, [change])
+            assert store.snapshot(uri).text == expected
+        store.close(uri)
