@@ -189,3 +189,33 @@ def test_document_line_index_follows_edits_without_rescanning() -> None:
             store.change(uri, version, [change])
             assert store.snapshot(uri).text == expected
         store.close(uri)
+
+
+def test_moved_scope_lookup_equals_the_whole_file_search() -> None:
+    """locate() finds a moved scope by name around its old start; the answer must be the one a
+    search over every scope of the file gives (nearest start, first in document order on a tie),
+    also when the nearest match is far away or there are several at the same distance."""
+    import random
+
+    from spark_ls.context import all_scopes
+    from spark_ls.server.engine import _scope_named
+
+    rnd = random.Random(14)
+    parts = []
+    for i in range(400):
+        name = rnd.choice(["run", "load", "save", f"unique_{i}"])
+        if rnd.random() < 0.5:
+            parts.append(f"class C{i}:\n    def {name}(self):\n        return {i}\n\n")
+        else:
+            parts.append(f"def {name}(x):\n    y = x + {i}\n    return y\n\n" + "# filler\n" * rnd.randint(0, 30))
+    store = DocumentStore()
+    store.open("file:///tmp/moved.py", 1, "python", "".join(parts))
+    source = store.snapshot("file:///tmp/moved.py").source
+    everything = all_scopes(source)
+    lines = source.line_count
+    for name, kind in [("run", "function"), ("run", "method"), ("save", "method"), ("unique_7", "function"),
+                       ("unique_399", "function"), ("missing", "function"), ("C3", "class")]:
+        for near in [0, lines - 1, lines + 50, *(rnd.randint(0, lines) for _ in range(25))]:
+            found = [s for s in everything if s.name == name and s.kind == kind]
+            expected = min(found, key=lambda s: abs(s.start_line - near)) if found else None
+            assert _scope_named(source, name, kind, near) == expected, (name, kind, near)
