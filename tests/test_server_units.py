@@ -153,3 +153,69 @@ def test_framer_splits_chunks_resyncs_and_skips_oversized_messages() -> None:
     framer = Framer(max_bytes=100)
     bodies = framer.feed(b"Content-Length: 5000000000\r\n\r\n{}" + two)
     assert json.loads(bodies[-1]) == {"id": 2}
+
+
+def test_document_line_index_follows_edits_without_rescanning() -> None:
+    """The index a request converts positions with comes from the document's own line table,
+    kept per edit: it must equal a full rescan after any sequence of edits, whatever the line
+    endings (``\\r\\n`` split by an edit, lone ``\\r``, breaks that are not LSP line endings)."""
+    import random
+
+    from spark_ls.server.convert import LineIndex, offset_at
+
+    alphabet = ["a", "é", "😀", "\n", "\r", "\r\n", "\u2028", "\x0c", " "]
+    rnd = random.Random(14)
+    store = DocumentStore()
+    for trial in range(60):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 30)))
+        uri = f"file:///tmp/lines{trial}.py"
+        store.open(uri, 1, "python", text)
+        for version in range(2, 14):
+            snap = store.snapshot(uri)
+            assert snap.index().starts == LineIndex(snap.text).starts, repr(snap.text)
+            rescan = LineIndex(snap.text)
+            line = rnd.randint(0, len(rescan.starts))
+            start = types.Position(line=line, character=rnd.randint(0, 3))
+            end = types.Position(line=line + rnd.randint(0, 2), character=rnd.randint(0, 3))
+            if (end.line, end.character) < (start.line, start.character):
+                start, end = end, start
+            new_text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 4)))
+            a, b = offset_at(rescan, start, "utf-16"), offset_at(rescan, end, "utf-16")
+            expected = snap.text[:a] + new_text + snap.text[b:]
+            if version % 4 == 0:  # full-document sync
+                change: types.TextDocumentContentChangeEvent = types.TextDocumentContentChangeWholeDocument(text=expected)
+            else:
+                change = types.TextDocumentContentChangePartial(range=types.Range(start=start, end=end), text=new_text)
+            store.change(uri, version, [change])
+            assert store.snapshot(uri).text == expected
+        store.close(uri)
+
+
+def test_moved_scope_lookup_equals_the_whole_file_search() -> None:
+    """locate() finds a moved scope by name around its old start; the answer must be the one a
+    search over every scope of the file gives (nearest start, first in document order on a tie),
+    also when the nearest match is far away or there are several at the same distance."""
+    import random
+
+    from spark_ls.context import all_scopes
+    from spark_ls.server.engine import _scope_named
+
+    rnd = random.Random(14)
+    parts = []
+    for i in range(400):
+        name = rnd.choice(["run", "load", "save", f"unique_{i}"])
+        if rnd.random() < 0.5:
+            parts.append(f"class C{i}:\n    def {name}(self):\n        return {i}\n\n")
+        else:
+            parts.append(f"def {name}(x):\n    y = x + {i}\n    return y\n\n" + "# filler\n" * rnd.randint(0, 30))
+    store = DocumentStore()
+    store.open("file:///tmp/moved.py", 1, "python", "".join(parts))
+    source = store.snapshot("file:///tmp/moved.py").source
+    everything = all_scopes(source)
+    lines = source.line_count
+    for name, kind in [("run", "function"), ("run", "method"), ("save", "method"), ("unique_7", "function"),
+                       ("unique_399", "function"), ("missing", "function"), ("C3", "class")]:
+        for near in [0, lines - 1, lines + 50, *(rnd.randint(0, lines) for _ in range(25))]:
+            found = [s for s in everything if s.name == name and s.kind == kind]
+            expected = min(found, key=lambda s: abs(s.start_line - near)) if found else None
+            assert _scope_named(source, name, kind, near) == expected, (name, kind, near)

@@ -57,6 +57,10 @@ class Snapshot:
     def _line_starts(self) -> list[int]:
         return list(accumulate(map(len, self.lines), initial=0))  # one more entry than lines: the end
 
+    def line_starts(self) -> list[int]:
+        """Start offsets of the lines plus the end of the text (shared: do not mutate)."""
+        return self._line_starts
+
     @cached_property
     def _is_ascii(self) -> bool:
         return len(self.data) == len(self.text)
@@ -218,6 +222,19 @@ class SourceDocument:
         self._line_starts = (starts[: first_line + 1]
                              + list(accumulate(map(len, middle), initial=seg_start))[1:]
                              + [offset + delta for offset in starts[last_line + 2 :]])
+
+    def line_starts(self) -> list[int]:
+        """Start offsets of the current text's lines plus its end (shared: do not mutate); from
+        now on kept up to date by edits, so a caller never rescans the whole text."""
+        with self._lock:
+            if self._lines is None or self._line_starts is None:
+                snap = self._snapshot
+                if snap is not None and "lines" in snap.__dict__:
+                    self._lines, self._line_starts = snap.lines, snap._line_starts
+                else:
+                    self._lines = split_lines(self._text)
+                    self._line_starts = list(accumulate(map(len, self._lines), initial=0))
+            return self._line_starts
 
     def replace_all(self, text: str) -> None:
         """Full-text sync: keeps the tree incremental over the common prefix/suffix."""

@@ -46,6 +46,16 @@ class LineIndex:
                 i = find("\n", i + 1)
         self.starts = starts
 
+    @classmethod
+    def from_line_starts(cls, text: str, line_starts: list[int]) -> LineIndex:
+        """The index of ``text`` from ``spark_ls.context``'s line table (the start of each line
+        plus the end of the text; same line definition), without rescanning the text."""
+        index = cls.__new__(cls)
+        index.text = text
+        # The context table ends with len(text); here a line starts there only after a line break.
+        index.starts = line_starts if text[-1:] in ("\n", "\r") or not text else line_starts[:-1]
+        return index
+
     def line_text(self, line: int) -> str:
         """The line's content without its line ending."""
         start = self.starts[line]

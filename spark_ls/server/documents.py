@@ -39,7 +39,8 @@ class DocumentSnapshot:
 
     @cached_property
     def _index(self) -> LineIndex:
-        return LineIndex(self.source.text)
+        # The document keeps its line table up to date per edit: no rescan of the whole text.
+        return LineIndex.from_line_starts(self.source.text, self.source.line_starts())
 
     def index(self) -> LineIndex:
         return self._index
@@ -79,17 +80,20 @@ class OpenDocument:
     def apply(self, version: int, changes: Sequence[types.TextDocumentContentChangeEvent], encoding: str) -> None:
         for change in changes:
             rng = getattr(change, "range", None)
-            text = self.document.text
+            document = self.document
+            text = document.text
             if rng is None:  # full-document change
                 start, end = 0, len(text)
-            else:
-                start, end = range_to_offsets(LineIndex(text), rng, encoding)
-            parsed = self.document.language is not None
+            else:  # the document's own line table, kept per edit: no rescan of the whole text
+                start, end = range_to_offsets(LineIndex.from_line_starts(text, document.line_starts()), rng, encoding)
+            parsed = document.language is not None
             if parsed and len(text) - (end - start) + len(change.text) > self.max_chars:
                 # Too large from now on: drop the tree before paying for a parse.
                 self.document = SourceDocument(text[:start] + change.text + text[end:], None)
+            elif rng is None:
+                document.replace_all(change.text)  # reparses only what differs; keeps the line table
             else:
-                self.document.apply_change(start, end, change.text)
+                document.apply_change(start, end, change.text)
         if self.document.language is None and self.language is not None and not self.oversized:
             self.document = SourceDocument(self.document.text, self.language)  # small again: parse once
         self.version = version

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -29,6 +29,9 @@ from spark_ls.actions.run import (
     run_action,
 )
 from spark_ls.context import Scope, all_scopes, syntax_errors
+from spark_ls.context.document import Snapshot
+from spark_ls.context.index import scopes_near
+from spark_ls.context.scopes import SCOPE_KINDS
 from spark_ls.diffs import PatchRefused
 from spark_ls.model.types import ModelError, ModelReply
 from spark_ls.server.convert import text_document_edit
@@ -115,19 +118,35 @@ def locate(snapshot: DocumentSnapshot, data: ActionData) -> tuple[int, int]:
         return min(start, line_count - 1), min(end, line_count - 1)
     name = data.get("scope")
     if name:
-        candidates = [
-            s for s in all_scopes(snapshot.source) if s.name == name and s.kind == data.get("scope_kind")
-        ]
-        if not candidates:
-            raise ActionRefused(f"`{name}` is no longer in the document; list the actions again")
         scope_start = data.get("scope_start")
         old_start = int(scope_start) if scope_start is not None else start
-        best = min(candidates, key=lambda s: abs(s.start_line - old_start))
+        best = _scope_named(snapshot.source, str(name), data.get("scope_kind"), old_start)
+        if best is None:
+            raise ActionRefused(f"`{name}` is no longer in the document; list the actions again")
         shift = best.start_line - old_start
         return max(0, start + shift), min(line_count - 1, end + shift)
     if end >= line_count:
         raise ActionRefused("the document changed and the action's lines no longer exist; list the actions again")
     return start, end
+
+
+_NEAR_LINES = 200  # how far around its old start a moved scope is looked for before the whole file
+
+
+def _scope_named(source: Snapshot, name: str, kind: object, near: int) -> Scope | None:
+    """The scope ``name`` of ``kind`` starting nearest line ``near`` (the first in document order on
+    a tie). Only the scopes around ``near`` are built unless none of them is a match: any scope
+    nearer than the one found there starts inside the window too."""
+
+    def nearest(scopes: Iterable[Scope]) -> Scope | None:
+        found = [s for s in scopes if s.name == name and s.kind == kind and s.kind in SCOPE_KINDS]
+        return min(found, key=lambda s: abs(s.start_line - near)) if found else None
+
+    window = (max(0, near - _NEAR_LINES), near + _NEAR_LINES)
+    best = nearest(node.scope for node in scopes_near(source, *window))
+    if best is not None and abs(best.start_line - near) <= _NEAR_LINES:
+        return best
+    return nearest(all_scopes(source))
 
 
 def _action_for(server: SparkLanguageServer, data: ActionData) -> ActionSpec:
