@@ -167,6 +167,9 @@ async function startClient() {
     initializationFailedHandler: () => false,
   };
   const candidate = new LanguageClient(CLIENT_ID, 'spark-ls', serverOptions, clientOptions);
+  // Inline completions (LSP 3.18 textDocument/inlineCompletion) are still a *proposed* feature in
+  // vscode-languageclient 11: without this the client neither announces nor uses them.
+  candidate.registerProposedFeatures();
   candidate.onDidChangeState((event) => {
     if (candidate !== client) return;
     if (event.newState === State.Running) setStatus({ state: 'ready' });
