@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 from lsp_helpers import apply_text_edits
 from lsprotocol import types
-from model_endpoint import ModelEndpoint
+from model_endpoint import ModelEndpoint, input_text
 from pytest_lsp import LanguageClient, client_capabilities
 
 URI = Path("/tmp/spark-inline/m.py").as_uri()
@@ -60,3 +60,12 @@ def items_of(result: Any) -> list[types.InlineCompletionItem]:
 def apply_item(text: str, item: types.InlineCompletionItem) -> str:
     assert item.range is not None
     return apply_text_edits(text, [types.TextEdit(range=item.range, new_text=str(item.insert_text))])
+
+
+def inline_reply(body: dict) -> str:
+    text = input_text(body.get("input"))
+    if "return a<CURSOR>" in text:
+        return " + b"
+    if "return <CURSOR>" in text:
+        return "a + b"
+    return ""

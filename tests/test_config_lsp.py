@@ -188,7 +188,7 @@ async def test_did_change_configuration_applies_without_a_restart(model_endpoint
 
 @pytest.mark.asyncio
 async def test_inline_completion_follows_the_folder_and_live_changes(model_endpoint, tmp_path: Path) -> None:
-    from test_inline_lsp import caps, items_of, position_of, request
+    from inline_helpers import caps, items_of, position_of, request
 
     off, on = tmp_path / "off", tmp_path / "on"
     for folder in (off, on):

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from conftest import TEST_API_KEY
 from model_endpoint import ModelEndpoint, input_text
-from test_nvim_e2e import (
+from nvim_helpers import (
     BUGGY,
     EDITED,
     FIXED,

@@ -8,21 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from model_endpoint import ModelEndpoint, input_text
-from test_nvim_e2e import run_nvim, server_cmd, workspace
+from inline_helpers import inline_reply
+from model_endpoint import ModelEndpoint
+from nvim_helpers import run_nvim, server_cmd, workspace
 
 pytestmark = pytest.mark.slow
 
 SOURCE = "def add(a, b):\n    return \n"
-
-
-def inline_reply(body: dict) -> str:
-    text = input_text(body.get("input"))
-    if "return a<CURSOR>" in text:
-        return " + b"
-    if "return <CURSOR>" in text:
-        return "a + b"
-    return ""
 
 
 def test_ghost_text_appears_and_tab_accepts(tmp_path: Path, model_endpoint: ModelEndpoint) -> None:

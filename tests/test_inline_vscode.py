@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import TEST_API_KEY
+from inline_helpers import inline_reply
 from model_endpoint import ModelEndpoint
-from test_inline_nvim import inline_reply
 from test_vscode_e2e import REPO, _done, vscode_factory  # noqa: F401 - the fixture is used by name
 
 SOURCE = "def add(a, b):\n    return \n"
