@@ -30,3 +30,8 @@ def model_endpoint() -> Iterator[ModelEndpoint]:
         yield endpoint
     finally:
         endpoint.stop()
+
+
+# The VS Code harness's fixture, shared by tests/test_vscode_e2e.py and tests/test_inline_vscode.py
+# (imported last: vscode_helpers reads TEST_API_KEY from this module).
+from vscode_helpers import vscode_factory  # noqa: F401

@@ -16,7 +16,7 @@ import pytest
 from conftest import TEST_API_KEY
 from inline_helpers import inline_reply
 from model_endpoint import ModelEndpoint
-from test_vscode_e2e import REPO, _done, vscode_factory  # noqa: F401 - the fixture is used by name
+from vscode_helpers import REPO, _done
 
 SOURCE = "def add(a, b):\n    return \n"
 SCREENSHOT = REPO / "docs" / "images" / "vscode-inline.png"
@@ -30,7 +30,7 @@ SCREENSHOT = REPO / "docs" / "images" / "vscode-inline.png"
     "until the marker is removed",
     strict=True,
 )
-def test_ghost_text_appears_and_tab_accepts_in_real_vscode(vscode_factory, tmp_path: Path) -> None:  # noqa: F811
+def test_ghost_text_appears_and_tab_accepts_in_real_vscode(vscode_factory, tmp_path: Path) -> None:
     vs = vscode_factory()
     source = vs.workspace / "calc.py"
     source.write_text(SOURCE)
