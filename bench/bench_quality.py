@@ -146,7 +146,7 @@ def _check(repo: Path, case_id: str, shared: _Shared | None, extra: list[str]) -
             code = main(argv)
         seconds = time.perf_counter() - started
     finally:
-        model_package.open_session = original  # type: ignore[assignment]
+        model_package.open_session = original
     try:
         report = json.loads(out.getvalue())
     except json.JSONDecodeError:
