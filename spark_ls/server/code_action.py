@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from spark_ls.actions.catalog import ActionSpec, kind_allowed
 from spark_ls.actions.run import ActionRequest, describe_target
 from spark_ls.config import Settings
 from spark_ls.context import Scope, enclosing_scope, syntax_errors
+from spark_ls.context.index import warm_if_incremental
 from spark_ls.server.capabilities import ResolvedClientCapabilities
 from spark_ls.server.convert import range_to_lines
 from spark_ls.server.diagnostics import SOURCE as SPARK_SOURCE
@@ -193,6 +195,7 @@ class CodeActions:
             return None
         actions = self.lister.list(snap, params)
         self._prefetch(snap.settings, prefetch_candidate(snap, params, actions))
+        _analyse_soon(snap)
         return actions
 
     def _state(self, uri: str, doc: OpenDocument) -> _ListingInputs:
@@ -227,6 +230,7 @@ class CodeActions:
             if len(self._index) >= self.INDEX_SIZE:
                 self._index.clear()  # cheaper to rebuild than to track
             self._index[key] = entry
+            _analyse_soon(snap)
         _, _, raw, data = entry
         self._prefetch(state.settings, data)
 
@@ -251,6 +255,15 @@ class CodeActions:
         prefetcher = self.server.features.find(Prefetcher)
         if prefetcher is not None:
             prefetcher.start(data)
+
+
+def _analyse_soon(snap: DocumentSnapshot) -> None:
+    """Once this answer is out, bring the text's analysis up to date if that is cheap (one edit
+    since the last analysed text): a resolve picked from this menu then finds its context ready."""
+    try:
+        asyncio.get_running_loop().call_soon(warm_if_incremental, snap.source)
+    except RuntimeError:  # no event loop (a unit test calling the lister directly)
+        pass
 
 
 def register(server: SparkLanguageServer) -> None:
