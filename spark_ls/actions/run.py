@@ -173,6 +173,7 @@ def finish(prepared: PreparedAction, reply: ModelReply, snapshot: Snapshot) -> A
         scope=prepared.scope,
         language=snapshot.language,
         old_tree=snapshot.tree,  # the document's tree: verification needs no full re-parse
+        old_lines=snapshot.lines,  # kept per edit by the document: no split of the whole text
         new_definitions=prepared.new_definitions,
     )
     return ActionResult(
