@@ -275,13 +275,16 @@ def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
                                "model s": (_sum(usages, "prompt_ms") + _sum(usages, "generation_ms")) / 1000,
                                "diff": "".join(p["diff"] for p in report["proposals"]),
                                "refusals": [r["reason"][:200] for r in report["refusals"]]})
-                pending.append((name, case, evaluator.submit(_evaluate, scratch[name], report, case)))
+                future = evaluator.submit(_evaluate, scratch[name], report, case)
+                if log is not None:  # as each case is judged (a long run shows its progress)
+                    def write(done: Future[str], entry: dict[str, Any] = checks[-1]) -> None:
+                        assert log is not None
+                        log.write(json.dumps({**entry, "outcome": done.result()}) + "\n")
+                        log.flush()
+                    future.add_done_callback(write)
+                pending.append((name, case, future))
             for name, case, future in pending:
                 outcomes[name][case.id] = future.result()
-        for entry in checks:
-            entry["outcome"] = outcomes[entry["set"]][entry["id"]]
-            if log is not None:
-                log.write(json.dumps(entry) + "\n")
         total = time.perf_counter() - began
         rows: list[dict[str, Any]] = []
         targets: list[tuple[str, bool]] = []
