@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from spark_ls.config import Settings
 from spark_ls.inline.cache import SuggestionCache
 from spark_ls.inline.coalesce import LatestOnly, Superseded
 from spark_ls.inline.context import StableSection, build_context
@@ -100,9 +101,11 @@ class InlineCompletions(Feature):
                                       "first_line_early": 0, "errors": 0, "last_ms": None}
 
     # -- disabled ---------------------------------------------------------------------------
-    def disabled_reason(self, uri: str) -> str | None:
+    def disabled_reason(self, uri: str, settings: Settings | None = None) -> str | None:
+        """Why no suggestion can be made for ``uri`` (None: they can). ``settings``: the
+        document's, when the caller has its snapshot (they travel with it)."""
         ls = self.server
-        if not getattr(ls.settings_for(uri), "inline_completion", True):
+        if not getattr(settings if settings is not None else ls.settings_for(uri), "inline_completion", True):
             return "inline completions are turned off (inline_completion = false)"
         doc = ls.documents.get(uri)
         if doc is not None and doc.oversized:
@@ -121,15 +124,17 @@ class InlineCompletions(Feature):
         ls = self.server
         uri = params.text_document.uri
         self.stats["requests"] += 1
-        reason = self.disabled_reason(uri)
-        if reason is not None:
-            self.tell_disabled(reason)
-            return None
         started = time.perf_counter()
         try:
             snap = ls.documents.snapshot(uri)
         except DocumentNotOpen:
-            return None  # a request racing a didClose (or for a file never opened): nothing to suggest
+            snap = None  # a request racing a didClose (or for a file never opened): nothing to suggest
+        reason = self.disabled_reason(uri, snap.settings if snap is not None else None)
+        if reason is not None:
+            self.tell_disabled(reason)
+            return None
+        if snap is None:
+            return None
         offset = to_offset(snap, params.position, ls.encoding)
         self.history.observe(uri, snap.path, snap.text, offset, snap.source.line_starts())
 
@@ -173,7 +178,7 @@ class InlineCompletions(Feature):
     async def _ask(self, uri: str, snap: DocumentSnapshot, offset: int) -> tuple[Suggestion | None, asyncio.Task[Any] | None]:
         ls = self.server
         session = await ls.ready_session()
-        budget = self._budget(uri)
+        budget = self._budget(uri, snap.settings)
         ctx = build_context(
             snap.source, offset, path=snap.path, budget_tokens=budget,
             sections=self.sections_for(uri, snap, offset, budget),
@@ -271,8 +276,9 @@ class InlineCompletions(Feature):
         except Exception:  # background work: a failure only means no header
             log.exception("stable context for %s failed", uri)
 
-    def _budget(self, uri: str) -> int:
-        return min(inline_budget(self.server.session), self.server.settings_for(uri).context_budget)
+    def _budget(self, uri: str, settings: Settings | None = None) -> int:
+        settings = settings if settings is not None else self.server.settings_for(uri)
+        return min(inline_budget(self.server.session), settings.context_budget)
 
     def _next_edit_item(self, uri: str, snap: DocumentSnapshot, offset: int) -> Suggestion | None:
         """The cursor line's part of a next edit predicted for exactly this text, as an item
