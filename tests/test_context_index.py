@@ -192,3 +192,31 @@ def test_several_edits_between_snapshots(path: Path) -> None:
             else:
                 _random_edit(document, rng)
         _assert_index_equals_full(document.snapshot(), f"{path.name} step {step}")
+
+
+def test_warm_if_incremental_builds_only_one_edit_away_and_equals_the_full_computation() -> None:
+    """After a keystroke the server brings the analysis up to date right after answering the
+    listing, but only when it is incremental; a cold text is left to the idle-time warm-up."""
+    from spark_ls.context.analysis import cached_analysis
+    from spark_ls.context.index import FileIndex, warm_if_incremental
+
+    path = next(p for p in SAMPLES if p.suffix == ".py")
+    text = path.read_text(encoding="utf-8")
+    document = SourceDocument(text, language_for(path=str(path)))
+    cold = document.snapshot()
+    assert warm_if_incremental(cold) is False
+    analysed = cached_analysis(cold)
+    assert analysed is None or not isinstance(analysed.index, FileIndex)  # nothing built
+    file_index(cold)  # analysed, e.g. by a resolve
+    at = text.index("\n", len(text) // 2)
+    for step in range(6):
+        document.apply_change(at, at + step % 2, "" if step % 2 else "x")
+        snap = document.snapshot()
+        assert warm_if_incremental(snap) is True
+        analysed = cached_analysis(snap)
+        assert analysed is not None and isinstance(analysed.index, FileIndex)
+        _assert_index_equals_full(snap, f"step {step}")
+    # Two edits between snapshots: no single edit to build on, not warmed.
+    document.apply_change(at, at, "y")
+    document.apply_change(at, at + 1, "")
+    assert warm_if_incremental(document.snapshot()) is False

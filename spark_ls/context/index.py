@@ -39,7 +39,7 @@ from spark_ls.context.symbols import find_definitions, find_import_info, find_im
 __all__ = [
     "CHUNK_CACHE_SIZE", "FileIndex", "all_scopes", "defined_names", "definition_of_scope", "definitions_named",
     "definitions_of", "enclosing_node", "enclosing_scope", "file_index", "import_info", "scope_nodes",
-    "scopes_near", "warm",
+    "scopes_near", "warm", "warm_if_incremental",
 ]
 
 CHUNK_CACHE_SIZE = 8192  # chunks kept across snapshots and documents
@@ -639,3 +639,21 @@ def warm(snap: Snapshot) -> None:
     if index is not None:
         index.import_info()
         index.names()
+
+
+def warm_if_incremental(snap: Snapshot) -> bool:
+    """Build ``snap``'s index now only if that is cheap: it is one edit away from a snapshot
+    whose index exists (only the edited top-level nodes are queried). True when the index is
+    ready. For the moment a request has just been answered on a new text (listing after a
+    keystroke): the next request on that text (a resolve) then finds its context ready."""
+    if snap.tree is None:
+        return False
+    analysed = cached_analysis(snap)
+    if analysed is not None and isinstance(analysed.index, FileIndex):
+        return True
+    derived = snap.__dict__.get("derived_from")
+    base = cached_analysis(derived[0]) if derived is not None else None
+    if base is None or not isinstance(base.index, FileIndex) or base.index.whole:
+        return False
+    warm(snap)
+    return True
