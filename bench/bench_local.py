@@ -26,6 +26,7 @@ import contextlib
 import io
 import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -176,6 +177,7 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
         "requests": len(usages),
         "prompt tokens": int(_sum(usages, "input_tokens")),
         "prompt evaluated": int(_sum(usages, "prompt_evaluated")),
+        "restored": int(_sum(usages, "restored_tokens")),
         "prompt ms": _sum(usages, "prompt_ms"),
         "ttft ms": first[0] if first else None,
         "generated": int(generated),
@@ -187,7 +189,7 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _load(speculative: bool, prompt_cache: bool) -> tuple[_Shared, float]:
+def _load(speculative: bool, prompt_cache: bool, state_dir: Path) -> tuple[_Shared, float]:
     from spark_ls.config import Settings
     from spark_ls.model import session as session_module
     from spark_ls.model.local import LocalModel
@@ -196,7 +198,7 @@ def _load(speculative: bool, prompt_cache: bool) -> tuple[_Shared, float]:
     session = session_module.open_session(settings)
     transport = session._transport  # the embedded model's adapter (a _LocalTransport)
     transport._model = LocalModel(
-        settings, speculative=speculative, prompt_cache=prompt_cache
+        settings, speculative=speculative, prompt_cache=prompt_cache, prompt_state_dir=state_dir
     )
     started = time.perf_counter()
     asyncio.run(
@@ -213,7 +215,9 @@ def _measure(
 ) -> dict[str, dict[str, Any]]:
     """Every configuration loaded at once (the weights are one shared mapping), then each step run
     on each configuration in turn, so a burst of load on the machine hits all of them alike."""
-    loaded = {label: _load(*flags) for label, flags in configs.items()}
+    states = quick_start.parent / "prompt-state"
+    state_dirs = {label: states / str(index) for index, label in enumerate(configs)}
+    loaded = {label: _load(*flags, state_dirs[label]) for label, flags in configs.items()}
     out: dict[str, dict[str, Any]] = {
         label: {"load s": seconds, "corpus": []}
         for label, (_s, seconds) in loaded.items()
@@ -245,6 +249,13 @@ def _measure(
                     out[label]["corpus"].append((path.name, action, summary))
                 else:
                     out[label][key] = summary
+        # A new process re-running the quick start: a fresh model (a new llama.cpp context, empty
+        # KV cache) whose first request finds the prompt state the "after" run saved on disk.
+        rerun_label = "after (speculative on)"
+        if rerun_label in configs:
+            rerun, seconds = _load(*configs[rerun_label], state_dirs[rerun_label])
+            loaded["next process"] = (rerun, seconds)
+            out[rerun_label]["next process"] = _summary(_check(rerun, quick_start, None))
     finally:
         for shared, _seconds in loaded.values():
             asyncio.run(shared._session.close())
@@ -271,7 +282,8 @@ async def _tiny() -> dict[str, Any]:
     from spark_ls.model.local import LocalModel
     from spark_ls.model.types import ModelRequest
 
-    model = LocalModel(Settings(transport="local"))
+    state_dir = Path(tempfile.mkdtemp(prefix="spark-ls-bench-state-"))
+    model = LocalModel(Settings(transport="local"), prompt_state_dir=state_dir)
     try:
         await model.start()
         context = "File t.py:\n```python\ndef add(a, b):\n    return a + b\n```"
@@ -293,6 +305,7 @@ async def _tiny() -> dict[str, Any]:
         )
     finally:
         await model.close()
+        shutil.rmtree(state_dir, ignore_errors=True)
     return {"first": dict(first.usage), "second": dict(second.usage)}
 
 
@@ -379,6 +392,8 @@ def run(quick: bool, tiny: bool = False) -> dict:
             **{"load s": res["load s"]},
         )
         row(label, "2nd action, same file (add-docstring)", res["second action"])
+        if "next process" in res:
+            row(label, "quick start again, in a new process (prompt state from disk)", res["next process"])
         for name, action, s in res.get("corpus", []):
             row(label, f"corpus: {action} {name}", s)
 
@@ -410,6 +425,7 @@ def run(quick: bool, tiny: bool = False) -> dict:
         second["prompt evaluated"] < second["prompt tokens"]
         and second_nc["prompt evaluated"] >= second_nc["prompt tokens"] - 1
     )
+    rerun = after["next process"]
     gen_before = before["quick start"]["tok/s"] or 0.0
     gen_after = after["quick start"]["tok/s"] or 0.0
     targets = [
@@ -417,6 +433,11 @@ def run(quick: bool, tiny: bool = False) -> dict:
             f"quick start check <= {QUICK_START_TARGET_S:g} s after the model is loaded (speculative on)",
             qs_after <= QUICK_START_TARGET_S,
             f"{qs_after:.1f} s (before: {qs_before:.1f} s)",
+        ),
+        (
+            f"quick start re-run in a new process <= {QUICK_START_TARGET_S:g} s after the model is loaded (prompt state restored from disk)",
+            rerun["seconds"] <= QUICK_START_TARGET_S,
+            f"{rerun['seconds']:.1f} s; {rerun['prompt evaluated']} of {rerun['prompt tokens']} prompt tokens evaluated, {rerun['restored']} restored",
         ),
         (
             f"time per edit {SPEEDUP_TARGET:g}x faster than before (sum over {len(pairs)} edits, same run)",

@@ -10,6 +10,7 @@ import pytest
 
 from spark_ls.context.document import Snapshot, SourceDocument
 from spark_ls.context.index import (
+    FileIndex,
     all_scopes,
     clear_chunk_cache,
     definitions_of,
@@ -47,6 +48,12 @@ def _assert_index_equals_full(snap: Snapshot, label: str) -> None:
     assert [(_node_key(d.node), _node_key(d.body)) for d in mine] == \
         [(_node_key(d.node), _node_key(d.body)) for d in full_definitions], label
     assert import_info(snap) == find_import_info(snap), label
+    index = file_index(snap)
+    if index is not None:  # names() (possibly updated from the previous snapshot's) == recomputed
+        fresh = FileIndex(snap, index.chunks, None)
+        assert index.names() == fresh.names(), label
+        assert {name: [(d.name, d.start_line) for d in index.definitions_named([name])] for name in index.names()} \
+            == {name: [(d.name, d.start_line) for d in fresh.definitions_named([name])] for name in fresh.names()}, label
 
 
 def _random_edit(document: SourceDocument, rng: random.Random) -> str:
@@ -192,3 +199,31 @@ def test_several_edits_between_snapshots(path: Path) -> None:
             else:
                 _random_edit(document, rng)
         _assert_index_equals_full(document.snapshot(), f"{path.name} step {step}")
+
+
+def test_warm_if_incremental_builds_only_one_edit_away_and_equals_the_full_computation() -> None:
+    """After a keystroke the server brings the analysis up to date right after answering the
+    listing, but only when it is incremental; a cold text is left to the idle-time warm-up."""
+    from spark_ls.context.analysis import cached_analysis
+    from spark_ls.context.index import FileIndex, warm_if_incremental
+
+    path = next(p for p in SAMPLES if p.suffix == ".py")
+    text = path.read_text(encoding="utf-8")
+    document = SourceDocument(text, language_for(path=str(path)))
+    cold = document.snapshot()
+    assert warm_if_incremental(cold) is False
+    analysed = cached_analysis(cold)
+    assert analysed is None or not isinstance(analysed.index, FileIndex)  # nothing built
+    file_index(cold)  # analysed, e.g. by a resolve
+    at = text.index("\n", len(text) // 2)
+    for step in range(6):
+        document.apply_change(at, at + step % 2, "" if step % 2 else "x")
+        snap = document.snapshot()
+        assert warm_if_incremental(snap) is True
+        analysed = cached_analysis(snap)
+        assert analysed is not None and isinstance(analysed.index, FileIndex)
+        _assert_index_equals_full(snap, f"step {step}")
+    # Two edits between snapshots: no single edit to build on, not warmed.
+    document.apply_change(at, at, "y")
+    document.apply_change(at, at + 1, "")
+    assert warm_if_incremental(document.snapshot()) is False

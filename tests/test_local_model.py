@@ -108,3 +108,35 @@ def test_real_parts_assemble_to_the_published_checksum(tmp_path: Path) -> None:
         assert (cache / (QWEN_CODER_1_5B.file_name + ".verified")).is_file()
     finally:
         shutil.rmtree(cache, ignore_errors=True)  # 1.1 GB: do not leave it in pytest's kept tmp dirs
+
+
+async def _one_reply(state_dir: Path) -> tuple[str, dict[str, Any]]:
+    model = LocalModel(Settings(), prompt_state_dir=state_dir)
+    try:
+        reply = await model.complete(ModelRequest(instructions=SYSTEM, input=USER, max_output_tokens=8))
+    finally:
+        await model.close()
+    return reply.text, reply.usage
+
+
+async def test_next_process_restores_the_saved_prompt_instead_of_evaluating_it(tmp_path: Path) -> None:
+    first_text, first = await _one_reply(tmp_path)
+    saved = list(tmp_path.iterdir())
+    assert [p.suffix for p in saved] == [".bin"], saved  # one state, no partial file left behind
+    assert first["restored_tokens"] == 0 and first["prompt_evaluated"] == first["input_tokens"]
+
+    # A new model object is a new llama.cpp context: only the file can carry the prompt over.
+    second_text, second = await _one_reply(tmp_path)
+    assert second["restored_tokens"] >= first["input_tokens"]
+    assert second["prompt_evaluated"] <= 2, second
+    assert second_text == first_text
+
+
+async def test_a_damaged_saved_state_is_ignored(tmp_path: Path) -> None:
+    first_text, _ = await _one_reply(tmp_path)
+    (saved,) = tmp_path.iterdir()
+    saved.write_bytes(b"not a llama.cpp state" * 10)
+    text, usage = await _one_reply(tmp_path)
+    assert usage["restored_tokens"] == 0
+    assert usage["prompt_evaluated"] == usage["input_tokens"]
+    assert text == first_text

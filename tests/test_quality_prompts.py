@@ -33,9 +33,27 @@ def test_no_change_reply_is_no_proposal_and_no_refusal(tmp_path: Path, reply: st
             assert report["proposals"] == [] and report["refusals"] == []
 
 
+@pytest.mark.parametrize("verdict", ["\n# No change needed\n", "\n```\nNo change.\n", ""])
+def test_a_rewrite_that_says_no_change_is_no_change(tmp_path: Path, verdict: str) -> None:
+    # The embedded model's habit on correct code: it rewrites the function anyway and adds
+    # "# No change" after it; its verdict is the words, not the rewrite.
+    repo = _repo(tmp_path)
+    reply = "```python\ndef add(a, b):\n    return b + a\n" + verdict + ("```\n" if "```" not in verdict else "")
+    with ModelEndpoint(api_key=TEST_API_KEY, reply_for=lambda body: reply) as ep:
+        result = run_check(repo, ep.base_url, "mathx.py", "--format", "json", "--edit-format", "scope",
+                           "--action", "fix-bug")
+    report = json.loads(result.stdout)
+    names = {p["scope_name"] for p in report["proposals"]}
+    assert names == (set() if verdict else {"add"}), result.stderr
+    assert all("No change" not in p["diff"] for p in report["proposals"])
+
+
 def test_a_function_named_no_change_is_still_code(tmp_path: Path) -> None:
     assert not prompts.is_no_change("def no_change():\n    return 1\n")
     assert not prompts.is_no_change("no change needed, but also rename x")
+    # A comment the code already had is code, not a verdict.
+    assert not prompts.says_no_change("def f():\n    # no change needed\n    return 2\n",
+                                      "def f():\n    # no change needed\n    return 1\n")
 
 
 class Reviewer:
@@ -80,13 +98,14 @@ def test_second_look_is_off_by_default(tmp_path: Path) -> None:
 
 def test_prompts_make_no_change_the_expected_answer() -> None:
     for template in prompts.TEMPLATES.values():
-        text = template.instructions
+        text = " ".join(template.instructions.split())
         assert "Most code you are shown is correct" in text, template.family
         assert ("reply with exactly NO CHANGE" in text) if template.edit_format == "scope" \
             else ("reply with nothing at all" in text), template.family
     fix_bug = next(a for a in builtin_actions() if a.id == "fix-bug")
-    assert "If there is no definite bug, make no change." in fix_bug.instruction
-    assert "do not add checks, guards" in fix_bug.instruction
+    assert "If there is no definite bug, make no change: reply NO CHANGE." in fix_bug.instruction
+    for template in prompts.TEMPLATES.values():  # the rules for a minimal bug fix, shared by all requests
+        assert "no added checks, guards, error handling" in " ".join(template.instructions.split())
 
 
 def test_behaviour_preserving_actions_say_so() -> None:
@@ -141,3 +160,47 @@ def test_a_bug_fix_that_changes_no_code_is_no_proposal(tmp_path: Path) -> None:
                                     "--action", "add-docstring").stdout)
     assert cosmetic["proposals"] == [] and cosmetic["refusals"] == []
     assert [p["scope_name"] for p in docs["proposals"]] == ["add", "mul"]  # other actions may change layout
+
+
+AVERAGE_PY = '''\
+def average(numbers):
+    """Return the arithmetic mean of a non-empty list of numbers."""
+    total = 0
+    for i in range(len(numbers) - 1):
+        total += numbers[i]
+    return total / len(numbers)
+
+
+def first(items):
+    """The first item of a non-empty list."""
+    return items[0]
+
+
+def clamp(x, low, high):
+    if x < low:
+        raise ValueError("below")
+    return min(x, high)
+'''
+
+
+def test_a_bug_fix_keeps_its_fix_but_not_the_guards_it_was_told_not_to_add(tmp_path: Path) -> None:
+    # The embedded model's habit on examples/buggy.py: the off-by-one fixed *and* an unrequested
+    # `if not numbers: raise ValueError` added although the docstring says "non-empty".
+    repo = make_repo(tmp_path / "repo", {"stats.py": AVERAGE_PY.encode()})
+    guard = "    if not numbers:\n        raise ValueError('empty list')\n"
+    fixes = {"stats.py": [
+        ("    total = 0\n    for i in range(len(numbers) - 1):", guard + "    total = 0\n    for i in range(len(numbers)):"),
+        ('    return items[0]', ("    assert items, 'empty'\n    if not isinstance(items, list):\n"
+                               "        raise TypeError('not a list')\n    return items[0]")),
+        # Correcting an existing guard's condition is a fix, not an added guard.
+        ("    if x < low:", "    if x <= low:"),
+    ]}
+    with ModelEndpoint(api_key=TEST_API_KEY, reply_for=ScriptedModel(repo, fixes=fixes)) as ep:
+        result = run_check(repo, ep.base_url, "stats.py", "--format", "json")
+    report = json.loads(result.stdout)
+    by_name = {p["scope_name"]: p["diff"] for p in report["proposals"]}
+    assert sorted(by_name) == ["average", "clamp"], result.stderr  # `first`: only guards, no proposal
+    added = [line for line in by_name["average"].splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert added == ["+    for i in range(len(numbers)):"]
+    assert "+    if x <= low:" in by_name["clamp"]
+    assert report["refusals"] == []

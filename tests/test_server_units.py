@@ -155,6 +155,28 @@ def test_framer_splits_chunks_resyncs_and_skips_oversized_messages() -> None:
     assert json.loads(bodies[-1]) == {"id": 2}
 
 
+def test_framer_whole_message_chunks_take_the_short_way_with_the_same_result() -> None:
+    """A chunk holding exactly one message (the usual case on a pipe) gives what feeding it in
+    pieces gives; a chunk that is not exactly one message goes the long way."""
+    messages = [_frame({"id": n, "text": "é" * n}) for n in range(5)]
+    framer = Framer()
+    assert [json.loads(b) for m in messages for b in framer.feed(m)] == [json.loads(m.split(b"\r\n\r\n", 1)[1]) for m in messages]
+    assert len(framer._buf) == 0
+    # Half a message, then the rest plus the next: still both, in order.
+    framer = Framer()
+    cut = len(messages[1]) // 2
+    assert framer.feed(messages[1][:cut]) == []
+    assert [json.loads(b)["id"] for b in framer.feed(messages[1][cut:] + messages[2])] == [1, 2]
+    # A whole message above the limit is still skipped (a stand-in), never returned.
+    small = Framer(max_bytes=10)
+    [stand_in] = small.feed(_frame({"id": 9, "text": "x" * 20}))
+    assert json.loads(stand_in)["method"] == "$/spark-ls/discardedMessage"
+    # Extra headers, or a length that does not match the chunk: the long way, same rules.
+    with_type = b"Content-Length: 9\r\nContent-Type: application/vscode-jsonrpc\r\n\r\n" + b'{"id": 4}'
+    assert [json.loads(b) for b in Framer().feed(with_type)] == [{"id": 4}]
+    assert Framer().feed(b"Content-Length: 99\r\n\r\n" + b'{"id": 4}') == []
+
+
 def test_document_line_index_follows_edits_without_rescanning() -> None:
     """The index a request converts positions with comes from the document's own line table,
     kept per edit: it must equal a full rescan after any sequence of edits, whatever the line

@@ -163,7 +163,7 @@ def prepare(req: ActionRequest, model: str, edit_format: str, settings: Settings
 def finish(prepared: PreparedAction, reply: ModelReply, snapshot: Snapshot) -> ActionResult:
     """Turn a model reply into verified edits on ``snapshot``'s text, or raise PatchRefused."""
     old = snapshot.text
-    text = "" if prompts.is_no_change(reply.text) else reply.text  # the explicit "no change" answer
+    text = "" if prompts.says_no_change(reply.text, old) else reply.text  # the explicit "no change" answer
     new = apply_reply(
         old,
         text,
@@ -173,6 +173,7 @@ def finish(prepared: PreparedAction, reply: ModelReply, snapshot: Snapshot) -> A
         scope=prepared.scope,
         language=snapshot.language,
         old_tree=snapshot.tree,  # the document's tree: verification needs no full re-parse
+        old_lines=snapshot.lines,  # kept per edit by the document: no split of the whole text
         new_definitions=prepared.new_definitions,
     )
     return ActionResult(
@@ -214,8 +215,16 @@ async def review(
     if not result.changed or not req.action.kind.startswith("quickfix"):
         return result
     language = req.snapshot.language.name if req.snapshot.language else None
-    if req.action.applies_to == "scope" and same_code(result.old_text, result.new_text, language):
-        return _unchanged(result)
+    if req.action.applies_to == "scope":
+        # A bug fix is the smallest change: guard clauses the task said not to add are removed
+        # (the fix they came with stays); what remains must still change the program.
+        stripped = strip_added_guards(result.old_text, result.new_text, language)
+        if stripped is None:
+            return _unchanged(result)
+        if stripped != result.new_text:
+            result = dataclasses.replace(result, new_text=stripped, edits=minimal_edits(result.old_text, stripped))
+        if same_code(result.old_text, result.new_text, language):
+            return _unchanged(result)
     if settings.second_look and not await second_look(req, prepared, result, session):
         return _unchanged(result)
     return result
@@ -243,6 +252,77 @@ def same_code(old: str, new: str, language: str | None) -> bool:
 
     before = normalised(old)
     return before is not None and before == normalised(new)
+
+
+def _is_guard(node: object) -> bool:
+    """An ``assert``, or an ``if`` (without ``else``) whose body only raises: input checking."""
+    import ast
+
+    if isinstance(node, ast.Assert):
+        return True
+    return (isinstance(node, ast.If) and not node.orelse and bool(node.body)
+            and all(isinstance(stmt, ast.Raise) for stmt in node.body))
+
+
+def strip_added_guards(old: str, new: str, language: str | None) -> str | None:
+    """``new`` without the guard clauses (``assert``s, ``if ...: raise ...``) it adds to ``old``
+    (Python; other languages: ``new`` unchanged). None when they cannot be removed cleanly (the
+    guard shares a line with other code or is alone in its block)."""
+    if language != "python" or old == new:
+        return new
+    import ast
+
+    try:
+        old_tree, new_tree = ast.parse(old), ast.parse(new)
+    except (SyntaxError, ValueError):
+        return new
+    def body_of(guard: ast.AST) -> str:  # what it raises: kept when a fix corrects the condition
+        return ast.dump(guard.msg) if isinstance(guard, ast.Assert) and guard.msg else ast.dump(
+            ast.Module(body=getattr(guard, "body", []), type_ignores=[]))
+
+    before = [ast.dump(node) for node in ast.walk(old_tree) if _is_guard(node)]
+    after = [node for node in ast.walk(new_tree) if _is_guard(node)]
+    unmatched = []
+    for guard in after:
+        if ast.dump(guard) in before:
+            before.remove(ast.dump(guard))
+        else:
+            unmatched.append(guard)
+    # An old guard gone and a new one raising the same thing: its condition was fixed, not added.
+    gone = [body_of(node) for node in ast.walk(old_tree) if _is_guard(node) and ast.dump(node) in before]
+    new_guards = []
+    for guard in unmatched:
+        if body_of(guard) in gone:
+            gone.remove(body_of(guard))
+        else:
+            new_guards.append(guard)
+    lines = new.splitlines(keepends=True)
+    drop: set[int] = set()
+    for node in ast.walk(new_tree):
+        for attr in ("body", "orelse", "finalbody"):
+            block = getattr(node, attr, None)
+            if not isinstance(block, list):
+                continue
+            added = [s for s in block if any(s is g for g in new_guards)]
+            if not added:
+                continue
+            if len(added) == len([s for s in block if isinstance(s, ast.stmt)]):
+                return None  # nothing would be left in the block
+            taken = {line for s in block if s not in added
+                     for line in range(s.lineno - 1, (s.end_lineno or s.lineno))}
+            for guard in added:
+                span = set(range(guard.lineno - 1, guard.end_lineno or guard.lineno))
+                if span & taken or lines[guard.lineno - 1][: guard.col_offset].strip():
+                    return None  # on a line with other code
+                drop |= span
+    if not drop:
+        return new
+    stripped = "".join(line for index, line in enumerate(lines) if index not in drop)
+    try:
+        ast.parse(stripped)
+    except (SyntaxError, ValueError):
+        return None
+    return stripped
 
 
 async def second_look(

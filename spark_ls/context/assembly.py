@@ -196,6 +196,15 @@ def _definition_sections(snap: Snapshot, path: str, definition: Definition, role
     return options
 
 
+def _least_cost(snap: Snapshot, path: str, definition: Definition, label: str, width: int, budget: _Budget) -> int:
+    """A lower bound of the budget any of ``_definition_sections(...)`` takes: each option's title
+    starts with the same words and each shows at least the definition's first line."""
+    title = f"{label}{definition.kind} {definition.name}"
+    first = snap.lines[definition.start_line].rstrip("\r\n") if definition.start_line < snap.line_count else ""
+    header = 0 if path in budget.paths else len(_file_header(path))
+    return header + len(title) + 3 + max(width, len(str(definition.start_line + 1))) + 4 + len(first)
+
+
 def _class_sections(snap: Snapshot, path: str, scope_node: ScopeNode) -> list[Section]:
     """The class header plus its direct non-scope members (fields, docstring), as contiguous runs."""
     scope = scope_node.scope
@@ -356,6 +365,8 @@ def pick_context(
         return group, first_use[d.name], d.start_line
 
     for definition in sorted(candidates, key=rank):
+        if budget.used_chars + _least_cost(snap, path, definition, "", width, budget) > budget.limit_chars:
+            continue  # no option fits (each shows at least its title and first line): skip building them
         try_add(_definition_sections(snap, path, definition, "definition", ""), width, covered)
 
     # 5) Definitions in other open documents for names this file does not define.
@@ -372,6 +383,9 @@ def pick_context(
             other_covered: set[int] = set()
             matches = [d for d in definitions_named(other, wanted_order) if d.name in wanted_order]
             for definition in sorted(matches, key=lambda d: (not d.top_level, wanted_order[d.name], d.start_line)):
+                if budget.used_chars + _least_cost(other, other_path, definition, "", other_width, budget) \
+                        > budget.limit_chars:
+                    continue
                 try_add(_definition_sections(other, other_path, definition, "other", ""), other_width, other_covered)
 
     prompt = render_prompt(sections, widths)

@@ -46,8 +46,11 @@ LineRange = tuple[int, int]
 Change = tuple[int, int, int, int]
 
 
-def apply_diff(old: str, reply: str, *, path: str, allowed: Sequence[LineRange] | None = None) -> str:
-    """Apply the unified diff in ``reply`` to ``old`` (all hunks or none)."""
+def apply_diff(
+    old: str, reply: str, *, path: str, allowed: Sequence[LineRange] | None = None, old_lines: list[str] | None = None
+) -> str:
+    """Apply the unified diff in ``reply`` to ``old`` (all hunks or none). ``old_lines``:
+    ``split_lines(old)`` if already at hand (a snapshot keeps its lines up to date per edit)."""
     files = parse_diff(reply)
     hunks = []
     for file_diff in files:
@@ -72,7 +75,7 @@ def apply_diff(old: str, reply: str, *, path: str, allowed: Sequence[LineRange] 
     hunks = unique
     if not hunks:
         raise PatchRefused("the reply holds no diff hunks")
-    lines = split_lines(old)
+    lines = old_lines if old_lines is not None else split_lines(old)
     try:
         placements = place_hunks(lines, hunks, allowed=allowed)
     except PatchRefused as refusal:
@@ -133,6 +136,7 @@ def apply_reply(
     old_tree: tree_sitter.Tree | None = None,
     new_definitions: bool = False,
     scope_is_definition: bool = True,
+    old_lines: list[str] | None = None,
 ) -> str:
     """The new text for a model's reply, placed, confined and verified; never a partial edit.
 
@@ -141,7 +145,8 @@ def apply_reply(
     accepted too (a diff in scope mode; code in diff mode when ``scope`` is given). An empty
     reply means "no change". ``allowed``: inclusive old-line ranges the edit may change; an
     empty range ``(k, k - 1)`` only allows insertions before line ``k``. ``old_tree``: the
-    document's tree for ``old``, if at hand, to avoid reparsing it.
+    document's tree for ``old``, if at hand, to avoid reparsing it; ``old_lines`` likewise its
+    ``split_lines(old)`` (``Snapshot.lines``), to avoid splitting the whole text again.
 
     With a ``scope``, the structural invariants of :mod:`spark_ls.diffs.structure` hold too:
     code after the target's own end is untouched even if ``scope`` swallowed it, the target
@@ -155,7 +160,7 @@ def apply_reply(
     if mode not in ("diff", "scope"):
         raise ValueError(f"mode must be 'diff' or 'scope', not {mode!r}")
     if has_diff(reply):
-        new = apply_diff(old, reply, path=path, allowed=allowed)
+        new = apply_diff(old, reply, path=path, allowed=allowed, old_lines=old_lines)
     elif mode == "scope" or (scope is not None and _has_code(reply)):
         if scope is None:
             raise PatchRefused("there is no scope to rewrite")

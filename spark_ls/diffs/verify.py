@@ -132,9 +132,9 @@ def _block_parses_clean(
             child = root.first_child_for_byte(boundary)
             if child is None or child.start_byte != boundary:
                 return False
-    if error_nodes(parser.parse(old_block)):
-        return False
-    return not error_nodes(parser.parse(new[begin:new_stop].encode("utf-8")))
+    if error_nodes(parser.parse(new[begin:new_stop].encode("utf-8"))):
+        return False  # (checked first: a new block with errors needs the whole-file check anyway)
+    return not error_nodes(parser.parse(old_block))
 
 
 def is_python(language: ParserSource | None, path: str = "") -> bool:
@@ -231,11 +231,11 @@ def _compiles(source: str, path: str) -> SyntaxError | None:
 def _check_python_compiles(old: str, new: str, block: tuple[int, int, int], path: str) -> None:
     begin, old_stop, new_stop = block
     old_block, new_block = old[begin:old_stop], new[begin:new_stop]
-    if _compiles(old_block, path) is not None:
-        return  # the old code does not compile on its own (or needs a newer Python): no judgement
     error = _compiles(new_block, path)
     if error is None:
-        return
+        return  # (then the old block's verdict does not matter: one compile, not two)
+    if _compiles(old_block, path) is not None:
+        return  # the old code does not compile on its own (or needs a newer Python): no judgement
     # The block is judged alone for speed; a string or bracket that spans its boundary can make
     # it fail on its own while the file is fine, so a failure is confirmed on the whole file.
     if _compiles(new, path) is None:

@@ -15,17 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
+import json
+import logging
 import os
 import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from spark_ls.config import Settings
 from spark_ls.model.types import ModelError, ModelReply, ModelRequest
-from spark_ls.model.weights import INSTALL_COMMAND, QWEN_CODER_1_5B, ensure_weights
+from spark_ls.model.weights import (
+    INSTALL_COMMAND,
+    QWEN_CODER_1_5B,
+    default_cache_dir,
+    ensure_weights,
+)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_OUTPUT_TOKENS = 768
 # Speculative decoding without a draft model: a scope rewrite mostly copies its input, so the tokens
@@ -43,14 +55,110 @@ PROMPT_CACHE_MIB = 512
 _OMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
+class PromptStateStore:
+    """llama.cpp's KV cache of a chat prompt, kept on disk from one process to the next.
+
+    Every ``spark-ls check`` or editor start used to re-read the same instructions (and, re-run on
+    an unchanged file, the same code) before its first token. After the first chat request of a
+    process the slot's state is saved under a name derived from the model, the runtime and the
+    request's instructions; the first chat request of a later process with the same instructions
+    restores it, and llama.cpp then evaluates only what follows the common prefix (a mismatch
+    just means a normal evaluation). One save per instructions text per process bounds the disk
+    writes (~29 KB per token for the 1.5B model). Failures are logged and ignored: this is a cache.
+    """
+
+    def __init__(self, directory: Path, model_key: str) -> None:
+        self.directory = directory
+        self._model_key = model_key
+        self._saved: set[str] = set()
+        self._restored = False
+
+    @staticmethod
+    def model_key_for(path: Path, settings: Settings, runtime_version: str) -> str:
+        stat = path.stat()
+        return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{settings.local_ctx}|{runtime_version}"
+
+    def file_name(self, instructions: str) -> str:
+        digest = hashlib.sha256(f"{self._model_key}\0{instructions}".encode()).hexdigest()[:32]
+        return f"prompt-{digest}.bin"
+
+    def before_request(self, slots: SlotClient, instructions: str) -> int | None:
+        """Restore a saved state into the still-empty slot; the tokens restored, or None."""
+        if self._restored:
+            return None
+        self._restored = True  # only the first request of a process finds an empty slot
+        name = self.file_name(instructions)
+        if not (self.directory / name).is_file():
+            return None
+        answer = slots.action("restore", name)
+        restored = answer.get("n_restored") if answer else None
+        return int(restored) if isinstance(restored, int) else None
+
+    def after_request(self, slots: SlotClient, instructions: str) -> bool:
+        """Save the slot once per instructions text per process (write, then rename into place)."""
+        name = self.file_name(instructions)
+        if name in self._saved:
+            return False
+        self._saved.add(name)
+        partial = f"{name}.{os.getpid()}.partial"
+        if not slots.action("save", partial):
+            return False
+        try:
+            os.replace(self.directory / partial, self.directory / name)
+        except OSError as exc:
+            log.debug("could not keep the prompt state %s: %s", name, exc)
+            return False
+        return True
+
+
+# The runtime's port is on loopback: never route it (and its key) through a configured HTTP proxy.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class SlotClient:
+    """llama.cpp's ``/slots/0?action=save|restore`` on the runtime's own loopback port (key-locked;
+    the in-process API has no slot calls)."""
+
+    def __init__(self, address: str, api_key: str) -> None:
+        self._address = address.rstrip("/")
+        self._api_key = api_key
+
+    def action(self, action: str, filename: str) -> dict[str, Any] | None:
+        request = urllib.request.Request(
+            f"{self._address}/slots/0?action={action}",
+            data=json.dumps({"filename": filename}).encode(),
+            headers={"Authorization": f"Bearer {self._api_key}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with _NO_PROXY.open(request, timeout=30) as response:
+                answer = json.loads(response.read())
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            log.debug("prompt state %s of %s failed: %s", action, filename, exc)
+            return None
+        return answer if isinstance(answer, dict) else None
+
+
 class LocalModel:
     """In-process chat model. API: ``start()``, ``complete(req, on_delta)``, ``close()``."""
 
-    def __init__(self, settings: Settings, *, speculative: bool = True, prompt_cache: bool = True) -> None:
-        """``speculative``/``prompt_cache`` exist for bench/bench_local.py's on/off comparisons."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        speculative: bool = True,
+        prompt_cache: bool = True,
+        prompt_state_dir: Path | None = None,
+    ) -> None:
+        """``speculative``/``prompt_cache`` exist for bench/bench_local.py's on/off comparisons;
+        ``prompt_state_dir`` is where prompt states persist (default: the user cache directory;
+        ``prompt_cache=False`` turns persistence off too)."""
         self._settings = settings
         self._speculative = speculative
         self._prompt_cache = prompt_cache
+        self._prompt_state_dir = prompt_state_dir or default_cache_dir().parent / "prompt-state"
+        self._prompt_states: PromptStateStore | None = None
+        self._slots: SlotClient | None = None
         custom = settings.local_model_path
         model_id = Path(custom).stem if custom else QWEN_CODER_1_5B.display_name
         self.name = f"{model_id} (local)"
@@ -109,7 +217,8 @@ class LocalModel:
         params.offline = True  # never fetch anything
         # xllamacpp also serves HTTP on a loopback port we do not use; a random key and no CORS
         # keep other local processes and web pages from driving the model.
-        params.api_keys = [secrets.token_hex(24)]
+        api_key = secrets.token_hex(24)
+        params.api_keys = [api_key]
         params.cors_origins = ""
         params.ui = False
         params.endpoint_metrics = True  # read in-process by runtime_metrics(); the HTTP side is key-locked
@@ -117,15 +226,32 @@ class LocalModel:
         # second action in the same file evaluates only what follows the shared prefix).
         params.cache_prompt = self._prompt_cache
         params.cache_ram_mib = PROMPT_CACHE_MIB if self._prompt_cache else 0
+        states = self._prompt_state_store(path, xllamacpp) if self._prompt_cache else None
+        if states is not None:
+            params.endpoint_slots = True
+            params.slot_save_path = str(states.directory) + os.sep  # llama.cpp appends the name as is
         if self._speculative:
             kind = xllamacpp.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE
             params.speculative.types = [kind]
             params.speculative.ngram_simple.size_n = SPEC_NGRAM
             params.speculative.ngram_simple.size_m = SPEC_DRAFT
         try:
-            return xllamacpp.Server(params)
+            server = xllamacpp.Server(params)
         except Exception as exc:  # noqa: BLE001 - the runtime raises bare RuntimeErrors for a bad file
             raise ModelError("unavailable", f"could not load the local model {str(path)!r}: {exc}") from None
+        address = getattr(server, "listening_address", None)
+        if states is not None and isinstance(address, str) and address:
+            self._prompt_states, self._slots = states, SlotClient(address, api_key)
+        return server
+
+    def _prompt_state_store(self, path: Path, runtime: Any) -> PromptStateStore | None:
+        try:
+            self._prompt_state_dir.mkdir(parents=True, exist_ok=True)
+            key = PromptStateStore.model_key_for(path, self._settings, str(getattr(runtime, "__version__", "")))
+        except OSError as exc:
+            log.debug("prompt states will not persist: %s", exc)
+            return None
+        return PromptStateStore(self._prompt_state_dir, key)
 
     async def runtime_metrics(self) -> dict[str, float]:
         """llama.cpp's own counters (e.g. ``n_decode_total``, ``tokens_predicted_total``); {} if not loaded."""
@@ -180,7 +306,7 @@ class LocalModel:
         self._stats["requests"] += 1
         self._running_stop = stop
         try:
-            work = loop.run_in_executor(self._executor, _generate, server, body, emit, stop, method)
+            work = loop.run_in_executor(self._executor, self._generate_keeping_state, server, body, emit, stop, method)
         except BaseException:
             self._request_lock.release()
             raise
@@ -202,6 +328,21 @@ class LocalModel:
             raise
         self._stats["output_tokens"] += outcome.usage.get("output_tokens", 0)
         return ModelReply(text=outcome.text, model=self.name, response_id=None, usage=outcome.usage)
+
+    def _generate_keeping_state(
+        self, server: Any, body: dict[str, Any], emit: Callable[[str], None], stop: threading.Event, method: str
+    ) -> _Outcome:
+        """Runs on the worker thread: restore/save the persisted prompt state around a chat request."""
+        states, slots = self._prompt_states, self._slots
+        messages = body.get("messages") or []
+        instructions = messages[0].get("content") if messages and messages[0].get("role") == "system" else None
+        if states is None or slots is None or method != "handle_chat_completions" or not isinstance(instructions, str):
+            return _generate(server, body, emit, stop, method)
+        restored = states.before_request(slots, instructions)
+        outcome = _generate(server, body, emit, stop, method)
+        outcome.usage["restored_tokens"] = restored or 0
+        states.after_request(slots, instructions)
+        return outcome
 
     def _request_body(self, req: ModelRequest) -> dict[str, Any]:
         messages = []

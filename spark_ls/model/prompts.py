@@ -58,6 +58,23 @@ If the code already does what the task asks - for a bug fix: if you cannot point
 bug - reply with exactly NO CHANGE instead. Most code you are shown is correct, so NO CHANGE is
 often the right answer."""
 
+# v4 (diff-v3, scope-v4): what makes a bug fix lives in the instructions, which every request
+# shares, so llama.cpp evaluates it once per session instead of once per "Fix bug" (the task, after
+# the file context, is never cached); and a fix keeps every other line (issue #12: the minimal fix).
+_BUG_FIX_RULES = """
+Bug fixes: Most code you are shown is correct. Change code only for a definite bug - code that
+contradicts its name, documentation, comments or evident intent: a wrong operator or comparison,
+an off-by-one, a wrong variable, a missing case. Fix it with the smallest change and keep every
+other line exactly as it is: no added checks, guards, error handling, comments or style changes."""
+
+_DIFF_INSTRUCTIONS_V3 = _DIFF_INSTRUCTIONS + """
+When the task is to fix a bug and you cannot point to a definite bug, or the code already does
+what the task asks, nothing should change: that is the expected answer, not a failure.""" + _BUG_FIX_RULES
+
+_SCOPE_INSTRUCTIONS_V4 = _SCOPE_INSTRUCTIONS + """
+If the code already does what the task asks, or a bug fix finds no definite bug, reply with
+exactly NO CHANGE instead; for a bug fix that is the usual answer.""" + _BUG_FIX_RULES
+
 _SCOPE_CONTEXT = """\
 File {path}:
 ```{fence}
@@ -70,15 +87,17 @@ File {path}:
 _TASK = "Task: {task}\n(The file is exactly as shown above; no earlier proposal was applied.)"
 
 TEMPLATES: dict[str, PromptTemplate] = {
-    "openai-codex": PromptTemplate("openai-codex", "diff-v2", "diff", _DIFF_INSTRUCTIONS_V2, _DIFF_CONTEXT),
-    "generic": PromptTemplate("generic", "diff-v2", "diff", _DIFF_INSTRUCTIONS_V2, _DIFF_CONTEXT),
-    "qwen-coder": PromptTemplate("qwen-coder", "scope-v3", "scope", _SCOPE_INSTRUCTIONS_V3, _SCOPE_CONTEXT),
-    "generic-scope": PromptTemplate("generic-scope", "scope-v3", "scope", _SCOPE_INSTRUCTIONS_V3, _SCOPE_CONTEXT),
+    "openai-codex": PromptTemplate("openai-codex", "diff-v3", "diff", _DIFF_INSTRUCTIONS_V3, _DIFF_CONTEXT),
+    "generic": PromptTemplate("generic", "diff-v3", "diff", _DIFF_INSTRUCTIONS_V3, _DIFF_CONTEXT),
+    "qwen-coder": PromptTemplate("qwen-coder", "scope-v4", "scope", _SCOPE_INSTRUCTIONS_V4, _SCOPE_CONTEXT),
+    "generic-scope": PromptTemplate("generic-scope", "scope-v4", "scope", _SCOPE_INSTRUCTIONS_V4, _SCOPE_CONTEXT),
 }
 # Earlier versions, kept so the history is readable (and for a family that wants to pin one).
 PREVIOUS_TEMPLATES: dict[str, PromptTemplate] = {
     "diff-v1": PromptTemplate("generic", "diff-v1", "diff", _DIFF_INSTRUCTIONS, _DIFF_CONTEXT),
+    "diff-v2": PromptTemplate("generic", "diff-v2", "diff", _DIFF_INSTRUCTIONS_V2, _DIFF_CONTEXT),
     "scope-v2": PromptTemplate("generic-scope", "scope-v2", "scope", _SCOPE_INSTRUCTIONS, _SCOPE_CONTEXT),
+    "scope-v3": PromptTemplate("generic-scope", "scope-v3", "scope", _SCOPE_INSTRUCTIONS_V3, _SCOPE_CONTEXT),
 }
 
 _NO_CHANGE = re.compile(r"^\W*no\s+changes?(\s+(is\s+)?needed|\s+required)?\W*$", re.IGNORECASE)
@@ -90,6 +109,24 @@ def is_no_change(reply: str) -> bool:
     if text.startswith("```"):
         text = re.sub(r"^```[\w+-]*\s*|\s*```$", "", text)
     return bool(_NO_CHANGE.match(text.strip()))
+
+_COMMENT_LEADER = re.compile(r"^\s*[+]?\s*(#+|//+|--|/\*+|\*+)?")
+
+
+def says_no_change(reply: str, original: str = "") -> bool:
+    """Whether a reply answers "no change": the whole reply, or a line of it that is only those
+    words (bare or as a comment, e.g. a rewrite followed by ``# No change needed``), unless that
+    line is already in ``original``. A small model often rewrites the code *and* says no change;
+    its verdict is the words (issue #12: the rewrite was a false alarm)."""
+    if is_no_change(reply):
+        return True
+    existing = {line.strip() for line in original.splitlines()}
+    for line in reply.splitlines():
+        words = _COMMENT_LEADER.sub("", line, count=1).strip().rstrip("*/").strip()
+        if words and _NO_CHANGE.match(words) and line.strip().lstrip("+").strip() not in existing:
+            return True
+    return False
+
 
 _FAMILY_PATTERNS = (
     (re.compile(r"^(gpt-5|gpt-4\.1|o\d|codex|gpt-oss)", re.IGNORECASE), "openai-codex"),

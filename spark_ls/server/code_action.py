@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from lsprotocol import types
 
 from spark_ls.actions.catalog import ActionSpec, kind_allowed
 from spark_ls.actions.run import ActionRequest, describe_target
+from spark_ls.config import Settings
 from spark_ls.context import Scope, enclosing_scope, syntax_errors
+from spark_ls.context.index import warm_if_incremental
 from spark_ls.server.capabilities import ResolvedClientCapabilities
 from spark_ls.server.convert import range_to_lines
 from spark_ls.server.diagnostics import SOURCE as SPARK_SOURCE
-from spark_ls.server.documents import DocumentSnapshot
+from spark_ls.server.documents import DocumentSnapshot, OpenDocument
 from spark_ls.server.engine import ActionData, Prefetcher, action_data
 from spark_ls.server.transport import Fallback, RawResult
 
@@ -145,6 +148,25 @@ class ActionLister:
         return listed
 
 
+class _ListingInputs(NamedTuple):
+    """Everything a listing depends on besides the request's params."""
+
+    revision: int  # the document's text (counts its changes)
+    version: int
+    settings: Settings  # its folder's settings (a new object on any configuration change)
+    encoding: str
+    catalog: Sequence[ActionSpec]
+    client: ResolvedClientCapabilities
+    problem: str | None
+
+    def same_as(self, other: _ListingInputs) -> bool:
+        return (
+            self.revision == other.revision and self.version == other.version and self.settings is other.settings
+            and self.encoding == other.encoding and self.catalog is other.catalog and self.client is other.client
+            and self.problem == other.problem
+        )
+
+
 class CodeActions:
     """textDocument/codeAction, with a per-version index of answers.
 
@@ -152,7 +174,9 @@ class CodeActions:
     lightbulb refreshes). The first request for a (version, range, context) is listed by
     :class:`ActionLister`; its JSON answer is kept, so repeating it costs a dict lookup. The
     transport's lean path (server/transport.py) serves these requests from plain JSON, without
-    pygls's per-message structuring.
+    pygls's per-message structuring, and keeps each answer under the request's bytes (any id) for
+    as long as :meth:`_state` of the document is unchanged: a repeated request is then answered
+    without even parsing its JSON.
     """
 
     INDEX_SIZE = 256
@@ -160,8 +184,9 @@ class CodeActions:
     def __init__(self, server: SparkLanguageServer) -> None:
         self.server = server
         self.lister = ActionLister(server)
-        # key -> (the serialised result, the action data to prefetch or None)
-        self._index: dict[tuple[object, ...], tuple[RawResult, ActionData | None]] = {}
+        # (uri, params) -> (the document, what the listing read, the serialised result, the action
+        # data to prefetch or None); an entry holds while the document and the inputs are the same
+        self._index: dict[tuple[str, str], tuple[OpenDocument, _ListingInputs, RawResult, ActionData | None]] = {}
 
     def typed(self, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         """The full path (pygls): typed params in, typed actions out."""
@@ -169,8 +194,17 @@ class CodeActions:
         if snap is None:
             return None
         actions = self.lister.list(snap, params)
-        self._prefetch(snap, prefetch_candidate(snap, params, actions))
+        self._prefetch(snap.settings, prefetch_candidate(snap, params, actions))
+        _analyse_soon(snap)
         return actions
+
+    def _state(self, uri: str, doc: OpenDocument) -> _ListingInputs:
+        server = self.server
+        documents = server.documents
+        return _ListingInputs(
+            doc.revision, doc.version, documents.settings_of(uri), documents.encoding,
+            server.catalog_for(uri), server.client, server.problem,
+        )
 
     def lean(self, params: Any) -> RawResult:
         """The lean path: plain JSON params in, plain JSON result out (Fallback when unsure)."""
@@ -180,22 +214,34 @@ class CodeActions:
             raise Fallback from None
         if not isinstance(uri, str):
             raise Fallback
-        snap = self._snapshot(uri)
-        if snap is None:
-            raise Fallback  # the full path checks the params and answers null
         server = self.server
-        key = (uri, snap.version, id(snap.settings), server.problem, json.dumps(params))
+        doc = server.documents.get(uri)
+        if doc is None or doc.oversized:
+            raise Fallback  # the full path checks the params and answers null
+        state = self._state(uri, doc)
+        key = (uri, json.dumps(params, sort_keys=True))
         entry = self._index.get(key)
-        if entry is None:
+        if entry is None or entry[0] is not doc or not entry[1].same_as(state):
+            snap = doc.snapshot()
             typed = server.protocol.converter.structure(params, types.CodeActionParams)  # raises on bad params
             actions = self.lister.list(snap, typed)
             result = json.dumps([server.protocol.converter.unstructure(a) for a in actions], separators=(",", ":"))
-            entry = (RawResult(result.encode()), prefetch_candidate(snap, typed, actions))
+            entry = (doc, state, RawResult(result.encode()), prefetch_candidate(snap, typed, actions))
             if len(self._index) >= self.INDEX_SIZE:
-                self._index.clear()  # old versions: cheaper to rebuild than to track
+                self._index.clear()  # cheaper to rebuild than to track
             self._index[key] = entry
-        self._prefetch(snap, entry[1])
-        return entry[0]
+            _analyse_soon(snap)
+        _, _, raw, data = entry
+        self._prefetch(state.settings, data)
+
+        def replay() -> bool:
+            """Whether this answer still holds for the same request (and, if so, its prefetch again)."""
+            if server.documents.get(uri) is not doc or not self._state(uri, doc).same_as(state):
+                return False
+            self._prefetch(state.settings, data)
+            return True
+
+        return RawResult(raw, replay)
 
     def _snapshot(self, uri: str) -> DocumentSnapshot | None:
         doc = self.server.documents.get(uri)
@@ -203,12 +249,21 @@ class CodeActions:
             return None  # an oversized document was announced once (text_sync); no actions
         return doc.snapshot()
 
-    def _prefetch(self, snap: DocumentSnapshot, data: ActionData | None) -> None:
-        if data is None or not snap.settings.prefetch or self.server.problem:
+    def _prefetch(self, settings: Settings, data: ActionData | None) -> None:
+        if data is None or not settings.prefetch or self.server.problem:
             return
         prefetcher = self.server.features.find(Prefetcher)
         if prefetcher is not None:
             prefetcher.start(data)
+
+
+def _analyse_soon(snap: DocumentSnapshot) -> None:
+    """Once this answer is out, bring the text's analysis up to date if that is cheap (one edit
+    since the last analysed text): a resolve picked from this menu then finds its context ready."""
+    try:
+        asyncio.get_running_loop().call_soon(warm_if_incremental, snap.source)
+    except RuntimeError:  # no event loop (a unit test calling the lister directly)
+        pass
 
 
 def register(server: SparkLanguageServer) -> None:

@@ -61,6 +61,8 @@ class WorkspaceConfiguration:
         self.pushed: dict[str, Any] = {}
         self.resolved: dict[str | None, Resolved] = {}
         self.catalogs: dict[str | None, list[ActionSpec]] = {}
+        self._folder_of: dict[str, str | None] = {}  # uri -> folder, for self._folders_seen
+        self._folders_seen: list[str] = []
 
     @property
     def editor(self) -> dict[str, Any]:
@@ -83,8 +85,20 @@ class WorkspaceConfiguration:
         return self.resolved[key].settings if key in self.resolved else Settings()
 
     def folder_of(self, uri: str) -> str | None:
+        """The workspace folder holding ``uri`` (remembered per URI: every request asks)."""
+        if self._folders_seen != self.folders:
+            self._folder_of.clear()
+            self._folders_seen = list(self.folders)
+        try:
+            return self._folder_of[uri]
+        except KeyError:
+            pass
         path = to_fs_path(uri) if uri.startswith("file:") else None
-        return folder_for(path, self.folders) if path else None
+        folder = folder_for(path, self.folders) if path else None
+        if len(self._folder_of) >= 4096:
+            self._folder_of.clear()
+        self._folder_of[uri] = folder
+        return folder
 
     def settings_for(self, uri: str) -> Settings:
         folder = self.folder_of(uri)

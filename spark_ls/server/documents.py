@@ -52,7 +52,9 @@ DEFAULT_MAX_DOCUMENT_CHARS = 1_000_000
 
 
 class OpenDocument:
-    __slots__ = ("_snapshot", "document", "language", "language_id", "max_chars", "path", "store", "uri", "version")
+    __slots__ = (
+        "_snapshot", "document", "language", "language_id", "max_chars", "path", "revision", "store", "uri", "version",
+    )
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class OpenDocument:
         self.uri = uri
         self.path = to_fs_path(uri) or uri
         self.version = version
+        self.revision = 0  # counts changes (a client may repeat a version number)
         self.language_id = language_id
         self.max_chars = max_chars
         self.language = language_for(path=self.path, language_id=language_id)
@@ -97,6 +100,7 @@ class OpenDocument:
         if self.document.language is None and self.language is not None and not self.oversized:
             self.document = SourceDocument(self.document.text, self.language)  # small again: parse once
         self.version = version
+        self.revision += 1
         self._snapshot = None
 
     def snapshot(self) -> DocumentSnapshot:

@@ -270,32 +270,63 @@ def as_request_error(server: SparkLanguageServer, exc: BaseException) -> JsonRpc
 
 
 class Progress:
-    """$/progress for one action: begin -> tokens received -> end; cancelling it cancels the task."""
+    """$/progress for one action: begin -> tokens received -> end; cancelling it cancels the task.
+
+    The client is asked to create the token (``window/workDoneProgress/create``) without waiting
+    for its answer: the action runs meanwhile, and ``begin`` goes out when the answer arrives
+    (the round trip to the editor is no longer part of every action's latency). An action done
+    before the answer still reports begin and end once the token exists, so the editor never
+    keeps a token nobody ends; the action's own response waits for that (a bounded wait), so
+    the editor sees begin -> end before the result, as before.
+    """
+
+    CREATE_TIMEOUT = 5.0
 
     def __init__(self, server: SparkLanguageServer, title: str) -> None:
         self.server = server
         self.title = title
-        self.token: str | None = None
+        self.token: str | None = None  # set once the client created it and begin went out
         self.chars = 0
         self._last_report = 0.0
+        self._task: asyncio.Task[Any] | None = None
+        self._creating: asyncio.Task[Any] | None = None
+        self._started = 0.0
+        self._outcome: str | None = None  # set when the action is over
+        self._message = "asking the model"  # the latest status, shown by begin if it comes later
 
     async def __aenter__(self) -> Self:
         if not self.server.client.work_done_progress:
             return self
         token = f"spark-ls/{uuid.uuid4().hex}"
+        self._task = asyncio.current_task()
+        self._started = time.monotonic()
         try:
-            await asyncio.wait_for(self.server.work_done_progress.create_async(token), timeout=5)
+            creating = asyncio.ensure_future(self.server.work_done_progress.create_async(token))
         except Exception:  # noqa: BLE001 - progress is a nicety; never fail the action for it
             return self
-        self.token = token
-        self.server.work_done_progress.begin(
-            token, types.WorkDoneProgressBegin(title=f"spark-ls: {self.title}", cancellable=True, message="asking the model")
+        self._creating = creating
+        creating.add_done_callback(lambda done: self._created(token, done))
+        return self
+
+    def _created(self, token: str, done: asyncio.Future[Any]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return  # no progress for this action
+        progress = self.server.work_done_progress
+        progress.begin(
+            token, types.WorkDoneProgressBegin(title=f"spark-ls: {self.title}", cancellable=True, message=self._message)
         )
-        task = asyncio.current_task()
-        cancelled = self.server.work_done_progress.tokens.get(token)
+        if self._outcome is not None:  # the action was faster than the editor's answer
+            self._end(token, self._outcome)
+            return
+        self.token = token
+        task = self._task
+        cancelled = progress.tokens.get(token)
         if cancelled is not None and task is not None:
             cancelled.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)
-        return self
+
+    def _end(self, token: str, outcome: str) -> None:
+        self.server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=outcome))
+        self.server.work_done_progress.tokens.pop(token, None)
 
     def on_delta(self, delta: str) -> None:
         self.chars += len(delta)
@@ -307,17 +338,27 @@ class Progress:
             )
 
     def status(self, message: str) -> None:
+        self._message = message
         if self.token is not None:
             self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=message))
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.token is None:
-            return
         outcome = "done" if exc_type is None else ("cancelled" if exc_type is asyncio.CancelledError else "failed")
-        self.server.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=outcome))
-        self.server.work_done_progress.tokens.pop(self.token, None)
+        self._outcome = outcome
+        if self.token is not None:
+            self._end(self.token, outcome)
+            self.token = None
+            return
+        creating = self._creating
+        if creating is None or creating.done() or exc_type is asyncio.CancelledError:
+            return  # (a late answer still gets begin -> end from _created)
+        remaining = self.CREATE_TIMEOUT - (time.monotonic() - self._started)
+        try:  # the editor sees begin -> end before the action's result
+            await asyncio.wait_for(asyncio.shield(creating), max(0.0, remaining))
+        except Exception as error:  # noqa: BLE001 - a slow or failing editor: the result goes out anyway
+            log.debug("no answer to window/workDoneProgress/create: %s", type(error).__name__)
 
 
 async def run_with_progress(

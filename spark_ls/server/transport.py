@@ -4,7 +4,10 @@
   after a wrong Content-Length and skipping oversized messages in bounded chunks.
 - :class:`Dispatcher` hands each body to pygls, or to a lean handler for the hot methods
   (``textDocument/codeAction``; a hook for ``textDocument/inlineCompletion``): plain JSON in,
-  plain JSON out, none of pygls's per-message structuring, futures and context copies.
+  plain JSON out, none of pygls's per-message structuring, futures and context copies. A lean
+  answer that says how long it stays valid (:class:`RawResult` with ``replay``) is kept under the
+  request's bytes without its id (:class:`Answers`): the same request again is answered from
+  there without parsing its JSON.
 - ``serve_stdio`` / ``serve_tcp`` / ``serve_ws`` run until the client sends ``exit`` (or goes
   away) and return the process exit code; none of them calls ``sys.exit`` inside the loop.
 
@@ -26,7 +29,7 @@ import sys
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Self
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest, JsonRpcParseError
 
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
     from websockets.http11 import Request, Response
 
-__all__ = ["MAX_MESSAGE_BYTES", "Dispatcher", "Fallback", "Framer", "RawResult", "serve_stdio", "serve_tcp", "serve_ws"]
+__all__ = ["MAX_MESSAGE_BYTES", "Answers", "Dispatcher", "Fallback", "Framer", "RawResult", "serve_stdio", "serve_tcp", "serve_ws"]
 
 log = logging.getLogger("spark_ls.server")
 
@@ -77,6 +80,14 @@ class Framer:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The complete message bodies ``chunk`` finishes, in order."""
+        buf = self._buf
+        if not buf and self._body_length is None and not self._content_length and not self._skip_remaining \
+                and not self._skip_headers and chunk.startswith(_HEADER):
+            # The usual case: the chunk is exactly one message with a bare Content-Length header.
+            end = chunk.find(b"\r\n\r\n", len(_HEADER), len(_HEADER) + 24)
+            value = chunk[len(_HEADER) + 1 : end] if end > 0 and chunk[len(_HEADER)] == 0x20 else b""
+            if value.isdigit() and len(chunk) == end + 4 + int(value) and int(value) <= self.max_bytes:
+                return [chunk[end + 4 :]]
         buf = self._buf
         buf += chunk
         out: list[bytes] = []
@@ -154,7 +165,86 @@ class Fallback(Exception):
 
 
 class RawResult(bytes):
-    """A lean handler's result already serialised as JSON (e.g. kept in an index): sent as is."""
+    """A lean handler's result already serialised as JSON (e.g. kept in an index): sent as is.
+
+    ``replay``, when given, makes the answer reusable for the very same request bytes (any id):
+    it is called before each reuse and returns whether the answer still holds (it may also redo
+    the answer's side effects, e.g. start a prefetch).
+    """
+
+    replay: Callable[[], bool] | None
+
+    def __new__(cls, data: bytes, replay: Callable[[], bool] | None = None) -> Self:
+        self = super().__new__(cls, data)
+        self.replay = replay
+        return self
+
+
+# A request's id: a JSON integer or a plain printable-ASCII string (anything else is never kept).
+# The first match is taken as the key's split; keep() verifies it is the message's own id.
+_ID = re.compile(rb'"id"\s*:\s*(-?(?:0|[1-9][0-9]*)|"[\x20\x21\x23-\x5b\x5d-\x7e]*")(?=\s*[,}])')
+_PROBE = "\u0000spark-ls-probe"
+
+
+class Answers:
+    """Answers kept under the bytes of their request without its id.
+
+    An editor sends the same codeAction request over and over (cursor moves, lightbulb refreshes)
+    with nothing but the id changed. The key is ``(bytes before the id's value, bytes after it)``;
+    the split is checked once, when an answer is stored, by parsing the message with a probe in
+    place of the id: only a split at the message's own top-level ``id`` is used. Because a later
+    request must have exactly the same bytes before the id to match a key, its id sits at the same
+    place in the same structure, so a hit needs no JSON parsing at all.
+    """
+
+    SIZE = 512
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[bytes, bytes], tuple[bytes, Callable[[], bool]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    @staticmethod
+    def split(body: bytes) -> tuple[tuple[bytes, bytes], bytes] | None:
+        """(key, the id's JSON token) for a message body, or None when no id is found."""
+        match = _ID.search(body)
+        if match is None:
+            return None
+        return (body[: match.start(1)], body[match.end(1) :]), match.group(1)
+
+    def answer(self, body: bytes) -> bytes | None:
+        """The complete response to ``body`` if a kept answer still holds for it."""
+        found = self.split(body)
+        if found is None:
+            return None
+        key, msg_id = found
+        entry = self._kept.get(key)
+        if entry is None:
+            return None
+        if not entry[1]():
+            del self._kept[key]
+            return None
+        return b'{"jsonrpc":"2.0","id":' + msg_id + b',"result":' + entry[0] + b"}"
+
+    def keep(self, body: bytes, msg_id: int | str, result: bytes, replay: Callable[[], bool]) -> bool:
+        """Keep ``result`` for requests equal to ``body`` but for their id (False: not keepable)."""
+        found = self.split(body)
+        if found is None:
+            return False
+        key, token = found
+        try:
+            if json.loads(token) != msg_id or json.loads(key[0] + json.dumps(_PROBE).encode() + key[1]).get("id") != _PROBE:
+                return False
+        except (ValueError, AttributeError):
+            return False
+        if len(self._kept) >= self.SIZE:
+            self._kept.clear()  # old versions: cheaper to rebuild than to track
+        self._kept[key] = (bytes(result), replay)
+        return True
+
+    def clear(self) -> None:
+        self._kept.clear()
 
 
 LeanHandler = Callable[[Any], Any]  # params (plain JSON) -> result (plain JSON)
@@ -166,12 +256,19 @@ class Dispatcher:
     def __init__(self, protocol: SparkProtocol) -> None:
         self.protocol = protocol
         self.lean: dict[str, LeanHandler] = {}
+        self.answers = Answers()
 
     def add_lean(self, method: str, handler: LeanHandler) -> None:
         """Serve requests for ``method`` with ``handler`` (which may raise Fallback)."""
         self.lean[method] = handler
 
     def handle(self, body: bytes) -> None:
+        protocol = self.protocol
+        if self.answers and not protocol.shutdown_requested:
+            response = self.answers.answer(body)
+            if response is not None:
+                protocol.send_raw(response)
+                return
         try:
             data = json.loads(body)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -180,11 +277,10 @@ class Dispatcher:
         if not isinstance(data, dict) or "jsonrpc" not in data:
             self._unreadable(JsonRpcInvalidRequest.CODE, "not a JSON-RPC message", type(data).__name__)
             return
-        protocol = self.protocol
         method = data.get("method")
         if method is not None and "id" in data and not protocol.shutdown_requested:
             lean = self.lean.get(method)
-            if lean is not None and self._lean(lean, data):
+            if lean is not None and self._lean(lean, data, body):
                 return
         try:
             message = protocol.structure_message(data)
@@ -201,7 +297,7 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - one bad message must not end the server
             log.warning("could not handle a %r message: %s: %s", method, type(exc).__name__, exc)
 
-    def _lean(self, handler: LeanHandler, data: dict[str, Any]) -> bool:
+    def _lean(self, handler: LeanHandler, data: dict[str, Any], body: bytes) -> bool:
         msg_id = data["id"]
         if not isinstance(msg_id, (int, str)) or isinstance(msg_id, bool):
             return False
@@ -213,10 +309,12 @@ class Dispatcher:
             log.warning("lean %s failed (%s: %s); retrying on the full path", data.get("method"), type(exc).__name__, exc)
             return False
         if isinstance(result, RawResult):
-            body = b'{"jsonrpc":"2.0","id":' + json.dumps(msg_id).encode() + b',"result":' + result + b"}"
+            response = b'{"jsonrpc":"2.0","id":' + json.dumps(msg_id).encode() + b',"result":' + result + b"}"
+            if result.replay is not None:
+                self.answers.keep(body, msg_id, result, result.replay)
         else:
-            body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "result": result}, separators=(",", ":")).encode()
-        self.protocol.send_raw(body)
+            response = json.dumps({"jsonrpc": "2.0", "id": msg_id, "result": result}, separators=(",", ":")).encode()
+        self.protocol.send_raw(response)
         return True
 
     def _unreadable(self, code: int, what: str, detail: object) -> None:
