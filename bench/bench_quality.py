@@ -333,7 +333,8 @@ def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
              + f" (model + --verify; the model's own time {sum(c['model s'] for c in checks):.0f} s); "
              f"{requests} model requests, "
              f"{sum(c['evaluated'] for c in checks)} of {sum(c['prompt'] for c in checks)} prompt tokens evaluated "
-             f"(the rest from the prompt cache), {sum(c['generated'] for c in checks)} generated"),
+             f"(the rest from the prompt cache), {sum(c['generated'] for c in checks)} generated; "
+             f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"),
             (f"fix rate anchor: Aider's leaderboard gives Qwen2.5-Coder-1.5B-Instruct {AIDER_ANCHOR}% "
              "(133 whole-program exercises, first try) — a different task; shown for scale only"),
             ("false alarm = any proposal on an unmutated function; damage = a proposal that makes a "
