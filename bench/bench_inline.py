@@ -342,13 +342,13 @@ def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
     rep: ReplayResult = emb["replay"]
     if rep.requests:
         n = len(rep.requests)
-        exact, prefix, wrong, empty = (rep.count(v) for v in ("exact", "prefix", "wrong", "empty"))
+        exact, prefix, first, wrong, empty = (rep.count(v) for v in ("exact", "prefix", "first line", "wrong", "empty"))
         r50, r95 = _pcts([r.ms for r in rep.requests])
         files = len({r.path for r in rep.requests})
         rows.append({"measure": f"acceptance, replay of {rep.lines} lines added by this repo's git history ({files} files), embedded model, FIM",
                      "n": n, "p50 ms": r50, "p95 ms": r95, "overhead p50 ms": "",
                      "note": (f"of {n} requests: exact rest of line {exact} ({exact / n:.0%}), right prefix {prefix}, "
-                              f"wrong {wrong}, empty {empty}; accepted {exact + prefix}/{n} ({(exact + prefix) / n:.0%}); "
+                              f"first line only {first}, wrong {wrong}, empty {empty}; accepted {exact + prefix}/{n} ({(exact + prefix) / n:.0%}); "
                               f"characters typed by accepted suggestions {rep.saved}/{rep.chars} ({rep.saved / max(1, rep.chars):.0%}); "
                               f"{rep.typed_through} keystrokes typed through a shown suggestion")})
         for r in rep.requests:
