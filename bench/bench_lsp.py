@@ -326,16 +326,19 @@ async def _measure(quick: bool, tiny: bool = False) -> dict[str, Any]:
             if sdoc.inserted:  # back to the original text
                 sdoc.keystroke()
                 rdoc.keystroke()
-            # pygls's message-path floor: the same request for a document spark-ls does not have.
-            # The lean path (server/transport.py) hands it to pygls's full path (structured params,
-            # futures, cattrs), which answers null without spark-ls work: stdio + JSON-RPC + pygls.
-            unknown = dict(params["spark"], textDocument={"uri": (root / "not-open.py").as_uri()})
+            # Message-path floors: the same request for a document neither server has, answered
+            # null. spark-ls's lean path hands it to pygls's full path (structured params, futures,
+            # cattrs): stdio + JSON-RPC + pygls with no spark-ls work. ruff's is its own floor.
+            unknown_uri = (root / "not-open.py").as_uri()
+            unknown = {name: dict(params[name], textDocument={"uri": unknown_uri}) for name in clients}
             for _ in range(warm_up):
-                await spark.request("textDocument/codeAction", unknown)
-            floor = []
-            for _ in range(n_actions):
-                floor.append((await spark.timed_request("textDocument/codeAction", unknown))[0])
-            samples["spark_floor"] = floor
+                for name, client in clients.items():
+                    await client.request("textDocument/codeAction", unknown[name])
+            for i in range(n_actions):
+                order = list(clients) if i % 2 == 0 else list(reversed(clients))
+                for name in order:
+                    ms, _ = await clients[name].timed_request("textDocument/codeAction", unknown[name])
+                    samples.setdefault(f"{name}_floor", []).append(ms)
             await asyncio.sleep(0.1 if tiny else 0.5)  # let the debounced diagnostics settle
             await ruff.stop()
             out["codeaction"] = samples
@@ -432,9 +435,10 @@ def _components(quick: bool, tiny: bool = False) -> dict[str, float]:
     """In-process costs of the per-request / per-keystroke work on the same file (public APIs only),
     medians in ms, so the LSP figures above can be attributed."""
     from spark_ls.context.document import SourceDocument
+    from spark_ls.context.index import warm_if_incremental
     from spark_ls.context.languages import language_for
     from spark_ls.context.picker import enclosing_scope, pick_context
-    from spark_ls.diffs import unified_diff
+    from spark_ls.diffs import apply_reply, unified_diff
     from spark_ls.server.convert import LineIndex
 
     text, _, line = make_source(8 if tiny else 74)
@@ -450,15 +454,28 @@ def _components(quick: bool, tiny: bool = False) -> dict[str, float]:
         costs.setdefault(name, []).append((time.perf_counter() - started) * 1000)
         return result
 
+    pick_context(doc.snapshot(), line, line, path=FILE_NAME)  # the text before the first keystroke is analysed
     for i in range(rounds):
         timed("keystroke: incremental reparse", lambda i=i: doc.apply_change(at, at + i % 2, "" if i % 2 else "s"))
         s = doc.snapshot()
-        timed("first enclosing_scope on the new text (scope analysis)", lambda s=s: enclosing_scope(s, line, line))
+        timed("first enclosing_scope on the new text (listing)", lambda s=s: enclosing_scope(s, line, line))
         timed("enclosing_scope, cached analysis", lambda s=s: enclosing_scope(s, line, line))
-        timed("first pick_context on the new text (scopes cached)", lambda s=s: pick_context(s, line, line, path=FILE_NAME))
+        if i % 2:
+            timed("incremental analysis of the new text (after the listing's answer)", lambda s=s: warm_if_incremental(s))
+            label = "pick_context, analysis done after the listing"
+        else:
+            label = "first pick_context on the new text (incremental analysis included)"
+        context = timed(label, lambda s=s: pick_context(s, line, line, path=FILE_NAME))
         timed("pick_context, cached analysis", lambda s=s: pick_context(s, line, line, path=FILE_NAME))
-        timed("diffs.unified_diff(old, new) of the whole file", lambda: unified_diff(text, fixed, FILE_NAME))
-        timed("convert.LineIndex(text)", lambda: LineIndex(text))
+        reply = unified_diff(s.text, s.text.replace(BAD_LINE, GOOD_LINE), FILE_NAME)
+        timed("apply_reply (place, confine, structure, verify) with the snapshot's tree and lines",
+              lambda s=s, r=reply, c=context: apply_reply(
+                  s.text, r, path=FILE_NAME, mode="diff", allowed=[c.region], scope=c.region, language=s.language,
+                  old_tree=s.tree, old_lines=s.lines))
+        timed("diffs.unified_diff(old, new) of the whole file (check output; not on the resolve path)",
+              lambda: unified_diff(text, fixed, FILE_NAME))
+        timed("convert.LineIndex(text) (not on the resolve path: the document keeps its line table)",
+              lambda: LineIndex(text))
     return {name: statistics.median(values) for name, values in costs.items()}
 
 
@@ -482,10 +499,12 @@ def run(quick: bool, tiny: bool = False) -> dict:
                 "measure": label, "server": name, "n": len(ca[key]),
                 "p50 ms": p[key][0], "p95 ms": p[key][1], "actions": m["counts"][server], "hit rate": "",
             })
-    rows.append({
-        "measure": "codeAction on an unopened document (pygls message-path floor)", "server": "spark-ls",
-        "n": len(ca["spark_floor"]), "p50 ms": p["spark_floor"][0], "p95 ms": p["spark_floor"][1], "actions": 0, "hit rate": "",
-    })
+    for server, name, what in (("spark", "spark-ls", "pygls message-path floor"), ("ruff", "ruff server", "its floor")):
+        rows.append({
+            "measure": f"codeAction on an unopened document, answered null ({what})", "server": name,
+            "n": len(ca[f"{server}_floor"]), "p50 ms": p[f"{server}_floor"][0], "p95 ms": p[f"{server}_floor"][1],
+            "actions": 0, "hit rate": "",
+        })
     rp50, rp95 = _pcts(m["resolve_ms"])
     rows.append({
         "measure": "codeAction/resolve, 0 ms model (server overhead), same text", "server": "spark-ls",
@@ -534,9 +553,12 @@ def run(quick: bool, tiny: bool = False) -> dict:
         (f"codeAction p50: spark-ls {spark_p50:.2f} ms vs ruff server {ruff_p50:.2f} ms "
         f"({spark_p50 / ruff_p50:.2f}x); with a keystroke first: {p['spark_keystroke'][0]:.2f} vs {p['ruff_keystroke'][0]:.2f} ms. "
         f"Requests interleaved between the servers; {m['warm_up']} warm-up requests each; keystroke rows are didChange write -> codeAction response."),
-        (f"pygls message-path floor (same request, unopened document, answered null through pygls): p50 "
-        f"{p['spark_floor'][0]:.2f} ms vs spark-ls's codeAction {spark_p50:.2f} ms, served by the lean path "
-        "(server/transport.py: plain JSON, per-version index of answers; pygls only on a miss)."),
+        (f"Floors (same request, unopened document, answered null, interleaved): spark-ls through pygls's full path "
+        f"{p['spark_floor'][0]:.2f} ms, ruff server {p['ruff_floor'][0]:.2f} ms. spark-ls's codeAction ({spark_p50:.2f} ms) "
+        "is served by the lean path (server/transport.py): a repeated request is answered from the bytes kept for it "
+        "(keyed on the request without its id, valid while the document version, settings and session state are the "
+        "same), without parsing its JSON; a new one from plain JSON and a per-version index; pygls only for an unopened "
+        "document or unreadable params."),
         (f"Resolve ({m['fix_title']!r}): {len(m['resolve_ms']) + len(m['resolve_fresh_ms'])} resolves, refusals {m['refusals']}, resolves without an edit {m['no_edit']}; "
         f"the endpoint replies at once with a unified diff for the function; {m['resolve_connections']} WebSocket connection(s) in total. "
         "Each resolve includes one window/workDoneProgress/create round trip to the client (capability advertised, as VS Code does)."),

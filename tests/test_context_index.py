@@ -10,6 +10,7 @@ import pytest
 
 from spark_ls.context.document import Snapshot, SourceDocument
 from spark_ls.context.index import (
+    FileIndex,
     all_scopes,
     clear_chunk_cache,
     definitions_of,
@@ -47,6 +48,12 @@ def _assert_index_equals_full(snap: Snapshot, label: str) -> None:
     assert [(_node_key(d.node), _node_key(d.body)) for d in mine] == \
         [(_node_key(d.node), _node_key(d.body)) for d in full_definitions], label
     assert import_info(snap) == find_import_info(snap), label
+    index = file_index(snap)
+    if index is not None:  # names() (possibly updated from the previous snapshot's) == recomputed
+        fresh = FileIndex(snap, index.chunks, None)
+        assert index.names() == fresh.names(), label
+        assert {name: [(d.name, d.start_line) for d in index.definitions_named([name])] for name in index.names()} \
+            == {name: [(d.name, d.start_line) for d in fresh.definitions_named([name])] for name in fresh.names()}, label
 
 
 def _random_edit(document: SourceDocument, rng: random.Random) -> str:

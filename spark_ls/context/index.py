@@ -108,6 +108,9 @@ class FileIndex:
         self._import_info = import_info  # precomputed for a file indexed as a whole
         self._scopes: dict[int, list[ScopeNode]] = {}
         self._names: dict[str, list[tuple[int, int]]] | None = None
+        # From the snapshot this one was edited from: (its names, first changed chunk, its chunks
+        # from there that were replaced, the number of new ones), to update names() cheaply.
+        self.names_base: tuple[dict[str, list[tuple[int, int]]], int, list[_Facts], int] | None = None
         self._lock = threading.Lock()
         self.whole = False  # indexed as one piece (a file with syntax errors): nothing to reuse
         self.broken = any(chunk.facts.broken for chunk in chunks)  # chunks that depend on their neighbours
@@ -171,14 +174,38 @@ class FileIndex:
                           start_byte=rel.start_byte + chunk.byte, where=where)
 
     def names(self) -> dict[str, list[tuple[int, int]]]:
-        """Defined name -> (chunk index, definition index), in document order."""
+        """Defined name -> (chunk index, definition index), in document order (shared: do not mutate)."""
         if self._names is None:
-            names: dict[str, list[tuple[int, int]]] = {}
-            for chunk_index, chunk in enumerate(self.chunks):
-                for index, rel in enumerate(chunk.facts.definitions):
-                    names.setdefault(rel.name, []).append((chunk_index, index))
+            base, self.names_base = self.names_base, None
+            names = self._names_from(base) if base is not None else None
+            if names is None:
+                names = {}
+                for chunk_index, chunk in enumerate(self.chunks):
+                    for index, rel in enumerate(chunk.facts.definitions):
+                        names.setdefault(rel.name, []).append((chunk_index, index))
             self._names = names
         return self._names
+
+    def _names_from(self, base: tuple[dict[str, list[tuple[int, int]]], int, list[_Facts], int]
+                    ) -> dict[str, list[tuple[int, int]]] | None:
+        """The previous snapshot's names with only the replaced chunks' entries redone (None when
+        the chunks after them moved to other positions: then every entry would change)."""
+        old_names, first, replaced, count = base
+        if len(replaced) != count:
+            return None
+        stop = first + count
+        affected = {rel.name for facts in replaced for rel in facts.definitions}
+        affected.update(rel.name for chunk in self.chunks[first:stop] for rel in chunk.facts.definitions)
+        names = dict(old_names)  # the lists of the other names are shared, never mutated
+        for name in affected:
+            kept = [at for at in old_names.get(name, ()) if not first <= at[0] < stop]
+            kept += [(c, i) for c in range(first, stop) for i, rel in enumerate(self.chunks[c].facts.definitions)
+                     if rel.name == name]
+            if kept:
+                names[name] = sorted(kept)
+            else:
+                names.pop(name, None)
+        return names
 
     def definitions_named(self, wanted: Iterable[str]) -> list[Definition]:
         names = self.names()
@@ -276,13 +303,16 @@ def file_index(snap: Snapshot) -> FileIndex | None:
 def _build(snap: Snapshot, tree: tree_sitter.Tree) -> FileIndex:
     root = tree.root_node
     if not root.is_error:
-        placed = _reuse(snap, root)
+        reused = _reuse(snap, root)
+        placed, names_base = reused if reused is not None else (None, None)
         if placed is None and root.has_error:
             placed = _place_broken(snap, root)
         elif placed is None:
             placed = _place(snap, root.children)
         if placed is not None:
-            return FileIndex(snap, placed, None)
+            index = FileIndex(snap, placed, None)
+            index.names_base = names_base
+            return index
     if root.has_error:  # bounding and recovery reach across top-level nodes: the whole file at once
         scopes = find_scopes(snap)
         whole = _facts_of(snap, 0, 0, scopes, find_definitions(snap, scopes), max(0, snap.line_count - 1))
@@ -292,9 +322,11 @@ def _build(snap: Snapshot, tree: tree_sitter.Tree) -> FileIndex:
     return FileIndex(snap, _place(snap, root.children), None)
 
 
-def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
+def _reuse(snap: Snapshot, root: tree_sitter.Node
+           ) -> tuple[list[_Placed], tuple[dict[str, list[tuple[int, int]]], int, list[_Facts], int] | None] | None:
     """The chunks of the snapshot this one was edited from, kept before and shifted after the
-    changed bytes; only the top-level nodes in between are looked up (None: nothing to reuse)."""
+    changed bytes; only the top-level nodes in between are looked up (None: nothing to reuse).
+    With them, what :meth:`FileIndex.names` needs to update the old index's names, if it has them."""
     derived = snap.__dict__.get("derived_from")  # set by SourceDocument.snapshot()
     if derived is None:
         return None
@@ -352,6 +384,9 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
         return None
     known = {at - lead: facts for at, facts in found.items()}
     placed = old_chunks[:first] + _place(snap, middle_children, known)
+    old_names = old._names
+    names_base = None if old_names is None else \
+        (old_names, first, [c.facts for c in old_chunks[first : len(old_chunks) - tail]], len(middle_children))
     if tail:
         next_node = _child(root, after)
         old_next = old_chunks[len(old_chunks) - tail]
@@ -362,7 +397,7 @@ def _reuse(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
         offset_shift = offset - old_next.offset
         placed += [_Placed(c.facts, c.line + line_shift, c.offset + offset_shift, c.byte + delta)
                    for c in old_chunks[len(old_chunks) - tail :]]
-    return placed
+    return placed, names_base
 
 
 def _place_broken(snap: Snapshot, root: tree_sitter.Node) -> list[_Placed] | None:
