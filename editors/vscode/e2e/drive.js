@@ -124,7 +124,7 @@ async function waitDecoration(page, expect, present) {
   for (;;) {
     const texts = await decorationTexts(page);
     const found = texts.filter((t) => t.includes(expect));
-    if (present ? found.length : !found.length) return found;
+    if (present ? found.length : !found.length) return texts; // all of them: the hint is on the last line
     if (Date.now() > deadline) throw new Error(`decoration ${JSON.stringify(expect)} ${present ? 'never shown' : 'still shown'}; decorations: ${JSON.stringify(texts)}`);
     await page.waitForTimeout(100);
   }
