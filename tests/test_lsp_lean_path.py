@@ -303,3 +303,21 @@ async def test_repeated_code_actions_over_stdio(model_endpoint: Any, tmp_path: A
         assert [a["title"] for a in changed] == [a["title"] for a in results[0]]
     finally:
         await server.close()
+
+
+async def test_kept_answers_do_not_keep_a_closed_document_alive(lean: InProcess) -> None:
+    import gc
+    import weakref
+
+    doc = lean.server.documents.get(URI)
+    assert doc is not None
+    ref = weakref.ref(doc)
+    del doc
+    for n, params in enumerate(CASES):
+        lean.request(n, "textDocument/codeAction", params)
+        lean.request(100 + n, "textDocument/codeAction", params)
+    assert len(lean.server.dispatcher.answers) == len(CASES)
+    lean.send({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": URI}}})
+    gc.collect()
+    assert ref() is None, gc.get_referrers(ref())
+    assert lean.request(999, "textDocument/codeAction", CASES[0])["result"] is None
