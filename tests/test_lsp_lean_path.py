@@ -250,6 +250,9 @@ def test_answers_are_keyed_on_the_top_level_id_only() -> None:
     for token, msg_id in ((b"1.5", 1.5), (b"01", 1), (b'"a\\"b"', 'a"b'), (b"true", True), (b"null", None)):
         body = b'{"jsonrpc":"2.0","id":' + token + b',"method":"m","params":{}}'
         assert not answers.keep(body, msg_id, b"[]", always), token  # type: ignore[arg-type]
+    # A large message (a whole-text didChange) is never searched for an id, nor kept.
+    big = _body(1, {"text": "x" * Answers.MAX_REQUEST_BYTES})
+    assert answers.split(big) is None and not answers.keep(big, 1, b"[]", always)
     # Whitespace around the id is part of the key; the id token is echoed as sent.
     assert answers.keep(b'{"jsonrpc": "2.0", "id": 3 , "method": "m"}', 3, b"null", always)
     assert answers.answer(b'{"jsonrpc": "2.0", "id": 44 , "method": "m"}') == b'{"jsonrpc":"2.0","id":44,"result":null}'
