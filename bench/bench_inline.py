@@ -12,12 +12,12 @@
    (not awaited, as an editor without debounce would), TTFT 300 ms. Counted at the endpoint:
    requests started, and requests that ran to completion (the rest were cancelled).
 3. **Acceptance on a replay of real edits** with the embedded model (Qwen2.5-Coder-1.5B, FIM):
-   lines added by this repository's own git history (non-trivial Python lines from recent
-   commits of spark_ls/), replayed on the file as committed: the line is cut after its
-   indentation plus its first word (what the user typed), the rest removed, and the library's
-   inline pipeline (context -> FIM prompt -> model -> post-processing) asked for a suggestion.
-   Exact = the suggestion equals the rest of the line as the developer wrote it; useful prefix =
-   a non-empty suggestion that is a prefix of it (accepting it word by word would still help).
+   bench/inline_replay.py replays code lines added by this repository's own git history (real
+   git, offline; main's history before the inline code existed, so the model is not graded on
+   the feature's own source) keystroke by keystroke in the state they were typed in, asking for
+   a suggestion at each pause (word boundary) unless one on screen is being typed through.
+   Reported: requests whose suggestion was exactly the rest of the line, a right prefix of it,
+   wrong or empty; and the share of the replayed characters that accepted suggestions typed.
 4. **Embedded model speed** for a one-line FIM completion: latency cold (first request after
    load) and warm (the same prompt again: llama.cpp reuses the KV cache), generation tokens/s.
 
@@ -27,9 +27,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,12 +43,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_lsp import make_source
+from bench.inline_replay import ReplayResult, replay, replay_lines
 from bench.lsp_client import RawLspClient, client_capabilities
 
 API_KEY = "sk-bench-not-a-real-key"
 TTFT = 0.1
 BURST_TTFT = 0.3
 SUGGESTION = "len(orders)"
+# main's history before the inline library existed (see the module docstring, 3.)
+REPLAY_REV = "7f92751^"
+REPLAY_LINES = {True: 8, False: 16}  # keyed by quick
+REPLAY_REQUESTS = {True: 16, False: 40}
 
 
 def _pcts(values: list[float]) -> tuple[float, float]:
@@ -57,13 +62,39 @@ def _pcts(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), statistics.quantiles(values, n=20, method="inclusive")[-1]
 
 
-def _source() -> tuple[str, int, int]:
-    """(text, cursor line, cursor character): ``    count = |`` inside a function mid-file."""
-    text, target, _ = make_source()
+def _source(blocks: int = 74) -> tuple[str, int, int]:
+    """(text, cursor line, cursor character): ``    count = |`` inside a function mid-file
+    (74 blocks: 5,119 lines; 2 blocks: 151 lines)."""
+    text, target, _ = make_source(blocks)
     lines = text.splitlines(keepends=True)
     at = next(i for i, line in enumerate(lines) if line.startswith(f"def summarize_{target}("))
     lines.insert(at + 1, "    count = \n")
     return "".join(lines), at + 1, len("    count = ")
+
+
+class _Bare:
+    """A bare ``websockets`` client on the same endpoint: the model's own round trip as any
+    client sees it (it re-sends the exact request body spark-ls sent)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.url = base_url.replace("http://", "ws://", 1).rstrip("/") + "/responses"
+        self.conn: Any = None
+
+    async def start(self) -> None:
+        from websockets.asyncio.client import connect
+
+        self.conn = await connect(self.url, compression=None, additional_headers={"Authorization": f"Bearer {API_KEY}"})
+
+    async def round_trip(self, body: dict[str, Any]) -> float:
+        frame = json.dumps({"type": "response.create", **body})
+        started = time.perf_counter()
+        await self.conn.send(frame)
+        while json.loads(await self.conn.recv())["type"] not in ("response.completed", "response.failed", "error"):
+            pass
+        return (time.perf_counter() - started) * 1000
+
+    async def close(self) -> None:
+        await self.conn.close()
 
 
 def _caps() -> dict[str, Any]:
@@ -123,32 +154,49 @@ def _items(result: Any) -> list[dict[str, Any]]:
 
 
 async def _latency(quick: bool, tiny: bool = False) -> dict[str, Any]:
+    """Interleaved in one run, one server: keystroke -> suggestion on the 5,119-line file and on
+    a 151-line one, and the bare client's round trip with the same request body."""
     from model_endpoint import ModelEndpoint
 
     samples = 4 if tiny else 15 if quick else 60
-    text, line, col = _source()
-    out: dict[str, Any] = {"lines": text.count("\n")}
+    big, small = _source(), _source(2)
+    out: dict[str, Any] = {"lines": big[0].count("\n"), "small_lines": small[0].count("\n")}
     with tempfile.TemporaryDirectory() as tmp, ModelEndpoint(api_key=API_KEY, first_token_delay=TTFT, reply_for=lambda b: SUGGESTION) as ep:
         root = Path(tmp)
         client = await _server(ep, root)
+        bare = _Bare(ep.base_url)
+        await bare.start()
         try:
-            doc = _Doc(client, (root / "orders.py").as_uri(), text, line, col)
+            doc = _Doc(client, (root / "orders.py").as_uri(), *big)
+            small_doc = _Doc(client, (root / "small.py").as_uri(), *small)
             model_ms: list[float] = []
-            hit_ms: list[float] = []
+            small_ms: list[float] = []
+            bare_ms: list[float] = []
             shown: list[bool] = []
-            for i in range(samples + 3):
+
+            async def sample(d: _Doc, i: int) -> tuple[float, Any]:
                 started = time.perf_counter()
                 if i % 2 == 0:
-                    doc.insert("z")
+                    d.insert("z")
                 else:
-                    doc.delete_one()
-                _, fut = doc.request()
+                    d.delete_one()
+                _, fut = d.request()
                 result = await fut
-                ms = (time.perf_counter() - started) * 1000
+                return (time.perf_counter() - started) * 1000, result
+
+            for i in range(samples + 3):
+                ms, result = await sample(doc, i)
+                body = next(c.body for c in reversed(ep.calls) if c.body.get("generate") is not False)
+                small_ms_i, _ = await sample(small_doc, i)
+                bare_i = await bare.round_trip(body)
                 if i >= 3:  # warm-up
                     model_ms.append(ms)
                     shown.append(bool(_items(result)))
+                    small_ms.append(small_ms_i)
+                    bare_ms.append(bare_i)
             # Typed-through: the suggestion's first character, then the request.
+            col = big[2]
+            hit_ms: list[float] = []
             for i in range(samples):
                 if doc.col != col:
                     doc.delete_one()
@@ -162,8 +210,9 @@ async def _latency(quick: bool, tiny: bool = False) -> dict[str, Any]:
                 hit_ms.append((time.perf_counter() - started) * 1000)
                 after = len([c for c in ep.calls if c.body.get("generate") is not False])
                 assert after == calls and _items(result), "typed-through keystroke was not a cache hit"
-            out.update(model_ms=model_ms, hit_ms=hit_ms, shown=sum(shown), n=len(shown))
+            out.update(model_ms=model_ms, small_ms=small_ms, bare_ms=bare_ms, hit_ms=hit_ms, shown=sum(shown), n=len(shown))
         finally:
+            await bare.close()
             await client.stop()
     return out
 
@@ -201,66 +250,6 @@ async def _burst() -> dict[str, Any]:
 # ------------------------------------------------------------------------- embedded model
 
 
-def _replay_cases(limit: int) -> list[tuple[str, str, int, str]]:
-    """(path, file text at the commit, line index, line) for lines added by recent commits."""
-    log = subprocess.run(
-        # main's history before the inline library existed: the model never saw these lines in a
-        # prompt of ours, and the replay does not grade the feature on its own source.
-        ["git", "-C", str(ROOT), "log", "--no-merges", "--format=%H", "-n", "80", "7f92751", "--", "spark_ls"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()
-    cases: list[tuple[str, str, int, str]] = []
-    seen_files: set[str] = set()
-    for commit in log:
-        diff = subprocess.run(
-            ["git", "-C", str(ROOT), "show", "--format=", "-U0", commit, "--", "spark_ls/*.py", "spark_ls/**/*.py"],
-            capture_output=True, text=True, check=True,
-        ).stdout
-        path = None
-        for raw in diff.splitlines():
-            if raw.startswith("+++ b/"):
-                path = raw[6:]
-                continue
-            if not raw.startswith("+") or raw.startswith("+++") or path is None or path in seen_files:
-                continue
-            line = raw[1:]
-            body = line.strip()
-            if len(body) < 16 or len(body) > 90 or body.startswith(("#", '"', "'", "def ", "class ", "@", "from ", "import ")):
-                continue
-            if " " not in body:
-                continue
-            try:
-                content = subprocess.run(
-                    ["git", "-C", str(ROOT), "show", f"{commit}:{path}"], capture_output=True, text=True, check=True
-                ).stdout
-            except subprocess.CalledProcessError:
-                continue
-            lines = content.split("\n")
-            if line not in lines or lines.index(line) in _string_lines(content):
-                continue
-            cases.append((path, content, lines.index(line), line))
-            seen_files.add(path)  # one line per file: a spread of code
-            break
-        if len(cases) >= limit:
-            break
-    return cases
-
-
-def _string_lines(source: str) -> set[int]:
-    """0-based lines inside multi-line strings (docstrings): prose, not code to complete."""
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    inside: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.end_lineno and node.end_lineno > node.lineno:
-            inside.update(range(node.lineno - 1, node.end_lineno))
-    return inside
-
-
 async def _embedded(quick: bool) -> dict[str, Any]:
     from spark_ls.config import Settings
     from spark_ls.context.document import snapshot_of
@@ -294,43 +283,31 @@ async def _embedded(quick: bool) -> dict[str, Any]:
         out["tokens_per_s"] = metrics.get("predicted_tokens_seconds")
         out["prompt_tokens_per_s"] = metrics.get("prompt_tokens_seconds")
         # 3. Replay.
-        cases = _replay_cases(6 if quick else 12)
-        rows = []
-        for path, content, index, line in cases:
-            indent = line[: len(line) - len(line.lstrip())]
-            body = line.strip()
-            first_word = body.split(" ", 1)[0]
-            typed = indent + first_word + (" " if body[len(first_word):].startswith(" ") else "")
-            expected = line[len(typed):]
-            lines = content.split("\n")
-            lines[index] = typed
-            text = "\n".join(lines)
-            offset = sum(len(x) + 1 for x in lines[:index]) + len(typed)
-            snap = snapshot_of(text, py)
-            ctx = build_context(snap, offset, path=path, budget_tokens=INLINE_BUDGET_TOKENS_LOCAL)
-            began = time.perf_counter()
-            gen = await generate(session, ctx)
-            ms = (time.perf_counter() - began) * 1000
-            s = gen.suggestion()
-            got = s.new_text if s else ""
-            rows.append({"path": path, "typed": typed.strip(), "expected": expected, "got": got, "ms": ms,
-                         "exact": got.rstrip() == expected.rstrip(),
-                         "prefix": bool(got.strip()) and expected.startswith(got.rstrip())})
-        out["replay"] = rows
+        lines = replay_lines(ROOT, REPLAY_REV, paths=["spark_ls"], commits=80, limit=REPLAY_LINES[quick], per_file=2)
+        out["replay"] = await replay(session, lines, language=py, budget=INLINE_BUDGET_TOKENS_LOCAL,
+                                     max_requests=REPLAY_REQUESTS[quick])
     finally:
         await session.close()
     return out
 
 
-def run(quick: bool, tiny: bool = False) -> dict:
+def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
     lat = asyncio.run(_latency(quick, tiny))
     burst = asyncio.run(_burst())
     p50, p95 = _pcts(lat["model_ms"])
     h50, h95 = _pcts(lat["hit_ms"])
+    s50, s95 = _pcts(lat["small_ms"])
+    b50, b95 = _pcts(lat["bare_ms"])
     rows: list[dict[str, Any]] = [
         {"measure": f"keystroke -> inlineCompletion, model TTFT {TTFT * 1000:.0f} ms ({lat['lines']:,}-line file)",
          "n": lat["n"], "p50 ms": p50, "p95 ms": p95, "overhead p50 ms": p50 - TTFT * 1000,
-         "note": f"{lat['shown']}/{lat['n']} with a suggestion"},
+         "note": f"{lat['shown']}/{lat['n']} with a suggestion; over the bare round trip (same run): {p50 - b50:.1f} ms"},
+        {"measure": f"same, {lat['small_lines']:,}-line file (interleaved, same server)", "n": len(lat["small_ms"]),
+         "p50 ms": s50, "p95 ms": s95, "overhead p50 ms": s50 - TTFT * 1000,
+         "note": f"the {lat['lines']:,}-line file costs {p50 - s50:+.1f} ms"},
+        {"measure": "bare websockets client, the same request body, same endpoint (interleaved)", "n": len(lat["bare_ms"]),
+         "p50 ms": b50, "p95 ms": b95, "overhead p50 ms": b50 - TTFT * 1000,
+         "note": "the model's own round trip as any client sees it (endpoint + loopback)"},
         {"measure": "typed-through keystroke (cache hit, no model request)", "n": len(lat["hit_ms"]),
          "p50 ms": h50, "p95 ms": h95, "overhead p50 ms": "", "note": ""},
         {"measure": f"burst: 20 keystrokes at 30 ms, TTFT {BURST_TTFT * 1000:.0f} ms", "n": 20,
@@ -345,7 +322,12 @@ def run(quick: bool, tiny: bool = False) -> dict:
         "fake endpoint: tests/model_endpoint.py (Responses over WebSocket, loopback); timings on a shared 2-core machine are noisy",
     ]
     if tiny:  # the smoke configuration (tests/test_bench_smoke.py): no embedded-model part
-        notes.append("--tiny: the embedded-model part is not run (it loads the model and takes minutes)")
+        try:
+            found = len(replay_lines(ROOT, REPLAY_REV, paths=["spark_ls"], commits=80, limit=REPLAY_LINES[True], per_file=2))
+            where = f"{found} replay lines found in this repo's history"
+        except Exception as exc:  # noqa: BLE001 - a shallow clone has no history to replay
+            where = f"no replay lines ({type(exc).__name__}: {exc})"
+        notes.append(f"--tiny: the embedded-model part is not run (it loads the model and takes minutes); {where}")
         return {"rows": rows, "targets": targets, "notes": notes}
     try:
         emb = asyncio.run(_embedded(quick))
@@ -357,15 +339,19 @@ def run(quick: bool, tiny: bool = False) -> dict:
                  "p95 ms": "", "overhead p50 ms": "", "note": f"suggestion {cold_text!r}"})
     rows.append({"measure": "embedded model, same completion again (KV cache reused)", "n": 1, "p50 ms": warm_ms,
                  "p95 ms": "", "overhead p50 ms": "", "note": f"generation {emb['tokens_per_s'] or float('nan'):.1f} tok/s, prompt {emb['prompt_tokens_per_s'] or float('nan'):.1f} tok/s (llama.cpp counters)"})
-    replay = emb["replay"]
-    if replay:
-        exact = sum(r["exact"] for r in replay)
-        prefix = sum(r["prefix"] for r in replay)
-        r50, r95 = _pcts([r["ms"] for r in replay])
-        rows.append({"measure": "acceptance, replay of lines from this repo's git history (embedded model)", "n": len(replay),
-                     "p50 ms": r50, "p95 ms": r95, "overhead p50 ms": "",
-                     "note": f"exact {exact}/{len(replay)}, useful prefix {prefix}/{len(replay)}"})
-        for r in replay:
-            notes.append(f"replay {r['path']}: typed `{r['typed']}` expected `{r['expected'].strip()}` got `{r['got'].strip()[:80]}` ({'exact' if r['exact'] else 'prefix' if r['prefix'] else 'miss'})")
+    rep: ReplayResult = emb["replay"]
+    if rep.requests:
+        n = len(rep.requests)
+        exact, prefix, wrong, empty = (rep.count(v) for v in ("exact", "prefix", "wrong", "empty"))
+        r50, r95 = _pcts([r.ms for r in rep.requests])
+        files = len({r.path for r in rep.requests})
+        rows.append({"measure": f"acceptance, replay of {rep.lines} lines added by this repo's git history ({files} files), embedded model, FIM",
+                     "n": n, "p50 ms": r50, "p95 ms": r95, "overhead p50 ms": "",
+                     "note": (f"of {n} requests: exact rest of line {exact} ({exact / n:.0%}), right prefix {prefix}, "
+                              f"wrong {wrong}, empty {empty}; accepted {exact + prefix}/{n} ({(exact + prefix) / n:.0%}); "
+                              f"characters typed by accepted suggestions {rep.saved}/{rep.chars} ({rep.saved / max(1, rep.chars):.0%}); "
+                              f"{rep.typed_through} keystrokes typed through a shown suggestion")})
+        for r in rep.requests:
+            notes.append(f"replay {r.path}: typed `{r.typed}` next `{r.expected.strip()}` got `{r.got.strip()[:80]}` ({r.verdict}, {r.ms:.0f} ms)")
     notes.append(f"embedded model load {emb['load_s']:.1f} s (Qwen2.5-Coder-1.5B Q4_K_M, 2 threads)")
     return {"rows": rows, "targets": targets, "notes": notes}

@@ -272,16 +272,19 @@ def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
                                "requests": len(usages) if shared else report["summary"]["requests"], "prompt": _sum(usages, "input_tokens"),
                                "evaluated": _sum(usages, "prompt_evaluated"),
                                "generated": _sum(usages, "output_tokens"),
-                               "verify s": (report.get("stats") or {}).get("verify_seconds"),
+                               "model s": (_sum(usages, "prompt_ms") + _sum(usages, "generation_ms")) / 1000,
                                "diff": "".join(p["diff"] for p in report["proposals"]),
                                "refusals": [r["reason"][:200] for r in report["refusals"]]})
-                pending.append((name, case, evaluator.submit(_evaluate, scratch[name], report, case)))
+                future = evaluator.submit(_evaluate, scratch[name], report, case)
+                if log is not None:  # as each case is judged (a long run shows its progress)
+                    def write(done: Future[str], entry: dict[str, Any] = checks[-1]) -> None:
+                        assert log is not None
+                        log.write(json.dumps({**entry, "outcome": done.result()}) + "\n")
+                        log.flush()
+                    future.add_done_callback(write)
+                pending.append((name, case, future))
             for name, case, future in pending:
                 outcomes[name][case.id] = future.result()
-        for entry in checks:
-            entry["outcome"] = outcomes[entry["set"]][entry["id"]]
-            if log is not None:
-                log.write(json.dumps(entry) + "\n")
         total = time.perf_counter() - began
         rows: list[dict[str, Any]] = []
         targets: list[tuple[str, bool]] = []
@@ -327,7 +330,8 @@ def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "fixed by kind: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(kinds.items())),
             (f"time: {total:.0f} s in all ({total / 60:.1f} min), model load {load_seconds:.0f} s; per check "
              + ", ".join(f"{name} {sum(s) / max(len(s), 1):.1f} s" for name, s in seconds.items())
-             + f" (model + --verify); {requests} model requests, "
+             + f" (model + --verify; the model's own time {sum(c['model s'] for c in checks):.0f} s); "
+             f"{requests} model requests, "
              f"{sum(c['evaluated'] for c in checks)} of {sum(c['prompt'] for c in checks)} prompt tokens evaluated "
              f"(the rest from the prompt cache), {sum(c['generated'] for c in checks)} generated"),
             (f"fix rate anchor: Aider's leaderboard gives Qwen2.5-Coder-1.5B-Instruct {AIDER_ANCHOR}% "

@@ -25,7 +25,7 @@ from lsp_helpers import (
     wait_ready,
 )
 from lsprotocol import types
-from model_endpoint import ModelEndpoint
+from model_endpoint import ModelEndpoint, input_text
 from pytest_lsp import LanguageClient
 
 
@@ -264,3 +264,58 @@ async def test_slow_block_shows_its_first_line_first_and_the_rest_without_a_new_
             assert len(output_calls(endpoint)) == calls  # the rest came from the same generation
     finally:
         endpoint.stop()
+
+
+def _stable_part(call: Any) -> str:
+    """The stable context of an inline request as the model received it (before the excerpt)."""
+    text = input_text(call.body.get("input"))
+    return text.split("File /tmp/spark-inline/m.py, excerpt around the cursor", 1)[0]
+
+
+BIG_TAIL = "def total(orders):\n    r = discount_rate('gold')\n    s = |\n    return s\n"
+
+
+def big_source() -> str:
+    head = "import math\n\n\ndef discount_rate(tier):\n    return {'gold': 0.2}.get(tier, 0.0)\n\n\n"
+    filler = "".join(f"def step_{i}(x):\n    y = x * {i}\n    return math.floor(y)\n\n\n" for i in range(340))
+    return head + filler + BIG_TAIL  # ~1,700 lines: above SYNC_STABLE_LINES
+
+
+async def test_stable_context_on_a_large_file_catches_up_after_a_pause(model_endpoint: ModelEndpoint) -> None:
+    source, pos = position_of(big_source())
+    assert source.count("\n") > 1500
+    model_endpoint.replies.extend(["sum(orders)"] * 40)
+    async with lsp_client(model_endpoint, capabilities=caps()) as client:
+        await wait_ready(client)
+        open_document(client, URI, source)
+        version, col = 2, pos.character
+        found = False
+        for _ in range(20):  # a keystroke and a request, then a pause; until the header caught up
+            type_text(client, types.Position(line=pos.line, character=col), "z", version)  # departs: a model call
+            version, col = version + 1, col + 1
+            await client.text_document_inline_completion_async(request(types.Position(line=pos.line, character=col)))
+            sent = output_calls(model_endpoint)[-1]
+            assert "s = " + "z" * (col - pos.character) + "<CURSOR>" in input_text(sent.body.get("input"))  # current window
+            if "def discount_rate(tier):" in _stable_part(sent):
+                found = True
+                break
+            await asyncio.sleep(0.6)  # the user pauses: the stable context is recomputed for the cursor
+        assert found, _stable_part(output_calls(model_endpoint)[-1])
+        assert "import math" in _stable_part(output_calls(model_endpoint)[-1])
+
+
+async def test_stable_context_is_byte_identical_while_typing_in_one_function(model_endpoint: ModelEndpoint) -> None:
+    source, pos = position_of(
+        "import math\n\n\ndef discount_rate(tier):\n    return 0.2\n\n\n" + "\n" * 30 + BIG_TAIL
+    )
+    model_endpoint.replies.extend(["sum(orders)"] * 5)
+    async with lsp_client(model_endpoint, capabilities=caps()) as client:
+        await wait_ready(client)
+        open_document(client, URI, source)
+        for k in range(4):
+            type_text(client, types.Position(line=pos.line, character=pos.character + k), "x", k + 2)
+            await client.text_document_inline_completion_async(request(types.Position(line=pos.line, character=pos.character + k + 1)))
+        stable = {_stable_part(c) for c in output_calls(model_endpoint)}
+        # The prompt starts with the same bytes at every keystroke (a provider's prompt cache
+        # reuses them), and they hold the definition the function uses, from outside the window.
+        assert len(stable) == 1 and "def discount_rate(tier):" in stable.pop()

@@ -33,9 +33,27 @@ def test_no_change_reply_is_no_proposal_and_no_refusal(tmp_path: Path, reply: st
             assert report["proposals"] == [] and report["refusals"] == []
 
 
+@pytest.mark.parametrize("verdict", ["\n# No change needed\n", "\n```\nNo change.\n", ""])
+def test_a_rewrite_that_says_no_change_is_no_change(tmp_path: Path, verdict: str) -> None:
+    # The embedded model's habit on correct code: it rewrites the function anyway and adds
+    # "# No change" after it; its verdict is the words, not the rewrite.
+    repo = _repo(tmp_path)
+    reply = "```python\ndef add(a, b):\n    return b + a\n" + verdict + ("```\n" if "```" not in verdict else "")
+    with ModelEndpoint(api_key=TEST_API_KEY, reply_for=lambda body: reply) as ep:
+        result = run_check(repo, ep.base_url, "mathx.py", "--format", "json", "--edit-format", "scope",
+                           "--action", "fix-bug")
+    report = json.loads(result.stdout)
+    names = {p["scope_name"] for p in report["proposals"]}
+    assert names == (set() if verdict else {"add"}), result.stderr
+    assert all("No change" not in p["diff"] for p in report["proposals"])
+
+
 def test_a_function_named_no_change_is_still_code(tmp_path: Path) -> None:
     assert not prompts.is_no_change("def no_change():\n    return 1\n")
     assert not prompts.is_no_change("no change needed, but also rename x")
+    # A comment the code already had is code, not a verdict.
+    assert not prompts.says_no_change("def f():\n    # no change needed\n    return 2\n",
+                                      "def f():\n    # no change needed\n    return 1\n")
 
 
 class Reviewer:
@@ -85,7 +103,7 @@ def test_prompts_make_no_change_the_expected_answer() -> None:
         assert ("reply with exactly NO CHANGE" in text) if template.edit_format == "scope" \
             else ("reply with nothing at all" in text), template.family
     fix_bug = next(a for a in builtin_actions() if a.id == "fix-bug")
-    assert "If there is no definite bug, make no change." in fix_bug.instruction
+    assert "If there is no definite bug, make no change: reply NO CHANGE." in fix_bug.instruction
     for template in prompts.TEMPLATES.values():  # the rules for a minimal bug fix, shared by all requests
         assert "no added checks, guards, error handling" in " ".join(template.instructions.split())
 

@@ -7,6 +7,7 @@
 const vscode = require('vscode');
 const { LanguageClient, State, RevealOutputChannelOn, ExecuteCommandRequest, TransportKind } = require('vscode-languageclient/node');
 const server = require('./lib/server');
+const nextEdit = require('./lib/nextEdit');
 
 const CLIENT_ID = 'spark';
 const SECRET_KEY = 'spark.openaiApiKey';
@@ -167,9 +168,9 @@ async function startClient() {
     initializationFailedHandler: () => false,
   };
   const candidate = new LanguageClient(CLIENT_ID, 'spark-ls', serverOptions, clientOptions);
-  // Inline completions (LSP 3.18 textDocument/inlineCompletion) are still a *proposed* feature in
-  // vscode-languageclient 11: without this the client neither announces nor uses them.
-  candidate.registerProposedFeatures();
+  // Inline completions (LSP 3.18 textDocument/inlineCompletion) are one of vscode-languageclient
+  // 11's default features (InlineCompletionItemFeature): it announces the capability and, when the
+  // server advertises inlineCompletionProvider, registers VS Code's inline completion provider.
   candidate.onDidChangeState((event) => {
     if (candidate !== client) return;
     if (event.newState === State.Running) setStatus({ state: 'ready' });
@@ -189,7 +190,8 @@ async function startClient() {
   client = candidate;
   try {
     await candidate.start();
-    log('spark-ls is running');
+    const caps = (candidate.initializeResult && candidate.initializeResult.capabilities) || {};
+    log(`spark-ls is running (inline completions: ${caps.inlineCompletionProvider ? 'on' : 'not offered by the server'})`);
   } catch (err) {
     const message = server.describeStartError(err, cmd.command);
     log(message);
@@ -331,6 +333,134 @@ async function showPrompt() {
   await vscode.window.showTextDocument(doc, { preview: true });
 }
 
+// ----- next-edit suggestions (spark/nextEdit) ------------------------------------------------------
+
+// After a pause in typing (lib/nextEdit.js DEBOUNCE_MS), and on "Spark: Predict Next Edit", the
+// server predicts the next edit near the cursor. It is drawn as decorations: the replaced text
+// struck through on a red background, and after each changed line what it becomes (`→ …`).
+// Tab applies it (the server's minimal edits, as one undoable edit), Esc dismisses it; any other
+// change to the document dismisses it too (it was predicted for the text as it was).
+const nextEdits = {
+  /** @type {{uri: string, version: number, edits: any[], range: any, newText: string, editor: vscode.TextEditor} | undefined} */
+  pending: undefined,
+  timer: undefined,
+  seq: 0,
+  removedType: undefined,
+  noteType: undefined,
+  applying: false,
+
+  init(context) {
+    this.removedType = vscode.window.createTextEditorDecorationType({
+      backgroundColor: new vscode.ThemeColor('diffEditor.removedTextBackground'),
+      textDecoration: 'line-through',
+    });
+    this.noteType = vscode.window.createTextEditorDecorationType({
+      after: {
+        color: new vscode.ThemeColor('editorGhostText.foreground'),
+        backgroundColor: new vscode.ThemeColor('diffEditor.insertedTextBackground'),
+        fontStyle: 'italic',
+      },
+    });
+    context.subscriptions.push(
+      this.removedType,
+      this.noteType,
+      vscode.commands.registerCommand('spark.nextEdit', () => this.request(vscode.window.activeTextEditor, true)),
+      vscode.commands.registerCommand('spark.acceptNextEdit', () => this.accept()),
+      vscode.commands.registerCommand('spark.dismissNextEdit', () => this.dismiss()),
+      vscode.workspace.onDidChangeTextDocument((event) => this.changed(event)),
+      vscode.window.onDidChangeActiveTextEditor(() => this.dismiss()),
+      { dispose: () => clearTimeout(this.timer) },
+    );
+  },
+
+  enabled(document) {
+    return vscode.workspace.getConfiguration('spark', document.uri).get('inlineCompletion', true) !== false;
+  },
+
+  changed(event) {
+    if (this.applying || event.contentChanges.length === 0) return;
+    const editor = vscode.window.activeTextEditor;
+    if (this.pending && event.document.uri.toString() === this.pending.uri) this.dismiss();
+    if (!editor || editor.document !== event.document) return;
+    if (!LANGUAGES.includes(event.document.languageId) || !this.enabled(event.document)) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.request(editor, false), nextEdit.DEBOUNCE_MS);
+  },
+
+  async request(editor, explicit) {
+    clearTimeout(this.timer);
+    if (!editor) return;
+    const c = client;
+    if (!c || !c.isRunning()) {
+      if (explicit) vscode.window.showWarningMessage('Spark: spark-ls is not running (see "Spark: Show Log").');
+      return;
+    }
+    const seq = ++this.seq;
+    const document = editor.document;
+    const version = document.version;
+    const uri = c.code2ProtocolConverter.asUri(document.uri);
+    let result;
+    try {
+      result = await c.sendRequest(nextEdit.METHOD, nextEdit.requestParams(uri, editor.selection.active));
+    } catch (err) {
+      const message = server.redact(err && err.message ? err.message : String(err));
+      log(`next edit: ${message}`);
+      if (explicit) vscode.window.showInformationMessage(`Spark: no next edit (${message})`);
+      return;
+    }
+    // A newer request, an edit or another editor since: this prediction is for a text that is gone.
+    if (seq !== this.seq || document.version !== version || vscode.window.activeTextEditor !== editor) return;
+    if (!nextEdit.isValidResult(result, document.lineCount) || result.version !== version) {
+      if (explicit) vscode.window.showInformationMessage('Spark: no next edit here.');
+      return;
+    }
+    this.show(editor, result);
+  },
+
+  show(editor, result) {
+    const lines = [];
+    for (let i = 0; i < editor.document.lineCount; i++) lines.push(editor.document.lineAt(i).text);
+    const plan = nextEdit.renderPlan(lines, result);
+    const r = plan.removed;
+    const removed = new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
+    editor.setDecorations(this.removedType, removed.isEmpty ? [] : [removed]);
+    editor.setDecorations(this.noteType, plan.annotations.map((a) => ({
+      range: new vscode.Range(a.line, lines[a.line] ? lines[a.line].length : 0, a.line, lines[a.line] ? lines[a.line].length : 0),
+      renderOptions: { after: { contentText: a.text } },
+    })));
+    this.pending = { uri: result.uri, version: result.version, edits: result.edits, range: result.range, newText: result.newText, editor };
+    vscode.commands.executeCommand('setContext', 'spark.nextEditVisible', true);
+  },
+
+  dismiss() {
+    clearTimeout(this.timer);
+    const p = this.pending;
+    this.pending = undefined;
+    if (!p) return;
+    p.editor.setDecorations(this.removedType, []);
+    p.editor.setDecorations(this.noteType, []);
+    vscode.commands.executeCommand('setContext', 'spark.nextEditVisible', false);
+  },
+
+  async accept() {
+    const p = this.pending;
+    const c = client;
+    const editor = vscode.window.activeTextEditor;
+    if (!p || !c || !editor) return this.dismiss();
+    const uri = c.code2ProtocolConverter.asUri(editor.document.uri);
+    if (!nextEdit.stillApplies(p, uri, editor.document.version)) return this.dismiss();
+    this.dismiss();
+    const edit = new vscode.WorkspaceEdit();
+    edit.set(editor.document.uri, await c.protocol2CodeConverter.asTextEdits(p.edits));
+    this.applying = true;
+    try {
+      if (!(await vscode.workspace.applyEdit(edit))) log('next edit: VS Code refused the edit');
+    } finally {
+      this.applying = false;
+    }
+  },
+};
+
 // ----- activation -----------------------------------------------------------------------------------
 
 async function activate(context) {
@@ -360,6 +490,7 @@ async function activate(context) {
       }
     }),
   );
+  nextEdits.init(context);
   watchPythonExtension(context);
   await enqueue(startClient);
 }

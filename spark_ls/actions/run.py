@@ -163,7 +163,7 @@ def prepare(req: ActionRequest, model: str, edit_format: str, settings: Settings
 def finish(prepared: PreparedAction, reply: ModelReply, snapshot: Snapshot) -> ActionResult:
     """Turn a model reply into verified edits on ``snapshot``'s text, or raise PatchRefused."""
     old = snapshot.text
-    text = "" if prompts.is_no_change(reply.text) else reply.text  # the explicit "no change" answer
+    text = "" if prompts.says_no_change(reply.text, old) else reply.text  # the explicit "no change" answer
     new = apply_reply(
         old,
         text,

@@ -11,7 +11,9 @@ inside the region.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from spark_ls.context.document import Snapshot
@@ -47,31 +49,51 @@ class RecentEdit:
 class EditHistory:
     """Recent edits per document, derived from successive texts (no editor hooks needed): each
     observation of a changed text records one edit; consecutive keystrokes on the same lines
-    merge into one edit, as a person would describe them."""
+    merge into one edit, as a person would describe them.
+
+    Cheap on a large file: the changed part is found from a hint (the cursor, or the last edit),
+    comparing only the text around it after one check of everything before it."""
 
     def __init__(self, limit: int = MAX_RECENT_EDITS) -> None:
         self._last: dict[str, str] = {}
         self._base: dict[str, tuple[str, int, int]] = {}  # text before the current edit run; its line span
         self._edits: dict[str, deque[RecentEdit]] = {}
+        self._hint: dict[str, int] = {}  # where the last change started (str offset)
         self.limit = limit
 
-    def observe(self, key: str, path: str, text: str) -> None:
+    def observe(self, key: str, path: str, text: str, hint: int | None = None,
+                line_starts: Sequence[int] | None = None) -> None:
+        """Record ``text`` as the document's current text; ``hint``: a str offset near where it
+        changed (e.g. the cursor), which makes finding the change cost only a few slices;
+        ``line_starts``: ``text``'s line table if the caller has it (no count of the text)."""
         last = self._last.get(key)
         self._last[key] = text
         if last is None or last is text or last == text:
             return
-        first, _, new_last = changed_lines(last, text)
+        near = hint if hint is not None else self._hint.get(key)
+        span = changed_span(last, text, near)
+        self._hint[key] = span[0]
+
+        def line_of(offset: int) -> int:  # the lines before a change's start are unchanged
+            if line_starts is not None:
+                return bisect.bisect_right(line_starts, offset) - 1
+            return text.count("\n", 0, offset)
+
+        first = line_of(span[0])
+        new_last = first + max(0, text.count("\n", span[0], span[2]) - 1)
         edits = self._edits.setdefault(key, deque(maxlen=self.limit))
         base = self._base.get(key)
         if base is not None and edits and base[1] - 2 <= first <= base[2] + 2:
             before = base[0]  # the same place: merge with the previous edit
             edits.pop()
-            span = (min(base[1], first), max(base[2], new_last))
+            lines = (min(base[1], first), max(base[2], new_last))
+            # The run started at most a few lines above this change: hint there.
+            span = changed_span(before, text, _lines_up(text, span[0], first - lines[0]))
         else:
             before = last
-            span = (first, new_last)
-        self._base[key] = (before, span[0], span[1])
-        edits.append(RecentEdit(span[0], small_diff(before, text, path)))
+            lines = (first, new_last)
+        self._base[key] = (before, lines[0], lines[1])
+        edits.append(RecentEdit(lines[0], small_diff(before, text, path, span, line_of(span[0]))))
 
     def edits(self, key: str) -> list[RecentEdit]:
         return list(self._edits.get(key, ()))
@@ -80,33 +102,70 @@ class EditHistory:
         self._last.pop(key, None)
         self._base.pop(key, None)
         self._edits.pop(key, None)
+        self._hint.pop(key, None)
 
 
-def _common_prefix(a: str, b: str) -> int:
-    low, high = 0, min(len(a), len(b))
-    while low < high:  # binary search over C-speed slice comparisons
-        middle = (low + high + 1) // 2
-        if a[:middle] == b[:middle]:
-            low = middle
+def _lines_up(text: str, line_start: int, count: int) -> int | None:
+    """The start of the line ``count`` lines above the one starting at ``line_start`` (None when
+    that is far: no hint is better than a long scan)."""
+    if count > 64:
+        return None
+    at = line_start
+    for _ in range(count):
+        if at == 0:
+            break
+        at = text.rfind("\n", 0, at - 1) + 1
+    return at
+
+
+def _common_prefix(a: str, b: str, lo: int = 0, hi: int | None = None) -> int:
+    """Length of the common prefix of ``a`` and ``b``, given that it is at least ``lo`` (and at
+    most ``hi``): galloping then binary search over slices starting at ``lo`` (C-speed
+    comparisons of short slices, never a copy of the whole text per step)."""
+    top = min(len(a), len(b)) if hi is None else min(hi, len(a), len(b))
+    step = 64
+    while lo + step < top and a[lo : lo + step] == b[lo : lo + step]:
+        lo += step
+        step *= 2
+    high = min(top, lo + step)
+    while lo < high:
+        middle = (lo + high + 1) // 2
+        if a[lo:middle] == b[lo:middle]:
+            lo = middle
         else:
             high = middle - 1
-    return low
+    return lo
 
 
 def _common_suffix(a: str, b: str, limit: int) -> int:
-    low, high = 0, min(len(a), len(b), limit)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[len(a) - middle :] == b[len(b) - middle :]:
-            low = middle
+    """Length of the common suffix (at most ``limit``), galloping from the end."""
+    la, lb = len(a), len(b)
+    top = min(la, lb, limit)
+    lo, step = 0, 64
+    while lo + step < top and a[la - lo - step : la - lo] == b[lb - lo - step : lb - lo]:
+        lo += step
+        step *= 2
+    high = min(top, lo + step)
+    while lo < high:
+        middle = (lo + high + 1) // 2
+        if a[la - middle : la - lo] == b[lb - middle : lb - lo]:
+            lo = middle
         else:
             high = middle - 1
-    return low
+    return lo
 
 
-def _changed_span(old: str, new: str) -> tuple[int, int, int]:
-    """(start, old end, new end): the changed part, widened to whole lines."""
-    p = _common_prefix(old, new)
+def changed_span(old: str, new: str, hint: int | None = None) -> tuple[int, int, int]:
+    """(start, old end, new end): the changed part, widened to whole lines. ``hint``: an offset
+    near the change; correct whatever it is (a wrong hint only costs a full search)."""
+    lo = 0
+    if hint is not None:
+        # Everything before the hint's line (less a margin) unchanged? One comparison says so.
+        guess = max(0, min(hint, len(old), len(new)) - 256)
+        guess = old.rfind("\n", 0, guess) + 1
+        if old[:guess] == new[:guess]:
+            lo = guess
+    p = _common_prefix(old, new, lo)
     s = _common_suffix(old, new, min(len(old), len(new)) - p)
     start = old.rfind("\n", 0, p) + 1
     old_end = old.find("\n", len(old) - s)
@@ -118,17 +177,19 @@ def _changed_span(old: str, new: str) -> tuple[int, int, int]:
 
 def changed_lines(old: str, new: str) -> tuple[int, int, int]:
     """First changed line, and the last changed line in the old and the new text."""
-    start, old_end, new_end = _changed_span(old, new)
+    start, old_end, new_end = changed_span(old, new)
     first = old.count("\n", 0, start)
     old_n = old[start:old_end].count("\n")
     new_n = new[start:new_end].count("\n")
     return first, first + max(0, old_n - 1), first + max(0, new_n - 1)
 
 
-def small_diff(old: str, new: str, path: str) -> str:
-    """A unified diff of the changed lines only (no context): cheap on a large file."""
-    start, old_end, new_end = _changed_span(old, new)
-    first = old.count("\n", 0, start) + 1
+def small_diff(old: str, new: str, path: str, span: tuple[int, int, int] | None = None,
+               first_line: int | None = None) -> str:
+    """A unified diff of the changed lines only (no context): cheap on a large file. ``span``
+    (from :func:`changed_span`) and its 0-based ``first_line``, when the caller knows them."""
+    start, old_end, new_end = span if span is not None else changed_span(old, new)
+    first = (old.count("\n", 0, start) if first_line is None else first_line) + 1
     removed = old[start:old_end].splitlines(keepends=True)
     added = new[start:new_end].splitlines(keepends=True)
     lines = [f"--- a/{path}\n", f"+++ b/{path}\n", f"@@ -{first},{len(removed)} +{first},{len(added)} @@\n"]

@@ -110,6 +110,24 @@ def is_no_change(reply: str) -> bool:
         text = re.sub(r"^```[\w+-]*\s*|\s*```$", "", text)
     return bool(_NO_CHANGE.match(text.strip()))
 
+_COMMENT_LEADER = re.compile(r"^\s*[+]?\s*(#+|//+|--|/\*+|\*+)?")
+
+
+def says_no_change(reply: str, original: str = "") -> bool:
+    """Whether a reply answers "no change": the whole reply, or a line of it that is only those
+    words (bare or as a comment, e.g. a rewrite followed by ``# No change needed``), unless that
+    line is already in ``original``. A small model often rewrites the code *and* says no change;
+    its verdict is the words (issue #12: the rewrite was a false alarm)."""
+    if is_no_change(reply):
+        return True
+    existing = {line.strip() for line in original.splitlines()}
+    for line in reply.splitlines():
+        words = _COMMENT_LEADER.sub("", line, count=1).strip().rstrip("*/").strip()
+        if words and _NO_CHANGE.match(words) and line.strip().lstrip("+").strip() not in existing:
+            return True
+    return False
+
+
 _FAMILY_PATTERNS = (
     (re.compile(r"^(gpt-5|gpt-4\.1|o\d|codex|gpt-oss)", re.IGNORECASE), "openai-codex"),
     (re.compile(r"qwen.*coder", re.IGNORECASE), "qwen-coder"),

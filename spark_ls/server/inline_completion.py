@@ -24,19 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from spark_ls.config import Settings
 from spark_ls.inline.cache import SuggestionCache
 from spark_ls.inline.coalesce import LatestOnly, Superseded
-from spark_ls.inline.context import StableSection, build_context, stable_sections
+from spark_ls.inline.context import StableSection, build_context
 from spark_ls.inline.generate import Generation, generate
 from spark_ls.inline.next_edit import EditHistory
 from spark_ls.inline.postprocess import Suggestion
+from spark_ls.inline.stable import FRESH, StableContext, place_of
 from spark_ls.model.types import ModelError
-from spark_ls.server.convert import (
-    column_to_units,
-    offset_at,
-    position_at,
-    units_to_column,
-)
+from spark_ls.server.convert import offset_at, position_at
 from spark_ls.server.documents import DocumentNotOpen, DocumentSnapshot
 from spark_ls.server.features import Feature
 
@@ -45,13 +42,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("spark_ls.server.inline")
 
-FIRST_LINE_GRACE = 0.15
-# Stable context (imports, referenced definitions) is computed on the keystroke path only for
-# files up to this many lines; larger files reuse one computed in the background, refreshed after
-# STABLE_MAX_AGE seconds or when the cursor moved more than STABLE_MAX_LINES lines.
+FIRST_LINE_GRACE = 0.15  # seconds a block may take after its first line before that line is shown
+# Stable context (imports, referenced definitions: whole-file analysis) is reused while the cursor
+# stays in the same scope (spark_ls.inline.stable). When it is stale, files up to this many lines
+# recompute it on the spot; larger ones keep using the stale sections and recompute once the user
+# pauses for STABLE_REFRESH_IDLE seconds, so no keystroke pays for a whole-file analysis.
 SYNC_STABLE_LINES = 1500
-STABLE_MAX_AGE = 5.0
-STABLE_MAX_LINES = 40  # seconds a block may take after its first line before that line is shown
+STABLE_REFRESH_IDLE = 0.25
 INLINE_BUDGET_TOKENS = 1024
 # The embedded model evaluates ~80 prompt tokens/s on two cores: a smaller window keeps a
 # completion within a few seconds (llama.cpp reuses the unchanged prompt prefix between requests).
@@ -64,11 +61,29 @@ class InlineCompletions(Feature):
 
     def document_opened(self, uri: str) -> None:
         """Remember each document's text as opened, so the first edit is in the recent edits
-        (a reference to the text is all it costs; the diffs are computed at request time)."""
+        (a reference to the text is all it costs; the diffs are computed at request time), and
+        compute a first stable context (its imports) once the opening work is done."""
         doc = self.server.documents.get(uri)
         if doc is not None:
             self.history.forget(doc.uri)
             self.history.observe(doc.uri, doc.path, doc.document.text)
+            self.stable.forget(uri)
+            self._schedule_refresh(uri, 0, self._budget(uri), delay=0.05)
+
+    def document_closed(self, uri: str) -> None:
+        self.history.forget(uri)
+        self.stable.forget(uri)
+        self.cache.drop(uri)
+        self.latest.cancel(uri)
+        self.next_edits.pop(uri, None)
+        handle = self._refresh.pop(uri, None)
+        if handle is not None:
+            handle.cancel()
+
+    def shutdown(self) -> None:
+        for handle in self._refresh.values():
+            handle.cancel()
+        self._refresh.clear()
 
     def __init__(self, server: SparkLanguageServer) -> None:
         self.server = server
@@ -78,16 +93,19 @@ class InlineCompletions(Feature):
         # uri -> (the text it was predicted for, the text after the edit): the last prediction
         self.next_edits: dict[str, tuple[str, str]] = {}
         self._told: set[str] = set()
-        # uri -> (stable context sections, loop time computed, cursor line): reused while typing
-        self.stable: dict[str, tuple[tuple[StableSection, ...], float, int]] = {}
-        self._refreshing: set[str] = set()
+        self.stable = StableContext()
+        # uri -> the pending stable-context refresh (a timer reset by each request) and its cursor
+        self._refresh: dict[str, asyncio.TimerHandle] = {}
+        self._refresh_at: dict[str, tuple[int, int]] = {}
         self.stats: dict[str, Any] = {"requests": 0, "cache_hits": 0, "model_calls": 0, "superseded": 0,
                                       "first_line_early": 0, "errors": 0, "last_ms": None}
 
     # -- disabled ---------------------------------------------------------------------------
-    def disabled_reason(self, uri: str) -> str | None:
+    def disabled_reason(self, uri: str, settings: Settings | None = None) -> str | None:
+        """Why no suggestion can be made for ``uri`` (None: they can). ``settings``: the
+        document's, when the caller has its snapshot (they travel with it)."""
         ls = self.server
-        if not getattr(ls.settings_for(uri), "inline_completion", True):
+        if not getattr(settings if settings is not None else ls.settings_for(uri), "inline_completion", True):
             return "inline completions are turned off (inline_completion = false)"
         doc = ls.documents.get(uri)
         if doc is not None and doc.oversized:
@@ -106,17 +124,19 @@ class InlineCompletions(Feature):
         ls = self.server
         uri = params.text_document.uri
         self.stats["requests"] += 1
-        reason = self.disabled_reason(uri)
-        if reason is not None:
-            self.tell_disabled(reason)
-            return None
         started = time.perf_counter()
         try:
             snap = ls.documents.snapshot(uri)
         except DocumentNotOpen:
-            return None  # a request racing a didClose (or for a file never opened): nothing to suggest
+            snap = None  # a request racing a didClose (or for a file never opened): nothing to suggest
+        reason = self.disabled_reason(uri, snap.settings if snap is not None else None)
+        if reason is not None:
+            self.tell_disabled(reason)
+            return None
+        if snap is None:
+            return None
         offset = to_offset(snap, params.position, ls.encoding)
-        self.history.observe(uri, snap.path, snap.text)
+        self.history.observe(uri, snap.path, snap.text, offset, snap.source.line_starts())
 
         found = await self._from_cache(uri, snap, offset)
         if found is not None:
@@ -158,7 +178,7 @@ class InlineCompletions(Feature):
     async def _ask(self, uri: str, snap: DocumentSnapshot, offset: int) -> tuple[Suggestion | None, asyncio.Task[Any] | None]:
         ls = self.server
         session = await ls.ready_session()
-        budget = min(inline_budget(session), ls.settings_for(uri).context_budget)
+        budget = self._budget(uri, snap.settings)
         ctx = build_context(
             snap.source, offset, path=snap.path, budget_tokens=budget,
             sections=self.sections_for(uri, snap, offset, budget),
@@ -217,30 +237,48 @@ class InlineCompletions(Feature):
         return first, full
 
     def sections_for(self, uri: str, snap: DocumentSnapshot, offset: int, budget: int) -> tuple[StableSection, ...]:
-        """Stable context for the cursor: computed now on a small file; on a large one (where the
-        whole-file analysis costs a keystroke's worth of time) the last computed sections are
-        reused and refreshed in a worker thread when stale or far from the cursor."""
+        """Stable context for the cursor: reused while fresh (same scope, recent); otherwise
+        recomputed now on a small file, or on a large one (where the whole-file analysis costs
+        milliseconds) used as it is and recomputed when the user pauses."""
         source = snap.source
-        line = snap.text.count("\n", 0, offset)
-        if snap.text.count("\n") <= SYNC_STABLE_LINES:
-            return stable_sections(source, offset, path=snap.path, budget_tokens=budget, others=self.server.documents.others(uri))
-        loop = asyncio.get_running_loop()
-        found = self.stable.get(uri)
-        fresh = found is not None and loop.time() - found[1] < STABLE_MAX_AGE and abs(found[2] - line) <= STABLE_MAX_LINES
-        if not fresh and uri not in self._refreshing:
-            self._refreshing.add(uri)
-            others = self.server.documents.others(uri)
+        state, sections = self.stable.lookup(uri, place_of(source, offset, budget))
+        if state == FRESH:
+            return sections
+        if source.line_count <= SYNC_STABLE_LINES:
+            return self.stable.compute(uri, source, offset, path=snap.path, budget=budget,
+                                       others=self.server.documents.others(uri))
+        self._schedule_refresh(uri, offset, budget)
+        return sections
 
-            def compute() -> tuple[StableSection, ...]:
-                return stable_sections(source, offset, path=snap.path, budget_tokens=budget, others=others)
+    def _schedule_refresh(self, uri: str, offset: int, budget: int, delay: float = STABLE_REFRESH_IDLE) -> None:
+        """(Re)start the timer that recomputes ``uri``'s stable context for ``offset``: every
+        request pushes it back, so it runs once the user pauses, on the event loop."""
+        handle = self._refresh.pop(uri, None)
+        if handle is not None:
+            handle.cancel()
+        self._refresh_at[uri] = (offset, budget)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._refresh[uri] = loop.call_later(delay, self._refresh_now, uri)
 
-            def store(done: asyncio.Future[tuple[StableSection, ...]]) -> None:
-                self._refreshing.discard(uri)
-                if not done.cancelled() and done.exception() is None:
-                    self.stable[uri] = (done.result(), loop.time(), line)
+    def _refresh_now(self, uri: str) -> None:
+        self._refresh.pop(uri, None)
+        offset, budget = self._refresh_at.pop(uri, (0, 0))
+        doc = self.server.documents.get(uri)
+        if doc is None or doc.oversized or not budget:
+            return
+        snap = doc.snapshot()
+        try:
+            self.stable.compute(uri, snap.source, min(offset, len(snap.text)), path=snap.path, budget=budget,
+                                others=self.server.documents.others(uri))
+        except Exception:  # background work: a failure only means no header
+            log.exception("stable context for %s failed", uri)
 
-            loop.run_in_executor(None, compute).add_done_callback(store)
-        return found[0] if found is not None else ()
+    def _budget(self, uri: str, settings: Settings | None = None) -> int:
+        settings = settings if settings is not None else self.server.settings_for(uri)
+        return min(inline_budget(self.server.session), settings.context_budget)
 
     def _next_edit_item(self, uri: str, snap: DocumentSnapshot, offset: int) -> Suggestion | None:
         """The cursor line's part of a next edit predicted for exactly this text, as an item
@@ -284,34 +322,14 @@ def cursor_line_edit(old: str, new: str, offset: int) -> Suggestion | None:
     return Suggestion(lo, hi, old[lo:start] + replacement + old[end:hi])
 
 
-# Positions <-> offsets near one cursor without indexing the whole document (the LineIndex of a
-# 5,000-line file costs ~10 ms to build, per keystroke): scan for "\n" from the nearest end.
-# Documents with lone "\r" line endings take the LineIndex path (LSP counts them as line breaks).
+# Positions <-> offsets through the document's line table, which the document keeps up to date
+# per edit (spark_ls.context.document): O(log n), no scan of the text on the keystroke path.
 def to_offset(snap: DocumentSnapshot, position: types.Position, encoding: str) -> int:
-    text = snap.text
-    if "\r" in text:
-        return offset_at(snap.index(), position, encoding)
-    start = 0
-    for _ in range(max(0, position.line)):
-        found = text.find("\n", start)
-        if found < 0:
-            return len(text)
-        start = found + 1
-    end = text.find("\n", start)
-    line_text = text[start : len(text) if end < 0 else end]
-    return start + units_to_column(line_text, max(position.character, 0), encoding)
+    return offset_at(snap.index(), position, encoding)
 
 
 def to_position(snap: DocumentSnapshot, offset: int, encoding: str) -> types.Position:
-    text = snap.text
-    if "\r" in text:
-        return position_at(snap.index(), offset, encoding)
-    offset = max(0, min(offset, len(text)))
-    line = text.count("\n", 0, offset)
-    start = text.rfind("\n", 0, offset) + 1
-    end = text.find("\n", start)
-    line_text = text[start : len(text) if end < 0 else end]
-    return types.Position(line=line, character=column_to_units(line_text, offset - start, encoding))
+    return position_at(snap.index(), offset, encoding)
 
 
 def inline_budget(session: Any) -> int:

@@ -60,9 +60,9 @@ async def predict(ls: SparkLanguageServer, feature: InlineCompletions, params: A
         feature.tell_disabled(reason)
         return None
     snap = ls.documents.snapshot(uri)
-    feature.history.observe(uri, snap.path, snap.text)
     index = snap.index()
     offset = offset_at(index, position, ls.encoding)
+    feature.history.observe(uri, snap.path, snap.text, offset, snap.source.line_starts())
     session = await ls.ready_session()
     header = build_context(snap.source, offset, path=snap.path, budget_tokens=512).header
     prompt = build_request(snap.source, offset, path=snap.path, recent=feature.history.edits(uri), header=header)

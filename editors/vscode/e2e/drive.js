@@ -16,6 +16,9 @@
 //   "apiKey": "...",                          // optional: first run "Spark: Set API key" with this key
 //   "expectError": "spark-ls is not installed",  // optional: only wait for this error notification
 //   "inline": {"line": 2, "column": 12, "type": "a"},  // optional: type there, wait for ghost text, Tab, Ctrl+S
+//   "nextEdit": {"line": 1, "column": 11, "type": "e", "expect": "surface(2, 3)", "path": "/abs/file"},
+//       // optional: type there; wait for the next-edit decoration containing `expect`; Esc
+//       // dismisses it (saved, the file reported); "Spark: Predict Next Edit"; Tab accepts it; saved
 //   "timeoutMs": 60000
 // }
 // Prints one JSON object per step on stdout; the last line is {"done": true, ...}. Exit code 0 on success.
@@ -102,6 +105,37 @@ async function waitNotification(page, text) {
   return (await page.textContent(selector)).trim();
 }
 
+// Texts VS Code draws from decorations' before/after contentText (CSS ::before/::after content).
+async function decorationTexts(page) {
+  return page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('.monaco-editor .view-lines span')) {
+      for (const pseudo of ['::before', '::after']) {
+        const c = getComputedStyle(el, pseudo).content;
+        if (c && c !== 'none' && c !== 'normal') out.push(c);
+      }
+    }
+    return out;
+  });
+}
+
+async function waitDecoration(page, expect, present) {
+  const deadline = Date.now() + TIMEOUT;
+  for (;;) {
+    const texts = await decorationTexts(page);
+    const found = texts.filter((t) => t.includes(expect));
+    if (present ? found.length : !found.length) return found;
+    if (Date.now() > deadline) throw new Error(`decoration ${JSON.stringify(expect)} ${present ? 'never shown' : 'still shown'}; decorations: ${JSON.stringify(texts)}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+// spark-ls's status item says "ready" ($(zap) icon): initialize is done, its providers registered.
+async function waitSpark(page) {
+  await page.waitForFunction(() => [...document.querySelectorAll('.statusbar-item')]
+    .some((el) => el.id.endsWith('spark.status') && !!el.querySelector('.codicon-zap')), null, { timeout: TIMEOUT });
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -147,8 +181,7 @@ async function main() {
       await goTo(page, inl.line, inl.column);
       report('cursor', { at: await cursorPosition(page) });
       // The provider exists once the server is up: wait for the extension's status item.
-      await page.waitForFunction(() => [...document.querySelectorAll('.statusbar-item')]
-        .some((el) => el.id.endsWith('spark.status') && /spark-ls/.test(el.textContent || '')), null, { timeout: TIMEOUT });
+      await waitSpark(page);
       await page.keyboard.type(inl.type, { delay: 60 });
       const ghost = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text-decoration-preview, .monaco-editor .ghost-text';
       for (let attempt = 0; ; attempt++) {
@@ -172,6 +205,38 @@ async function main() {
       report('accepted');
       await save(page, plan.file);
       report('saved');
+      report('done', { done: true });
+      return;
+    }
+
+    if (plan.nextEdit) {
+      // Next edit: an edit, a pause, the predicted edit drawn as decorations; Esc dismisses it
+      // (nothing changes), "Spark: Predict Next Edit" shows it again, Tab applies it.
+      const ne = plan.nextEdit;
+      await page.click('.monaco-editor .view-lines', { position: { x: 5, y: 5 } }).catch(() => {});
+      await goTo(page, ne.line, ne.column);
+      report('cursor', { at: await cursorPosition(page) });
+      await waitSpark(page);
+      await page.keyboard.type(ne.type, { delay: 60 });
+      const shown = await waitDecoration(page, ne.expect, true);
+      report('next-edit-shown', { decorations: shown });
+      if (plan.screenshot) {
+        await page.screenshot({ path: plan.screenshot });
+        report('screenshot', { path: plan.screenshot });
+      }
+      await page.keyboard.press('Escape');
+      await waitDecoration(page, ne.expect, false);
+      await save(page, plan.file);
+      report('dismissed', { text: fs.readFileSync(ne.path, 'utf8') });
+      await runCommand(page, 'Spark: Predict Next Edit');
+      await page.waitForSelector('.quick-input-widget input', { state: 'hidden', timeout: TIMEOUT });
+      const again = await waitDecoration(page, ne.expect, true);
+      report('next-edit-shown-again', { decorations: again });
+      await page.keyboard.press('Tab');
+      await waitDirty(page, plan.file, true);
+      await waitDecoration(page, ne.expect, false);
+      await save(page, plan.file);
+      report('accepted', { text: fs.readFileSync(ne.path, 'utf8') });
       report('done', { done: true });
       return;
     }
