@@ -421,9 +421,7 @@ const nextEdits = {
     const lines = [];
     for (let i = 0; i < editor.document.lineCount; i++) lines.push(editor.document.lineAt(i).text);
     const plan = nextEdit.renderPlan(lines, result);
-    const r = plan.removed;
-    const removed = new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
-    editor.setDecorations(this.removedType, removed.isEmpty ? [] : [removed]);
+    editor.setDecorations(this.removedType, plan.removed.map((r) => new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character)));
     editor.setDecorations(this.noteType, plan.annotations.map((a) => ({
       range: new vscode.Range(a.line, lines[a.line] ? lines[a.line].length : 0, a.line, lines[a.line] ? lines[a.line].length : 0),
       renderOptions: { after: { contentText: a.text } },

@@ -124,7 +124,7 @@ async function waitDecoration(page, expect, present) {
   for (;;) {
     const texts = await decorationTexts(page);
     const found = texts.filter((t) => t.includes(expect));
-    if (present ? found.length : !found.length) return found;
+    if (present ? found.length : !found.length) return texts; // all of them: the hint is on the last line
     if (Date.now() > deadline) throw new Error(`decoration ${JSON.stringify(expect)} ${present ? 'never shown' : 'still shown'}; decorations: ${JSON.stringify(texts)}`);
     await page.waitForTimeout(100);
   }
@@ -146,6 +146,10 @@ async function main() {
   const context = await browser.newContext({ viewport: { width: 1100, height: 620 } });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
+  // The workbench's console (e.g. "editor.inlineSuggest.logFetch": true writes the inline
+  // completion fetches there): reported on failure, and with plan.console at the end.
+  const consoleLines = [];
+  page.on('console', (msg) => { if (consoleLines.length < 400) consoleLines.push(`${msg.type()}: ${msg.text()}`.slice(0, 800)); });
   try {
     await page.goto(plan.url, { waitUntil: 'domcontentloaded' });
     await page.waitForSelector('.monaco-workbench', { timeout: TIMEOUT });
@@ -358,8 +362,10 @@ async function main() {
   } catch (err) {
     if (plan.failureScreenshot) await page.screenshot({ path: plan.failureScreenshot }).catch(() => {});
     report('error', { error: String(err && err.stack ? err.stack : err) });
+    report('console', { lines: consoleLines.filter((l) => !plan.consoleFilter || l.includes(plan.consoleFilter)).slice(-60) });
     process.exitCode = 1;
   } finally {
+    if (plan.console) report('console-all', { lines: consoleLines.filter((l) => !plan.consoleFilter || l.includes(plan.consoleFilter)) });
     await browser.close();
   }
 }

@@ -30,7 +30,7 @@ function isValidResult(result, lineCount) {
  * What to draw for a next edit on a document whose lines are `lines` (without line breaks):
  * the replaced range (struck through), and after each old line of the range the line it becomes
  * (`→ new line`); new lines beyond the old ones are appended to the last line, joined with ` ⏎ `.
- * Returns {removed: Range, annotations: [{line, text}], newLines: [string]}.
+ * Returns {removed: [Range], annotations: [{line, text}], newLines: [string]}.
  */
 function renderPlan(lines, result) {
   const { range, newText } = result;
@@ -57,7 +57,10 @@ function renderPlan(lines, result) {
     const lastNote = annotations[annotations.length - 1];
     lastNote.text += `    spark-ls next edit: ${HINT}`;
   }
-  return { removed: range, annotations, newLines };
+  // Struck through: only what the minimal edits replace (not the whole span between them).
+  const removed = (result.edits || []).map((e) => e.range)
+    .filter((r) => r.start.line !== r.end.line || r.start.character !== r.end.character);
+  return { removed, annotations, newLines };
 }
 
 /** The document text after applying `edits` (LSP TextEdits, non-overlapping) to `text`. */

@@ -31,13 +31,14 @@ test('renderPlan: each changed line is followed by what it becomes, the hint on 
   assert.deepEqual(plan.annotations.map((a) => a.line), [4, 5]);
   assert.equal(plan.annotations[0].text, '  → print(surface(2, 3))');
   assert.match(plan.annotations[1].text, /^ {2}→ print\(surface\(4, 5\)\) {4}spark-ls next edit: Tab accepts, Esc dismisses$/);
-  assert.deepEqual(plan.removed, RESULT.range);
+  assert.deepEqual(plan.removed, RESULT.edits.map((e) => e.range)); // only the two "area"s
 });
 
 test('renderPlan: an insertion of new lines joins them on the last line', () => {
   const result = { range: { start: pos(1, 16), end: pos(1, 16) }, newText: '\n    # area\n    pass', edits: [edit(1, 16, 1, 16, '\n    # area\n    pass')] };
   const plan = ne.renderPlan(LINES, result);
   assert.deepEqual(plan.annotations, [{ line: 1, text: '  → return w * h ⏎     # area ⏎     pass    spark-ls next edit: Tab accepts, Esc dismisses' }]);
+  assert.deepEqual(plan.removed, []); // a pure insertion strikes nothing
 });
 
 test('renderPlan: a deleted line says so (two empty lines become one)', () => {
