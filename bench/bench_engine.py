@@ -92,6 +92,7 @@ def _resolve_samples(lines: int, iterations: int) -> dict[str, Any]:
         new = apply_reply(
             snapshot.text, reply, path=PATH, mode="diff", allowed=allowed, scope=context.region,
             language=language, old_tree=snapshot.tree,  # scope: the structural checks run, as in finish()
+            old_lines=snapshot.lines,  # as finish() passes them: the document keeps its line table per edit
         )
         applied = time.perf_counter()
         edits = minimal_edits(snapshot.text, new)
@@ -148,7 +149,7 @@ def _after_keystroke_samples(lines: int, iterations: int) -> dict[str, Any]:
         picked = time.perf_counter()
         allowed = [context.region] + ([context.import_region] if context.import_region else [])
         new = apply_reply(current, reply, path=PATH, mode="diff", allowed=allowed, language=language,
-                          old_tree=snapshot.tree, scope=context.region)
+                          old_tree=snapshot.tree, scope=context.region, old_lines=snapshot.lines)
         minimal_edits(current, new)
         finished = time.perf_counter()
         context_ms.append((picked - started) * 1e3)
@@ -192,8 +193,9 @@ def run(quick: bool, tiny: bool = False) -> dict:
             "reply styles rotate: plain git-style diff, fenced diff with prose, diff without headers/numbers",
             (
                 "apply = tolerant parse (unidiff) + placement + confinement + verification: the edited top-level "
-                "block parsed on its own (old and new) when it is whole nodes of the snapshot's tree, else an "
-                "incremental reparse of the file; plus, for Python, an indentation check (compile) of that block"
+                "block parsed on its own (new, then old) when it is whole nodes of the snapshot's tree, else an "
+                "incremental reparse of the file; plus, for Python, a compile of the new block (the old one only "
+                "when the new one fails); with the snapshot's tree and lines, as codeAction/resolve passes them"
             ),
             "'apply, no tree' passes no old_tree and starts with an empty tree cache: the old text is parsed in full",
             "keystroke = SourceDocument.apply_change (tree.edit + parser.parse(new, old_tree)), typing into identifiers",

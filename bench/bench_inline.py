@@ -72,6 +72,17 @@ def _source(blocks: int = 74) -> tuple[str, int, int]:
     return "".join(lines), at + 1, len("    count = ")
 
 
+def _cpu_ms(pid: int) -> float | None:
+    """CPU time a process has used so far (all its threads; Linux schedstat, ns resolution)."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / 1e6
+
+
 class _Bare:
     """A bare ``websockets`` client on the same endpoint: the model's own round trip as any
     client sees it (it re-sends the exact request body spark-ls sent)."""
@@ -154,8 +165,8 @@ def _items(result: Any) -> list[dict[str, Any]]:
 
 
 async def _latency(quick: bool, tiny: bool = False) -> dict[str, Any]:
-    """Interleaved in one run, one server: keystroke -> suggestion on the 5,119-line file and on
-    a 151-line one, and the bare client's round trip with the same request body."""
+    """In one run, one server: keystroke -> suggestion on the 5,119-line file and on a 151-line
+    one (interleaved), then the bare client's round trip with the same request body."""
     from model_endpoint import ModelEndpoint
 
     samples = 4 if tiny else 15 if quick else 60
@@ -174,7 +185,11 @@ async def _latency(quick: bool, tiny: bool = False) -> dict[str, Any]:
             bare_ms: list[float] = []
             shown: list[bool] = []
 
+            pid = client.proc.pid if client.proc is not None else 0
+            cpu: dict[str, list[float]] = {"big": [], "small": []}
+
             async def sample(d: _Doc, i: int) -> tuple[float, Any]:
+                cpu_before = _cpu_ms(pid)
                 started = time.perf_counter()
                 if i % 2 == 0:
                     d.insert("z")
@@ -182,17 +197,25 @@ async def _latency(quick: bool, tiny: bool = False) -> dict[str, Any]:
                     d.delete_one()
                 _, fut = d.request()
                 result = await fut
-                return (time.perf_counter() - started) * 1000, result
+                ms = (time.perf_counter() - started) * 1000
+                cpu_after = _cpu_ms(pid)
+                if i >= 3 and cpu_before is not None and cpu_after is not None:
+                    cpu["big" if d is doc else "small"].append(cpu_after - cpu_before)
+                return ms, result
 
+            # Each document gets a keystroke every ~2 x 105 ms: typing, not pausing (no pause work
+            # such as the diagnostics debounce runs in between, as while typing).
             for i in range(samples + 3):
                 ms, result = await sample(doc, i)
-                body = next(c.body for c in reversed(ep.calls) if c.body.get("generate") is not False)
                 small_ms_i, _ = await sample(small_doc, i)
-                bare_i = await bare.round_trip(body)
                 if i >= 3:  # warm-up
                     model_ms.append(ms)
                     shown.append(bool(_items(result)))
                     small_ms.append(small_ms_i)
+            body = next(c.body for c in reversed(ep.calls) if c.body.get("generate") is not False)
+            for i in range(samples + 3):
+                bare_i = await bare.round_trip(body)
+                if i >= 3:
                     bare_ms.append(bare_i)
             # Typed-through: the suggestion's first character, then the request.
             col = big[2]
@@ -210,7 +233,8 @@ async def _latency(quick: bool, tiny: bool = False) -> dict[str, Any]:
                 hit_ms.append((time.perf_counter() - started) * 1000)
                 after = len([c for c in ep.calls if c.body.get("generate") is not False])
                 assert after == calls and _items(result), "typed-through keystroke was not a cache hit"
-            out.update(model_ms=model_ms, small_ms=small_ms, bare_ms=bare_ms, hit_ms=hit_ms, shown=sum(shown), n=len(shown))
+            out.update(model_ms=model_ms, small_ms=small_ms, bare_ms=bare_ms, hit_ms=hit_ms, shown=sum(shown), n=len(shown),
+                       cpu_big=cpu["big"], cpu_small=cpu["small"])
         finally:
             await bare.close()
             await client.stop()
@@ -305,7 +329,12 @@ def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
         {"measure": f"same, {lat['small_lines']:,}-line file (interleaved, same server)", "n": len(lat["small_ms"]),
          "p50 ms": s50, "p95 ms": s95, "overhead p50 ms": s50 - TTFT * 1000,
          "note": f"the {lat['lines']:,}-line file costs {p50 - s50:+.1f} ms"},
-        {"measure": "bare websockets client, the same request body, same endpoint (interleaved)", "n": len(lat["bare_ms"]),
+        {"measure": "spark-ls server CPU per keystroke + inlineCompletion (all threads; load-independent)",
+         "n": len(lat["cpu_big"]), "p50 ms": _pcts(lat["cpu_big"])[0] if lat["cpu_big"] else "n/a",
+         "p95 ms": _pcts(lat["cpu_big"])[1] if lat["cpu_big"] else "", "overhead p50 ms": "",
+         "note": (f"{lat['lines']:,}-line file; {lat['small_lines']:,}-line file: {_pcts(lat['cpu_small'])[0]:.2f} ms"
+                  if lat["cpu_small"] else "no /proc schedstat here")},
+        {"measure": "bare websockets client, the same request body, same endpoint (same run)", "n": len(lat["bare_ms"]),
          "p50 ms": b50, "p95 ms": b95, "overhead p50 ms": b50 - TTFT * 1000,
          "note": "the model's own round trip as any client sees it (endpoint + loopback)"},
         {"measure": "typed-through keystroke (cache hit, no model request)", "n": len(lat["hit_ms"]),
@@ -342,13 +371,13 @@ def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
     rep: ReplayResult = emb["replay"]
     if rep.requests:
         n = len(rep.requests)
-        exact, prefix, wrong, empty = (rep.count(v) for v in ("exact", "prefix", "wrong", "empty"))
+        exact, prefix, first, wrong, empty = (rep.count(v) for v in ("exact", "prefix", "first line", "wrong", "empty"))
         r50, r95 = _pcts([r.ms for r in rep.requests])
         files = len({r.path for r in rep.requests})
         rows.append({"measure": f"acceptance, replay of {rep.lines} lines added by this repo's git history ({files} files), embedded model, FIM",
                      "n": n, "p50 ms": r50, "p95 ms": r95, "overhead p50 ms": "",
                      "note": (f"of {n} requests: exact rest of line {exact} ({exact / n:.0%}), right prefix {prefix}, "
-                              f"wrong {wrong}, empty {empty}; accepted {exact + prefix}/{n} ({(exact + prefix) / n:.0%}); "
+                              f"first line only {first}, wrong {wrong}, empty {empty}; accepted {exact + prefix}/{n} ({(exact + prefix) / n:.0%}); "
                               f"characters typed by accepted suggestions {rep.saved}/{rep.chars} ({rep.saved / max(1, rep.chars):.0%}); "
                               f"{rep.typed_through} keystrokes typed through a shown suggestion")})
         for r in rep.requests:

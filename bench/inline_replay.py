@@ -15,7 +15,8 @@ what the developer typed next (the rest of the line, and the lines after it in t
 characters then count as typed for free and the replay continues after them.
 
 **The figures.** Per request: *exact* (the suggestion is the rest of the line — or more lines,
-all right), *prefix* (right but shorter than the rest of the line), *wrong*, *empty*. Per line:
+all right), *prefix* (right but shorter than the rest of the line), *first line* (a block whose
+first line is right and the rest is not: not accepted), *wrong*, *empty*. Per line:
 the share of its characters (after the indentation) that came from accepted suggestions.
 
 The model is anything with the session interface :func:`spark_ls.inline.generate.generate`
@@ -124,7 +125,7 @@ class Request:
     typed: str  # the line up to the cursor
     expected: str  # the rest of the line, as the developer typed it
     got: str  # the suggestion ("" = none)
-    verdict: str  # exact | prefix | wrong | empty
+    verdict: str  # exact | prefix | first line | wrong | empty
     ms: float
 
 
@@ -141,13 +142,17 @@ class ReplayResult:
 
 
 def judge(got: str, rest_of_line: str, following: Sequence[str]) -> str:
-    """exact | prefix | wrong | empty, for a suggestion ``got`` at a cursor whose line goes on
-    with ``rest_of_line`` and is followed by the ``following`` lines (typed next)."""
+    """exact | prefix | first line | wrong | empty, for a suggestion ``got`` at a cursor whose
+    line goes on with ``rest_of_line`` and is followed by the ``following`` lines (typed next).
+    "first line": a block whose first line is the rest of the line but whose later lines are
+    wrong (not accepted: the whole suggestion is not what was typed)."""
     got = got.rstrip()
     if not got.strip():
         return "empty"
     target = "\n".join((rest_of_line, *following))
     if not target.startswith(got):
+        if "\n" in got and got.split("\n", 1)[0].rstrip() == rest_of_line.rstrip():
+            return "first line"
         return "wrong"
     return "exact" if len(got) >= len(rest_of_line.rstrip()) else "prefix"
 
@@ -198,7 +203,7 @@ async def replay(
                         result.saved += taken
                         pos += taken
                         continue
-                    if verdict == "wrong":
+                    if verdict in ("wrong", "first line"):
                         shown, shown_at = got, pos
             pos += 1
     return result

@@ -118,13 +118,22 @@ def _alarm(signum: int, frame: Any) -> None:
     raise _Timeout
 
 
+def plain(value: Any) -> Any:
+    """``value`` if the test file can spell it (its repr is a literal), else its type's name: an
+    argument such as a lambda has no literal (its repr broke the generated test's syntax)."""
+    try:
+        return value if ast.literal_eval(repr(value)) == value else type(value).__name__
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return type(value).__name__
+
+
 def outcome(function: Any, args: tuple, kwargs: dict) -> Any:
     """What a call does: ("ok", result, arguments afterwards) or ("raises", exception name)."""
     try:
         result = function(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - the exception is the behaviour under test
         return ("raises", type(exc).__name__)
-    return ("ok", result, list(args))
+    return ("ok", result, [plain(a) for a in args])
 
 
 def same(x: Any, y: Any) -> bool:
@@ -332,9 +341,17 @@ def build(mutants_per_function: int = 2, functions: list[tuple[str, str, str, li
 TEST_TEMPLATE = '''\
 """Tests for cases/{id}.py: the original function's observed behaviour on sample inputs."""
 
+import ast
 import math
 
 from cases.{id} import {name} as target
+
+
+def _plain(value):
+    try:
+        return value if ast.literal_eval(repr(value)) == value else type(value).__name__
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return type(value).__name__
 
 
 def _call(*args, **kwargs):
@@ -342,7 +359,7 @@ def _call(*args, **kwargs):
         result = target(*args, **kwargs)
     except Exception as exc:
         return ("raises", type(exc).__name__)
-    return ("ok", result, list(args))
+    return ("ok", result, [_plain(a) for a in args])
 
 
 def _same(x, y):

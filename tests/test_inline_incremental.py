@@ -127,3 +127,17 @@ def test_module_level_places_are_near_within_a_few_lines() -> None:
     stable.compute("u", snap, line_offset[100], path="/w/c.py", budget=512)
     assert stable.lookup("u", place_of(snap, line_offset[130], 512))[0] == FRESH
     assert stable.lookup("u", place_of(snap, line_offset[150], 512))[0] == STALE
+
+
+@given(text=st.lists(st.sampled_from(["a", " ", "\n", "é", "("]), max_size=80).map("".join), data=st.data())
+def test_window_lines_from_the_line_table_match_counting(text: str, data: st.DataObject) -> None:
+    from spark_ls.inline.context import _Lines, line_of, line_table
+
+    snap = SourceDocument(text, None).snapshot()
+    offset = data.draw(st.integers(0, len(text)))
+    table, scan = _Lines(text, offset, line_table(snap)), _Lines(text, offset)
+    assert table.table is not None or not text
+    assert line_of(snap, offset) == text.count("\n", 0, offset) == scan.line == table.line
+    assert table.start == scan.start and table.last_line() == scan.last_line()
+    for line in range(text.count("\n") + 3):
+        assert table.bounds(line) == scan.bounds(line), line

@@ -88,7 +88,8 @@ def test_judge() -> None:
     assert judge("sum(x)  ", "sum(x)", ()) == "exact"
     assert judge("sum(", "sum(x)", ()) == "prefix"
     assert judge("sum(x)\n    return 1", "sum(x)", ("    return 1",)) == "exact"
-    assert judge("sum(x)\n    return 2", "sum(x)", ("    return 1",)) == "wrong"
+    assert judge("sum(x)\n    return 2", "sum(x)", ("    return 1",)) == "first line"
+    assert judge("sum(y)\n    return 1", "sum(x)", ("    return 1",)) == "wrong"
     assert judge("max(x)", "sum(x)", ()) == "wrong"
     assert judge("  ", "sum(x)", ()) == "empty"
 

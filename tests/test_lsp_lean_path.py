@@ -250,6 +250,9 @@ def test_answers_are_keyed_on_the_top_level_id_only() -> None:
     for token, msg_id in ((b"1.5", 1.5), (b"01", 1), (b'"a\\"b"', 'a"b'), (b"true", True), (b"null", None)):
         body = b'{"jsonrpc":"2.0","id":' + token + b',"method":"m","params":{}}'
         assert not answers.keep(body, msg_id, b"[]", always), token  # type: ignore[arg-type]
+    # A large message (a whole-text didChange) is never searched for an id, nor kept.
+    big = _body(1, {"text": "x" * Answers.MAX_REQUEST_BYTES})
+    assert answers.split(big) is None and not answers.keep(big, 1, b"[]", always)
     # Whitespace around the id is part of the key; the id token is echoed as sent.
     assert answers.keep(b'{"jsonrpc": "2.0", "id": 3 , "method": "m"}', 3, b"null", always)
     assert answers.answer(b'{"jsonrpc": "2.0", "id": 44 , "method": "m"}') == b'{"jsonrpc":"2.0","id":44,"result":null}'
@@ -303,3 +306,21 @@ async def test_repeated_code_actions_over_stdio(model_endpoint: Any, tmp_path: A
         assert [a["title"] for a in changed] == [a["title"] for a in results[0]]
     finally:
         await server.close()
+
+
+async def test_kept_answers_do_not_keep_a_closed_document_alive(lean: InProcess) -> None:
+    import gc
+    import weakref
+
+    doc = lean.server.documents.get(URI)
+    assert doc is not None
+    ref = weakref.ref(doc)
+    del doc
+    for n, params in enumerate(CASES):
+        lean.request(n, "textDocument/codeAction", params)
+        lean.request(100 + n, "textDocument/codeAction", params)
+    assert len(lean.server.dispatcher.answers) == len(CASES)
+    lean.send({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": URI}}})
+    gc.collect()
+    assert ref() is None, gc.get_referrers(ref())
+    assert lean.request(999, "textDocument/codeAction", CASES[0])["result"] is None

@@ -55,3 +55,20 @@ def test_mutation_kinds_cover_the_issue_list() -> None:
 def test_no_quixbugs() -> None:
     text = (Path(corpus.__file__).read_text() + Path(corpus.__file__).with_name("bench_quality.py").read_text())
     assert "quixbugs" not in text.lower().replace("quixbugs is not used", "").replace("not quixbugs", "")
+
+
+def test_every_written_test_file_compiles_and_originals_pass(tmp_path: Path) -> None:
+    # A sample argument without a literal (a lambda) once made a test file a SyntaxError: the case
+    # then "failed" the same way before and after any proposal, and --verify could not tell.
+    originals, mutants, calls = corpus.build(2)
+    by_id = {c.id: c for c in originals}
+    for name, cases in (("originals", originals), ("mutants", mutants)):
+        corpus.write(tmp_path / name, cases, calls, by_id)
+        for path in sorted((tmp_path / name / "tests").glob("test_*.py")):
+            compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    lambdas = [c.id for c in originals if "lambda" in " ".join(calls[c.id])]
+    assert lambdas  # the corpus has such arguments (bisect's key=, textwrap.indent's predicate)
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          *[f"tests/test_{i}.py" for i in lambdas]], cwd=tmp_path / "originals",
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout[-2000:]

@@ -103,7 +103,7 @@ def test_prompts_make_no_change_the_expected_answer() -> None:
         assert ("reply with exactly NO CHANGE" in text) if template.edit_format == "scope" \
             else ("reply with nothing at all" in text), template.family
     fix_bug = next(a for a in builtin_actions() if a.id == "fix-bug")
-    assert "If there is no definite bug, make no change: reply NO CHANGE." in fix_bug.instruction
+    assert "If there is no definite bug, make no change." in fix_bug.instruction
     for template in prompts.TEMPLATES.values():  # the rules for a minimal bug fix, shared by all requests
         assert "no added checks, guards, error handling" in " ".join(template.instructions.split())
 

@@ -10,6 +10,7 @@ so a provider's prompt cache (or llama.cpp's KV cache) reuses it.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,18 +55,49 @@ class InlineContext:
         return self.offset + len(self.suffix)
 
 
-class _Lines:
-    """Line offsets near one cursor, found by scanning from it (``str.find``): no split of the
-    whole text, which on a large file costs more than the rest of a keystroke's work."""
+def line_table(snap: Snapshot) -> list[int] | None:
+    """The snapshot's line starts (kept per edit by the document, so free on the keystroke path)
+    when they agree with counting ``\n`` (no ``\r`` in the text); None otherwise."""
+    if "\r" in snap.text:
+        return None
+    return snap.line_starts()
 
-    def __init__(self, text: str, offset: int) -> None:
+
+def line_of(snap: Snapshot, offset: int) -> int:
+    """The 0-based line (counting ``\n``) of ``offset``: a bisection of the line table."""
+    table = line_table(snap)
+    if table is None:
+        return snap.text.count("\n", 0, offset)
+    return _bisect_line(table, snap.text, offset)
+
+
+def _bisect_line(table: list[int], text: str, offset: int) -> int:
+    line = bisect.bisect_right(table, offset) - 1
+    if line == len(table) - 1 and line > 0 and not text.endswith("\n"):
+        line -= 1  # the end of a text without a final line break is on its last line
+    return max(0, line)
+
+
+class _Lines:
+    """Line offsets near one cursor: from the snapshot's line table when it has one, else found
+    by scanning from the cursor (``str.find``), never a split of the whole text."""
+
+    def __init__(self, text: str, offset: int, table: list[int] | None = None) -> None:
         self.text = text
-        self.line = text.count("\n", 0, offset)
-        self.start = text.rfind("\n", 0, offset) + 1
+        self.table = table
+        if table is not None and len(table) > 1:
+            self.line = _bisect_line(table, text, offset)
+            self.start = table[self.line]
+        else:
+            self.line = text.count("\n", 0, offset)
+            self.start = text.rfind("\n", 0, offset) + 1
         self._starts = {self.line: self.start}
 
     def start_of(self, line: int) -> int:
         line = max(0, line)
+        table = self.table
+        if table is not None and len(table) > 1:
+            return table[min(line, len(table) - 1)]
         if line in self._starts:
             return self._starts[line]
         near = min(self._starts, key=lambda k: abs(k - line))
@@ -89,6 +121,8 @@ class _Lines:
         return start, len(self.text) if found < 0 else found + 1
 
     def last_line(self) -> int:
+        if self.table is not None and len(self.table) > 1:
+            return len(self.table) - 2
         return self.text.count("\n") - (1 if self.text.endswith("\n") else 0)
 
 
@@ -106,7 +140,7 @@ def enclosing_lines(snap: Snapshot, offset: int) -> tuple[int, int] | None:
     from the cursor's node (microseconds; no whole-file analysis)."""
     if snap.tree is None or not snap.text:
         return None
-    line = snap.text.count("\n", 0, offset)
+    line = line_of(snap, offset)
     column = len(snap.text[snap.text.rfind("\n", 0, offset) + 1 : offset].encode("utf-8"))
     node = snap.tree.root_node.descendant_for_point_range((line, column), (line, column))
     while node is not None:
@@ -191,7 +225,7 @@ def build_context(
     comment = (snap.language.comment_line if snap.language else None) or "#"
     if not text:
         return InlineContext(path, language, comment, 0, 0, 0, "", "", "", "", "", newline)
-    lines = _Lines(text, offset)
+    lines = _Lines(text, offset, line_table(snap))
     line = lines.line
     line_start, line_end = lines.bounds(line)
     body_end = line_start + len(text[line_start:line_end].rstrip("\r\n"))

@@ -16,7 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from spark_ls.context.document import Snapshot
-from spark_ls.inline.context import StableSection, enclosing_lines, stable_sections
+from spark_ls.inline.context import (
+    StableSection,
+    enclosing_lines,
+    line_of,
+    stable_sections,
+)
 
 MAX_AGE = 5.0  # seconds
 MAX_LINES = 40  # outside any scope: the cursor may move this far and keep the sections
@@ -42,7 +47,7 @@ class Place:
 def place_of(snap: Snapshot, offset: int, budget: int) -> Place:
     """The cursor's place: a walk up the tree from the cursor (microseconds)."""
     offset = max(0, min(offset, len(snap.text)))
-    return Place(snap.text.count("\n", 0, offset), enclosing_lines(snap, offset), budget)
+    return Place(line_of(snap, offset), enclosing_lines(snap, offset), budget)
 
 
 @dataclass(frozen=True)

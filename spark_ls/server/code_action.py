@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -185,8 +186,11 @@ class CodeActions:
         self.server = server
         self.lister = ActionLister(server)
         # (uri, params) -> (the document, what the listing read, the serialised result, the action
-        # data to prefetch or None); an entry holds while the document and the inputs are the same
-        self._index: dict[tuple[str, str], tuple[OpenDocument, _ListingInputs, RawResult, ActionData | None]] = {}
+        # data to prefetch or None); an entry holds while the document and the inputs are the same.
+        # Kept answers refer to their document weakly: a closed document is not kept alive by them.
+        self._index: dict[
+            tuple[str, str], tuple[weakref.ref[OpenDocument], _ListingInputs, RawResult, ActionData | None]
+        ] = {}
 
     def typed(self, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         """The full path (pygls): typed params in, typed actions out."""
@@ -221,22 +225,23 @@ class CodeActions:
         state = self._state(uri, doc)
         key = (uri, json.dumps(params, sort_keys=True))
         entry = self._index.get(key)
-        if entry is None or entry[0] is not doc or not entry[1].same_as(state):
+        if entry is None or entry[0]() is not doc or not entry[1].same_as(state):
             snap = doc.snapshot()
             typed = server.protocol.converter.structure(params, types.CodeActionParams)  # raises on bad params
             actions = self.lister.list(snap, typed)
             result = json.dumps([server.protocol.converter.unstructure(a) for a in actions], separators=(",", ":"))
-            entry = (doc, state, RawResult(result.encode()), prefetch_candidate(snap, typed, actions))
+            entry = (weakref.ref(doc), state, RawResult(result.encode()), prefetch_candidate(snap, typed, actions))
             if len(self._index) >= self.INDEX_SIZE:
                 self._index.clear()  # cheaper to rebuild than to track
             self._index[key] = entry
             _analyse_soon(snap)
-        _, _, raw, data = entry
+        doc_ref, _, raw, data = entry
         self._prefetch(state.settings, data)
 
         def replay() -> bool:
             """Whether this answer still holds for the same request (and, if so, its prefetch again)."""
-            if server.documents.get(uri) is not doc or not self._state(uri, doc).same_as(state):
+            current = server.documents.get(uri)
+            if current is None or current is not doc_ref() or not self._state(uri, current).same_as(state):
                 return False
             self._prefetch(state.settings, data)
             return True

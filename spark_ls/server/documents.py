@@ -53,7 +53,8 @@ DEFAULT_MAX_DOCUMENT_CHARS = 1_000_000
 
 class OpenDocument:
     __slots__ = (
-        "_snapshot", "document", "language", "language_id", "max_chars", "path", "revision", "store", "uri", "version",
+        "__weakref__", "_snapshot", "document", "language", "language_id", "max_chars", "path", "revision", "store", "uri",
+        "version",
     )
 
     def __init__(

@@ -76,6 +76,7 @@ class InlineCompletions(Feature):
         self.cache.drop(uri)
         self.latest.cancel(uri)
         self.next_edits.pop(uri, None)
+        self._refresh_at.pop(uri, None)
         handle = self._refresh.pop(uri, None)
         if handle is not None:
             handle.cancel()

@@ -198,6 +198,7 @@ class Answers:
     """
 
     SIZE = 512
+    MAX_REQUEST_BYTES = 32 * 1024  # larger messages (a whole-text didChange) are not searched for an id
 
     def __init__(self) -> None:
         self._kept: dict[tuple[bytes, bytes], tuple[bytes, Callable[[], bool]]] = {}
@@ -208,6 +209,8 @@ class Answers:
     @staticmethod
     def split(body: bytes) -> tuple[tuple[bytes, bytes], bytes] | None:
         """(key, the id's JSON token) for a message body, or None when no id is found."""
+        if len(body) > Answers.MAX_REQUEST_BYTES:
+            return None
         match = _ID.search(body)
         if match is None:
             return None
