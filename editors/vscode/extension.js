@@ -380,7 +380,7 @@ const nextEdits = {
   changed(event) {
     if (this.applying || event.contentChanges.length === 0) return;
     const editor = vscode.window.activeTextEditor;
-    if (this.pending && event.document.uri.toString() === this.pending.uri) this.dismiss();
+    if (this.pending && event.document === this.pending.editor.document) this.dismiss();
     if (!editor || editor.document !== event.document) return;
     if (!LANGUAGES.includes(event.document.languageId) || !this.enabled(event.document)) return;
     clearTimeout(this.timer);
