@@ -25,12 +25,13 @@ def _inline_reply(body: dict) -> str:
     """The model's continuation at the cursor (the request marks it with <CURSOR>)."""
     return "+ b" if "return a <CURSOR>" in input_text(body.get("input")) else ""
 SCREENSHOT = REPO / "docs" / "images" / "vscode-inline.png"
+INLINE_ON = {"spark.inlineCompletion": True}  # the harness's default settings turn it off
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_ghost_text_appears_and_tab_accepts_in_real_vscode(vscode_factory, tmp_path: Path) -> None:
-    vs = vscode_factory()
+    vs = vscode_factory(settings=INLINE_ON)
     source = vs.workspace / "calc.py"
     source.write_text(SOURCE)
     shot = tmp_path / "inline.png"
@@ -68,7 +69,7 @@ def _nes_reply(body: dict) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_next_edit_is_drawn_esc_dismisses_and_tab_applies_in_real_vscode(vscode_factory, tmp_path: Path) -> None:
-    vs = vscode_factory()
+    vs = vscode_factory(settings=INLINE_ON)
     source = vs.workspace / "shapes.py"
     # The user renames area -> surface: the file has "def surfac", the test types the last "e".
     source.write_text(NES_TYPED.replace("def surface", "def surfac", 1))

@@ -109,7 +109,7 @@ def test_quick_fix_and_instruction_in_real_vscode(
     status = steps[-1].get("status") or ""
     assert "spark-ls" in status and DEFAULT_MODEL in status, status
     channel = vs.channel_log()
-    assert 'options: {"prefetch":false})' in channel, channel[:3000]
+    assert 'options: {"prefetch":false,"inline_completion":false})' in channel, channel[:3000]
     # (That the server applied it shows in the call count above: with prefetch on, VS Code's
     # automatic lightbulb requests would have started more model calls.)
 

@@ -99,6 +99,9 @@ QUIET_SETTINGS = {
     # Sent to the server as initializationOptions {"prefetch": false}: with prefetch on, VS Code's
     # automatic lightbulb requests would also start model calls, and this test counts them exactly.
     "spark.prefetch": False,
+    # Off here: after any edit (a quick fix too) the extension asks spark/nextEdit, one more model
+    # call than the code-action tests count. tests/test_inline_vscode.py turns it on.
+    "spark.inlineCompletion": False,
     # vscode-languageclient 10+ traces only when the log channel's level is Trace as well.
     "spark.trace.server": "verbose",
 }
