@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.loaded_model import SharedSession
+
 TITLE = "embedded local model: time per edit, speculative decoding and prompt cache on/off (same run)"
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,27 +98,9 @@ CORPUS: list[tuple[str, str, str]] = [
 ]
 
 
-class _Shared:
-    """The loaded session handed to ``check``: close() is a no-op and every reply's usage is kept."""
 
-    def __init__(self, session: Any) -> None:
-        self._session = session
-        self.usages: list[dict[str, Any]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._session, name)
-
-    async def complete(self, req: Any, **kwargs: Any) -> Any:
-        reply = await self._session.complete(req, **kwargs)
-        self.usages.append(dict(reply.usage))
-        return reply
-
-    async def close(self) -> None:
-        return None
-
-
-class _Refusing(_Shared):
-    def __init__(self, shared: _Shared) -> None:
+class _Refusing(SharedSession):
+    def __init__(self, shared: SharedSession) -> None:
         super().__init__(shared._session)
 
     async def complete(self, req: Any, **kwargs: Any) -> Any:
@@ -130,7 +114,7 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _check(shared: _Shared, path: Path, action: str | None) -> dict[str, Any]:
+def _check(shared: SharedSession, path: Path, action: str | None) -> dict[str, Any]:
     """Run ``spark-ls check PATH [--action A]`` in-process on the shared, loaded session."""
     import spark_ls.model as model_package
     from spark_ls.cli import main
@@ -189,7 +173,7 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _load(speculative: bool, prompt_cache: bool, state_dir: Path) -> tuple[_Shared, float]:
+def _load(speculative: bool, prompt_cache: bool, state_dir: Path) -> tuple[SharedSession, float]:
     from spark_ls.config import Settings
     from spark_ls.model import session as session_module
     from spark_ls.model.local import LocalModel
@@ -204,7 +188,7 @@ def _load(speculative: bool, prompt_cache: bool, state_dir: Path) -> tuple[_Shar
     asyncio.run(
         session.start()
     )  # the model object does not keep to one event loop; check runs its own
-    return _Shared(session), time.perf_counter() - started
+    return SharedSession(session), time.perf_counter() - started
 
 
 def _measure(

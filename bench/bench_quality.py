@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import quality_corpus as corpus
+from bench.loaded_model import SharedSession
 
 TITLE = "Fix quality: single-mutation bugs in real stdlib functions, tests from behaviour, via spark-ls check"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -98,26 +99,8 @@ def _uses_local_model() -> bool:
     return transport == "auto" and not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY")
 
 
-class _Shared:
-    """The loaded session handed to every ``check``: close() is a no-op; usage is kept per reply."""
 
-    def __init__(self, session: Any) -> None:
-        self._session = session
-        self.usages: list[dict[str, Any]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._session, name)
-
-    async def complete(self, req: Any, **kwargs: Any) -> Any:
-        reply = await self._session.complete(req, **kwargs)
-        self.usages.append(dict(reply.usage))
-        return reply
-
-    async def close(self) -> None:
-        return None
-
-
-def _load_shared() -> tuple[_Shared, float]:
+def _load_shared() -> tuple[SharedSession, float]:
     """The embedded model, loaded once (settings as `check` resolves them with no config file)."""
     from spark_ls.config import Settings
     from spark_ls.model import open_session
@@ -125,10 +108,10 @@ def _load_shared() -> tuple[_Shared, float]:
     session = open_session(Settings(transport="local"))
     started = time.perf_counter()
     asyncio.run(session.start())  # the local model does not keep to one event loop; check runs its own
-    return _Shared(session), time.perf_counter() - started
+    return SharedSession(session), time.perf_counter() - started
 
 
-def _check(repo: Path, case_id: str, shared: _Shared | None, extra: list[str]) -> dict[str, Any]:
+def _check(repo: Path, case_id: str, shared: SharedSession | None, extra: list[str]) -> dict[str, Any]:
     """``spark-ls check cases/<id>.py --verify ...`` in-process; the report plus timings."""
     import spark_ls.model as model_package
     from spark_ls.cli import main
@@ -240,7 +223,7 @@ def run(quick: bool, tiny: bool = False) -> dict[str, Any]:
     log_path = os.environ.get("SPARK_LS_BENCH_QUALITY_LOG")
     log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115 - closed below
     repos = {"originals": workdir / "originals", "mutants": workdir / "mutants"}
-    shared: _Shared | None = None
+    shared: SharedSession | None = None
     load_seconds = 0.0
     try:
         _make_repo(repos["originals"], originals, calls, by_id)
