@@ -592,10 +592,12 @@ class ModelEndpoint:
             call.outcome = "stalled"
             await asyncio.Event().wait()
         await self._before_first_token()
+        # The reply is taken before any frame goes out: once the client has seen garbage it may
+        # report the failure, and the test may queue the next reply, which this call must not take.
+        reply = self._next_reply(body)
         if self._take(self.garbage_frames > 0, "garbage_times"):
             for i in range(self.garbage_frames):
                 conn.send_raw_text("<html>502 Bad Gateway</html>" if i % 2 == 0 else "{not json")
-        reply = self._next_reply(body)
         response = _response_object(body, "in_progress", [], None)
         drop_at = self.drop_after_deltas if self._take(self.drop_after_deltas is not None, "drop_times") else None
         cached = len(prior) // 4
