@@ -39,6 +39,7 @@ TITLE = "embedded local model: time per edit, speculative decoding and prompt ca
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_START = ROOT / "examples" / "buggy.py"
 QUICK_START_TARGET_S = 5.0
+QUICK_START_RERUNS = 5  # new processes re-running the quick start; the target is on their median
 SPEEDUP_TARGET = 3.0
 
 # A small corpus of other edits (written for this benchmark): (file name, source, action).
@@ -235,11 +236,17 @@ def _measure(
                     out[label][key] = summary
         # A new process re-running the quick start: a fresh model (a new llama.cpp context, empty
         # KV cache) whose first request finds the prompt state the "after" run saved on disk.
+        # Repeated, because one run on a shared 2-core machine moves by a third from run to run.
         rerun_label = "after (speculative on)"
         if rerun_label in configs:
-            rerun, seconds = _load(*configs[rerun_label], state_dirs[rerun_label])
-            loaded["next process"] = (rerun, seconds)
-            out[rerun_label]["next process"] = _summary(_check(rerun, quick_start, None))
+            reruns = []
+            for _ in range(QUICK_START_RERUNS):
+                rerun, _seconds = _load(*configs[rerun_label], state_dirs[rerun_label])
+                try:
+                    reruns.append(_summary(_check(rerun, quick_start, None)))
+                finally:
+                    asyncio.run(rerun._session.close())
+            out[rerun_label]["next process"] = sorted(reruns, key=lambda s: s["seconds"])
     finally:
         for shared, _seconds in loaded.values():
             asyncio.run(shared._session.close())
@@ -377,7 +384,12 @@ def run(quick: bool, tiny: bool = False) -> dict:
         )
         row(label, "2nd action, same file (add-docstring)", res["second action"])
         if "next process" in res:
-            row(label, "quick start again, in a new process (prompt state from disk)", res["next process"])
+            runs = res["next process"]
+            row(
+                label,
+                f"quick start again, in a new process (prompt state from disk): median of {len(runs)}",
+                runs[len(runs) // 2],
+            )
         for name, action, s in res.get("corpus", []):
             row(label, f"corpus: {action} {name}", s)
 
@@ -409,7 +421,8 @@ def run(quick: bool, tiny: bool = False) -> dict:
         second["prompt evaluated"] < second["prompt tokens"]
         and second_nc["prompt evaluated"] >= second_nc["prompt tokens"] - 1
     )
-    rerun = after["next process"]
+    reruns = after["next process"]
+    rerun = reruns[len(reruns) // 2]
     gen_before = before["quick start"]["tok/s"] or 0.0
     gen_after = after["quick start"]["tok/s"] or 0.0
     targets = [
@@ -421,7 +434,10 @@ def run(quick: bool, tiny: bool = False) -> dict:
         (
             f"quick start re-run in a new process <= {QUICK_START_TARGET_S:g} s after the model is loaded (prompt state restored from disk)",
             rerun["seconds"] <= QUICK_START_TARGET_S,
-            f"{rerun['seconds']:.1f} s; {rerun['prompt evaluated']} of {rerun['prompt tokens']} prompt tokens evaluated, {rerun['restored']} restored",
+            (
+                f"median {rerun['seconds']:.1f} s of {len(reruns)} new processes ({reruns[0]['seconds']:.1f}-{reruns[-1]['seconds']:.1f} s); "
+                f"{rerun['prompt evaluated']} of {rerun['prompt tokens']} prompt tokens evaluated, {rerun['restored']} restored"
+            ),
         ),
         (
             f"time per edit {SPEEDUP_TARGET:g}x faster than before (sum over {len(pairs)} edits, same run)",
