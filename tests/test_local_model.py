@@ -140,3 +140,36 @@ async def test_a_damaged_saved_state_is_ignored(tmp_path: Path) -> None:
     assert usage["restored_tokens"] == 0
     assert usage["prompt_evaluated"] == usage["input_tokens"]
     assert text == first_text
+
+
+async def test_warming_the_instructions_leaves_only_the_task_to_evaluate(tmp_path: Path) -> None:
+    cold_text, cold = await _one_reply(tmp_path / "cold")
+
+    model = LocalModel(Settings(), prompt_state_dir=tmp_path / "warm")
+    try:
+        warmed = await model.warm(SYSTEM)
+        assert warmed > 0
+        assert await model.warm(SYSTEM) == 0  # once per process
+        reply = await model.complete(ModelRequest(instructions=SYSTEM, input=USER, max_output_tokens=8))
+    finally:
+        await model.close()
+    usage = reply.usage
+    # The instructions' tokens were already in the cache: only the user turn is evaluated.
+    assert usage["input_tokens"] == cold["input_tokens"]
+    assert usage["prompt_evaluated"] <= cold["input_tokens"] - warmed + 8, (warmed, usage)
+    assert reply.text == cold_text
+    # What was saved is the real request's prompt, not the warm-up's: a next process restores it.
+    text, again = await _one_reply(tmp_path / "warm")
+    assert again["prompt_evaluated"] <= 2, again
+    assert text == cold_text
+
+
+async def test_no_warm_up_when_a_saved_prompt_state_will_be_restored(tmp_path: Path) -> None:
+    await _one_reply(tmp_path)
+    model = LocalModel(Settings(), prompt_state_dir=tmp_path)
+    try:
+        assert await model.warm(SYSTEM) == 0
+        reply = await model.complete(ModelRequest(instructions=SYSTEM, input=USER, max_output_tokens=8))
+    finally:
+        await model.close()
+    assert reply.usage["restored_tokens"] > 0 and reply.usage["prompt_evaluated"] <= 2

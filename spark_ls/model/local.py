@@ -168,6 +168,7 @@ class LocalModel:
         self._start_lock = asyncio.Lock()
         self._request_lock = asyncio.Lock()
         self._closed = False
+        self._warmed = False
         self._running_stop: threading.Event | None = None  # set to stop the generation in progress
         self._stats: dict[str, Any] = {
             "requests": 0,
@@ -176,6 +177,7 @@ class LocalModel:
             "prepare_seconds": None,
             "load_seconds": None,
             "output_tokens": 0,
+            "warmed_tokens": 0,
         }
 
     @property
@@ -265,6 +267,26 @@ class LocalModel:
         """Run one chat completion; stream text deltas to ``on_delta`` on the event loop."""
         return await self._run(self._request_body(req), on_delta, "handle_chat_completions")
 
+    async def warm(self, instructions: str) -> int:
+        """Evaluate a chat prompt's ``instructions`` before the first request, so that request
+        evaluates only its own code and task. Returns the prompt tokens evaluated: 0 when a
+        saved prompt state for them exists (the first request restores it instead) or when the
+        model has already served or warmed (its cache is no longer empty)."""
+        await self.start()
+        states = self._prompt_states
+        if self._warmed or self._stats["requests"]:
+            return 0
+        if states is not None and (states.directory / states.file_name(instructions)).is_file():
+            return 0
+        self._warmed = True
+        body = self._request_body(ModelRequest(instructions=instructions, input=""))
+        body["max_tokens"] = 1
+        # Not saved as the prompt state: the first real request saves its whole prompt.
+        reply = await self._run(body, None, "handle_chat_completions", keep_state=False)
+        evaluated = int(reply.usage.get("prompt_evaluated") or 0)
+        self._stats["warmed_tokens"] = evaluated
+        return evaluated
+
     async def complete_raw(
         self, prompt: str, *, max_tokens: int, stop: list[str] | None = None, on_delta: Callable[[str], None] | None = None
     ) -> ModelReply:
@@ -286,7 +308,9 @@ class LocalModel:
             body["stop"] = list(stop)
         return await self._run(body, on_delta, "handle_completions")
 
-    async def _run(self, body: dict[str, Any], on_delta: Callable[[str], None] | None, method: str) -> ModelReply:
+    async def _run(
+        self, body: dict[str, Any], on_delta: Callable[[str], None] | None, method: str, *, keep_state: bool = True
+    ) -> ModelReply:
         await self.start()
         loop = asyncio.get_running_loop()
         stop = threading.Event()
@@ -306,7 +330,10 @@ class LocalModel:
         self._stats["requests"] += 1
         self._running_stop = stop
         try:
-            work = loop.run_in_executor(self._executor, self._generate_keeping_state, server, body, emit, stop, method)
+            if keep_state:
+                work = loop.run_in_executor(self._executor, self._generate_keeping_state, server, body, emit, stop, method)
+            else:
+                work = loop.run_in_executor(self._executor, _generate, server, body, emit, stop, method)
         except BaseException:
             self._request_lock.release()
             raise

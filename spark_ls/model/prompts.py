@@ -167,14 +167,19 @@ def build_diff_prompt(
     return instructions, file_context, _TASK.format(task=task)
 
 
+def scope_instructions(model: str, language: str | None) -> str:
+    """The instructions every scope-rewrite action sends for ``language`` (the cached prefix)."""
+    t = template_for(model, "scope")
+    return t.instructions.format(template=f"{t.family}/{t.version}", fence=fence_language(language))
+
+
 def build_scope_prompt(
     model: str, *, path: str, language: str | None, task: str, kind: str, name: str, source: str
 ) -> tuple[str, str, str]:
     """(instructions, context, input) asking for the rewritten scope ``name`` (small local models)."""
     t = template_for(model, "scope")
-    template_id = f"{t.family}/{t.version}"
     fence = fence_language(language)
-    instructions = t.instructions.format(template=template_id, fence=fence)
+    instructions = scope_instructions(model, language)
     user_input = f"Rewrite the {kind} `{name}`.\n" + _TASK.format(task=task)
     return instructions, t.context.format(path=path, fence=fence, source=source), user_input
 

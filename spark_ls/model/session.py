@@ -79,6 +79,9 @@ class _LocalTransport:
     async def complete_raw(self, prompt: str, max_tokens: int, stop: list[str], on_delta: DeltaCallback) -> ModelReply:
         return await self._model.complete_raw(prompt, max_tokens=max_tokens, stop=stop, on_delta=on_delta)
 
+    async def warm_prompt(self, instructions: str) -> int:
+        return await self._model.warm(instructions)
+
 
 class _ReplayTransport:
     name = "replay"
@@ -286,6 +289,15 @@ class ModelSession:
                     self._recorder.record(self.settings.model, req, reply)
                 return reply
 
+
+    async def warm_prompt(self, instructions: str) -> int:
+        """Evaluate the instructions the next actions will send, ahead of them: the embedded
+        model's KV cache starts empty in a new process, while an endpoint keeps its own prompt
+        cache. Returns the prompt tokens evaluated (0 where there is nothing to do)."""
+        transport = self._transport
+        if self._closed or not isinstance(transport, _LocalTransport):
+            return 0
+        return await transport.warm_prompt(instructions)
 
     # ------------------------------------------------------------------ raw (fill-in-the-middle)
 

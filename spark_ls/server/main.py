@@ -21,6 +21,7 @@ from spark_ls.server import (
 from spark_ls.server.app import SparkLanguageServer
 from spark_ls.server.diagnostics import DiagnosticsPublisher
 from spark_ls.server.engine import Prefetcher
+from spark_ls.server.prompt_warming import PromptWarming
 
 HANDLER_MODULES = (
     lifecycle,
@@ -41,6 +42,7 @@ def create_server(cli_overrides: Mapping[str, object] | None = None) -> SparkLan
     server = SparkLanguageServer(cli_overrides=cli_overrides)
     server.features.add(DiagnosticsPublisher(server.documents, server.text_document_publish_diagnostics))
     server.features.add(Prefetcher(server))
+    server.features.add(PromptWarming(server))
     for module in HANDLER_MODULES:
         module.register(server)
     return server
