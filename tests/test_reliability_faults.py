@@ -270,7 +270,12 @@ async def test_cancelled_resolve_frees_the_slot(model_endpoint: ModelEndpoint, t
         model_endpoint.stall, model_endpoint.stall_times = True, 1
         task = asyncio.ensure_future(client.code_action_resolve_async(action))
         await wait_for(lambda: any(c.outcome == "stalled" for c in model_endpoint.calls), "the stalled request")
-        await wait_for(lambda: bool(client.progress_reports), "the resolve's progress")
+        # As in an editor, whose cancel button appears with `begin`: the token is known to the
+        # server only once the client's answer to window/workDoneProgress/create has arrived.
+        await wait_for(
+            lambda: any(r.kind == "begin" for reports in client.progress_reports.values() for r in reports),
+            "the resolve's progress to begin",
+        )
         (token,) = list(client.progress_reports)
         client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
         with pytest.raises(Exception) as failure:
