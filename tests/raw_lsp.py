@@ -70,6 +70,20 @@ class RawServer:
                 raise AssertionError(f"no response for id {id_!r}; received {self.inbox}")
             await asyncio.sleep(0.01)
 
+    async def initialize_and_open(self, root: Any, uri: str, text: str, *, progress: bool = False) -> None:
+        """initialize (an editor with resolvable quick fixes; ``progress``: workDoneProgress),
+        initialized, then didOpen ``uri`` as Python version 1."""
+        capabilities: dict[str, Any] = {
+            "textDocument": {"codeAction": {"dataSupport": True, "resolveSupport": {"properties": ["edit"]},
+                                            "codeActionLiteralSupport": {"codeActionKind": {"valueSet": ["quickfix"]}}}}}
+        if progress:
+            capabilities["window"] = {"workDoneProgress": True}
+        await self.request(0, "initialize", {"processId": None, "rootUri": root.as_uri(), "capabilities": capabilities})
+        await self.response(0)
+        await self.send(frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        await self.send(frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+            "textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}}))
+
     async def alive(self, id_: int) -> None:
         """A well-formed request still gets its answer."""
         await self.request(id_, "textDocument/codeAction", {

@@ -281,13 +281,7 @@ async def test_repeated_code_actions_over_stdio(model_endpoint: Any, tmp_path: A
     server = await RawServer.start(model_endpoint)
     try:
         uri = (tmp_path / "shop.py").as_uri()
-        await server.request(0, "initialize", {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {
-            "textDocument": {"codeAction": {"dataSupport": True, "resolveSupport": {"properties": ["edit"]},
-                                            "codeActionLiteralSupport": {"codeActionKind": {"valueSet": ["quickfix"]}}}}}})
-        await server.response(0)
-        await server.send(frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
-        await server.send(frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
-            "textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": SOURCE}}}))
+        await server.initialize_and_open(tmp_path, uri, SOURCE)
         params = dict(_params((10, 8)), textDocument={"uri": uri})
         results = []
         for msg_id, first in ((1, "jsonrpc"), (2, "jsonrpc"), ("three", "jsonrpc"), (4, "params"), (5, "params")):

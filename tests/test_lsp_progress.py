@@ -18,19 +18,18 @@ CREATE = "window/workDoneProgress/create"
 async def _started(model_endpoint: Any, tmp_path: Any) -> tuple[RawServer, str, dict[str, Any]]:
     server = await RawServer.start(model_endpoint)
     uri = (tmp_path / "buggy.py").as_uri()
-    await server.request(0, "initialize", {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {
-        "window": {"workDoneProgress": True},
-        "textDocument": {"codeAction": {"dataSupport": True, "resolveSupport": {"properties": ["edit"]},
-                                        "codeActionLiteralSupport": {"codeActionKind": {"valueSet": ["quickfix"]}}}}}})
-    await server.response(0)
-    await server.send(frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
-    await server.send(frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
-        "textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": BUGGY}}}))
+    await server.initialize_and_open(tmp_path, uri, BUGGY, progress=True)
     position = {"line": 6, "character": 8}
     await server.request(1, "textDocument/codeAction", {
         "textDocument": {"uri": uri}, "range": {"start": position, "end": position}, "context": {"diagnostics": []}})
     fix = next(a for a in (await server.response(1))["result"] if a["title"] == "Fix bug in average")
     return server, uri, fix
+
+
+async def _resolve_until_create(server: RawServer, id_: int, fix: dict[str, Any]) -> dict[str, Any]:
+    """Send codeAction/resolve; the server's window/workDoneProgress/create request for it."""
+    await server.request(id_, "codeAction/resolve", fix)
+    return await _server_request(server, CREATE)
 
 
 async def _server_request(server: RawServer, method: str, timeout: float = 10) -> dict[str, Any]:
@@ -52,8 +51,7 @@ async def test_late_create_answer_still_gets_begin_then_end_before_the_result(mo
     server, _, fix = await _started(model_endpoint, tmp_path)
     try:
         model_endpoint.replies.append(fix_diff("buggy.py"))
-        await server.request(2, "codeAction/resolve", fix)
-        create = await _server_request(server, CREATE)
+        create = await _resolve_until_create(server, 2, fix)
         token = create["params"]["token"]
         await asyncio.sleep(0.4)  # the model has answered long ago; the editor is slow
         assert model_endpoint.requests, "the action waited for the create answer before asking the model"
@@ -72,8 +70,7 @@ async def test_prompt_create_answer_shows_progress_while_the_model_works(model_e
     try:
         model_endpoint.first_token_delay = 0.5
         model_endpoint.replies.append(fix_diff("buggy.py"))
-        await server.request(3, "codeAction/resolve", fix)
-        create = await _server_request(server, CREATE)
+        create = await _resolve_until_create(server, 3, fix)
         token = create["params"]["token"]
         await server.send(frame({"jsonrpc": "2.0", "id": create["id"], "result": None}))
         deadline = time.monotonic() + 5
@@ -93,8 +90,7 @@ async def test_failed_create_means_no_progress_and_the_action_still_runs(model_e
     server, _, fix = await _started(model_endpoint, tmp_path)
     try:
         model_endpoint.replies.append(fix_diff("buggy.py"))
-        await server.request(4, "codeAction/resolve", fix)
-        create = await _server_request(server, CREATE)
+        create = await _resolve_until_create(server, 4, fix)
         await server.send(frame({"jsonrpc": "2.0", "id": create["id"], "error": {"code": -32603, "message": "no"}}))
         response = await server.response(4)
         assert response["result"]["edit"], response
