@@ -82,15 +82,18 @@ class PromptStateStore:
         digest = hashlib.sha256(f"{self._model_key}\0{instructions}".encode()).hexdigest()[:32]
         return f"prompt-{digest}.bin"
 
+    def has(self, instructions: str) -> bool:
+        """Whether a state saved for ``instructions`` is on disk."""
+        return (self.directory / self.file_name(instructions)).is_file()
+
     def before_request(self, slots: SlotClient, instructions: str) -> int | None:
         """Restore a saved state into the still-empty slot; the tokens restored, or None."""
         if self._restored:
             return None
         self._restored = True  # only the first request of a process finds an empty slot
-        name = self.file_name(instructions)
-        if not (self.directory / name).is_file():
+        if not self.has(instructions):
             return None
-        answer = slots.action("restore", name)
+        answer = slots.action("restore", self.file_name(instructions))
         restored = answer.get("n_restored") if answer else None
         return int(restored) if isinstance(restored, int) else None
 
@@ -273,12 +276,11 @@ class LocalModel:
         saved prompt state for them exists (the first request restores it instead) or when the
         model has already served or warmed (its cache is no longer empty)."""
         await self.start()
-        states = self._prompt_states
         if self._warmed or self._stats["requests"]:
             return 0
-        if states is not None and (states.directory / states.file_name(instructions)).is_file():
+        if self._prompt_states is not None and self._prompt_states.has(instructions):
             return 0
-        self._warmed = True
+        self._warmed = True  # set before the next await, so a concurrent caller does not warm again
         body = self._request_body(ModelRequest(instructions=instructions, input=""))
         body["max_tokens"] = 1
         # Not saved as the prompt state: the first real request saves its whole prompt.
@@ -330,10 +332,8 @@ class LocalModel:
         self._stats["requests"] += 1
         self._running_stop = stop
         try:
-            if keep_state:
-                work = loop.run_in_executor(self._executor, self._generate_keeping_state, server, body, emit, stop, method)
-            else:
-                work = loop.run_in_executor(self._executor, _generate, server, body, emit, stop, method)
+            generate = self._generate_keeping_state if keep_state else _generate
+            work = loop.run_in_executor(self._executor, generate, server, body, emit, stop, method)
         except BaseException:
             self._request_lock.release()
             raise
